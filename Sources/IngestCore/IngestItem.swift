@@ -1,0 +1,88 @@
+import Foundation
+
+/// A file referenced by a row, as resolved by validation.
+public struct FileReference: Sendable, Hashable, Codable {
+    /// The path exactly as the manifest gave it.
+    public var given: String
+    /// Absolute path after resolving against the root (and, with file checks, symlinks).
+    public var resolved: String
+    /// Size in bytes; `nil` when file checks were skipped.
+    public var size: Int64?
+    /// Modification time (seconds since 1970) seen at validation; later used to detect changes.
+    public var modified: Double?
+    /// The extension, lower-cased, without the dot (`mp4`); `nil` when the name has none.
+    public var fileExtension: String?
+
+    public init(given: String, resolved: String, size: Int64?, modified: Double?, fileExtension: String?) {
+        self.given = given
+        self.resolved = resolved
+        self.size = size
+        self.modified = modified
+        self.fileExtension = fileExtension
+    }
+}
+
+/// A validated row, ready to plan and upload.
+public struct IngestItem: Sendable, Hashable {
+    public var location: SourceLocation
+    /// The partner's reference; derived from the path when the manifest gave none.
+    public var id: String
+    public var media: FileReference
+    /// What the platform is told the media type is: the extension, or the sniffed type of a
+    /// file named without one. `nil` when neither is known.
+    public var mediaType: String?
+    public var cover: FileReference?
+    public var title: String
+    public var description: String?
+    public var tags: [String]
+    public var category: Int?
+    public var procedure: String?
+    public var storageRegion: String?
+    public var expireTime: Date?
+    public var sourceContext: String?
+    /// Expected checksums (lower-case hex) when the manifest gave them.
+    public var md5: String?
+    public var sha256: String?
+    public var meta: [MetaEntry]
+
+    public init(
+        location: SourceLocation, id: String, media: FileReference, mediaType: String?,
+        cover: FileReference?, title: String, description: String?, tags: [String], category: Int?,
+        procedure: String?, storageRegion: String?, expireTime: Date?, sourceContext: String?,
+        md5: String?, sha256: String?, meta: [MetaEntry]
+    ) {
+        self.location = location
+        self.id = id
+        self.media = media
+        self.mediaType = mediaType
+        self.cover = cover
+        self.title = title
+        self.description = description
+        self.tags = tags
+        self.category = category
+        self.procedure = procedure
+        self.storageRegion = storageRegion
+        self.expireTime = expireTime
+        self.sourceContext = sourceContext
+        self.md5 = md5
+        self.sha256 = sha256
+        self.meta = meta
+    }
+}
+
+/// The verdict on one row: an item when it has no error, and every diagnostic either way.
+public struct RowOutcome: Sendable {
+    public var location: SourceLocation
+    public var id: String?
+    public var item: IngestItem?
+    public var diagnostics: [Diagnostic]
+
+    public init(location: SourceLocation, id: String?, item: IngestItem?, diagnostics: [Diagnostic]) {
+        self.location = location
+        self.id = id
+        self.item = item
+        self.diagnostics = diagnostics
+    }
+
+    public var isValid: Bool { item != nil }
+}

@@ -1,0 +1,107 @@
+import IngestCore
+
+/// Settings of a plan (`vodingest plan` options).
+public struct PlanOptions: Sendable, Hashable {
+    public var profile: ProviderProfile
+    /// Files in flight at once.
+    public var concurrency: Int
+    /// Rate-limited API requests per second (shared by all workers).
+    public var apiRate: Double
+    /// Upload bandwidth in bytes per second; `nil` assumes ``PlanOptions/assumedBandwidth``.
+    public var bandwidth: Double?
+    /// Preferred multipart part size.
+    public var partSize: Int64
+
+    /// 1 Gbit/s, the assumption when no `--bandwidth` is given.
+    public static let assumedBandwidth = 125_000_000.0
+    /// Default part size (see README "Part size").
+    public static let defaultPartSize: Int64 = 16 << 20
+
+    public init(profile: ProviderProfile, concurrency: Int = 8, apiRate: Double? = nil, bandwidth: Double? = nil,
+                partSize: Int64 = PlanOptions.defaultPartSize) {
+        self.profile = profile
+        self.concurrency = concurrency
+        self.apiRate = apiRate ?? profile.defaultAPIRate
+        self.bandwidth = bandwidth
+        self.partSize = partSize
+    }
+}
+
+/// Accumulates valid items into a ``Plan`` in constant memory: feed it rows as they stream by.
+public struct Planner: Sendable {
+    public let options: PlanOptions
+    private var items = 0
+    private var invalid = 0
+    private var rows = 0
+    private var mediaBytes: Int64 = 0
+    private var coverBytes: Int64 = 0
+    private var covers = 0
+    private var unknownSizes = 0
+    private var largest: Plan.Largest?
+    private var simple = 0
+    private var multipart = 0
+    private var parts = 0
+    private var storageRequests = 0
+
+    public init(options: PlanOptions) { self.options = options }
+
+    /// Counts an invalid row (left out of the run).
+    public mutating func addInvalid() {
+        rows += 1
+        invalid += 1
+    }
+
+    /// Counts a valid item.
+    public mutating func add(_ item: IngestItem) {
+        rows += 1
+        items += 1
+        if let size = item.media.size {
+            mediaBytes += size
+            count(PartPlan(size: size, preferredPartSize: options.partSize, rules: options.profile.parts))
+            if size > (largest?.size ?? -1) {
+                largest = Plan.Largest(
+                    manifest: item.location.manifest, line: item.location.line, id: item.id, path: item.media.given,
+                    size: size)
+            }
+        } else {
+            unknownSizes += 1
+            simple += 1
+            storageRequests += 1
+        }
+        if let cover = item.cover {
+            covers += 1
+            let size = cover.size ?? 0
+            coverBytes += size
+            count(PartPlan(size: size, preferredPartSize: options.partSize, rules: options.profile.parts))
+        }
+    }
+
+    private mutating func count(_ part: PartPlan) {
+        storageRequests += part.storageRequests
+        if part.mode == .simple {
+            simple += 1
+        } else {
+            multipart += 1
+            parts += part.partCount
+        }
+    }
+
+    /// The plan for what was added.
+    public func finish(manifests: [String]) -> Plan {
+        let apiCalls = items * options.profile.apiCallsPerItem + covers * options.profile.apiCallsPerCover
+        let bandwidth = options.bandwidth ?? PlanOptions.assumedBandwidth
+        let bytes = mediaBytes + coverBytes
+        let bandwidthSeconds = Double(bytes) / bandwidth
+        let apiSeconds = Double(apiCalls) / options.apiRate
+        let estimate = Plan.Estimate(
+            bottleneck: apiSeconds > bandwidthSeconds ? "api-rate" : "bandwidth",
+            seconds: max(apiSeconds, bandwidthSeconds), bandwidthSeconds: bandwidthSeconds, apiSeconds: apiSeconds)
+        return Plan(
+            provider: options.profile.name, manifests: manifests, rows: rows, items: items, invalid: invalid,
+            bytes: bytes, mediaBytes: mediaBytes, covers: covers, coverBytes: coverBytes, unknownSizes: unknownSizes,
+            largest: largest, simpleUploads: simple, multipartUploads: multipart, parts: parts,
+            partSize: options.partSize, apiCalls: apiCalls, storageRequests: storageRequests,
+            concurrency: options.concurrency, apiRate: options.apiRate, bandwidth: bandwidth,
+            bandwidthAssumed: options.bandwidth == nil, estimate: estimate)
+    }
+}

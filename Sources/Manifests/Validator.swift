@@ -1,0 +1,481 @@
+import Foundation
+import IngestCore
+
+/// What validation checks and against which platform's limits.
+public struct ValidationOptions: Sendable {
+    /// The platform whose limits apply (`--provider`).
+    public var profile: ProviderProfile
+    /// Touch the disk: existence, type, readability, size, confinement after symlinks, sniffing.
+    /// Off (`--no-file-checks`), only the path's text is checked.
+    public var fileChecks: Bool
+    /// Compute MD5/SHA-256 of files whose row gives an expected checksum (`--checksums`).
+    public var checksums: Bool
+    /// "Now", for `expire_time` in the past.
+    public var now: Date
+
+    public init(profile: ProviderProfile = .tencent, fileChecks: Bool = true, checksums: Bool = false, now: Date = Date()) {
+        self.profile = profile
+        self.fileChecks = fileChecks
+        self.checksums = checksums
+        self.now = now
+    }
+}
+
+/// The manifest a row belongs to, as validation needs it.
+public struct ManifestContext: Sendable {
+    public var name: String
+    /// Index given by ``Validator/register(manifest:)``.
+    public var index: Int
+    public var root: ValidationRoot
+
+    public init(name: String, index: Int, root: ValidationRoot) {
+        self.name = name
+        self.index = index
+        self.root = root
+    }
+}
+
+/// Turns ``ManifestRow``s into ``IngestItem``s or diagnostics, one row at a time.
+///
+/// Stateful across all manifests of a run: ids must be unique within the run, and a file listed
+/// twice is reported on its second row. That state is two hash maps of 64-bit fingerprints
+/// (about 40 bytes per row), not the strings themselves.
+public struct Validator {
+    public let options: ValidationOptions
+    public let inspector: FileInspector
+    private var ids: [Int: UInt64] = [:]
+    private var files: [Int: UInt64] = [:]
+    private var manifests: [String] = []
+
+    public init(options: ValidationOptions, inspector: FileInspector = FileInspector()) {
+        self.options = options
+        self.inspector = inspector
+    }
+
+    /// Registers a manifest and returns its index for ``ManifestContext``.
+    public mutating func register(manifest name: String) -> Int {
+        manifests.append(name)
+        return manifests.count - 1
+    }
+
+    private static func pack(_ context: ManifestContext, _ line: Int) -> UInt64 {
+        UInt64(context.index) << 40 | UInt64(line & 0xFF_FFFF_FFFF)
+    }
+
+    private func unpack(_ value: UInt64) -> (manifest: String, line: Int) {
+        let index = Int(value >> 40)
+        return (index < manifests.count ? manifests[index] : "?", Int(value & 0xFF_FFFF_FFFF))
+    }
+
+    private func place(_ value: UInt64, relativeTo context: ManifestContext) -> String {
+        let (manifest, line) = unpack(value)
+        return manifest == context.name ? "line \(line)" : "\(manifest) line \(line)"
+    }
+
+    /// Validates one row.
+    public mutating func validate(_ row: ManifestRow, in context: ManifestContext) -> RowOutcome {
+        var check = RowCheck(row: row, limits: options.profile.metadata)
+        check.diagnostics = row.readProblems
+        let location = row.location
+
+        // Identity.
+        let trimmedPath = row.path?.trimmingCharacters(in: .whitespaces)
+        let explicitID = row.id?.trimmingCharacters(in: .whitespaces)
+        var id = explicitID.flatMap { $0.isEmpty ? nil : $0 }
+        if id == nil, let trimmedPath, !trimmedPath.isEmpty {
+            id = Self.derivedID(trimmedPath, root: context.root)
+        }
+        check.id = id
+        for index in check.diagnostics.indices where check.diagnostics[index].id == nil {
+            check.diagnostics[index].id = id
+        }
+        if check.diagnostics.contains(where: { $0.severity == .error }) {
+            return RowOutcome(location: location, id: id, item: nil, diagnostics: check.diagnostics)
+        }
+        if let explicit = id, explicitID != nil {
+            if explicit.unicodeScalars.count > 256 {
+                check.error("id", .metadataTooLong, "the id is \(explicit.unicodeScalars.count) characters long; at most 256")
+            } else if explicit.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                check.error("id", .metadataInvalid, "the id contains control characters")
+            }
+        }
+        if let id {
+            var hasher = Hasher()
+            hasher.combine(id)
+            let key = hasher.finalize()
+            if let first = ids[key] {
+                check.error(
+                    "id", .rowDuplicateID,
+                    "the id \"\(id)\" is already used by \(place(first, relativeTo: context)); ids must be unique "
+                        + "within a run" + (explicitID == nil ? " (this id was derived from the path: add an `id` column)" : ""))
+            } else {
+                ids[key] = Self.pack(context, location.line)
+            }
+        }
+
+        guard let path = trimmedPath, !path.isEmpty else {
+            check.error("path", .pathMissing, "the row has no path; give the media file in the `path` field")
+            return check.outcome(location: location)
+        }
+
+        // Media extension.
+        let ext = MediaRules.fileExtension(ofPath: path)
+        var mediaType: String? = nil
+        switch ext {
+        case .none:
+            if !options.profile.acceptsNameWithoutExtension {
+                check.error(
+                    "path", .extensionUnsupported,
+                    "\(options.profile.displayName) needs a file name with an extension (e.g. .mp4); rename the file")
+            }
+        case .some(let e) where e.isEmpty || !MediaRules.mediaExtensions.contains(e):
+            let hint =
+                MediaRules.coverExtensions.contains(e)
+                ? " (.\(e) is an image: give it in the `cover` column)" : ""
+            check.error(
+                "path", .extensionUnsupported,
+                e.isEmpty
+                    ? "the file name ends with a dot and has no extension; rename it (e.g. to .mp4)"
+                    : "the extension .\(e) is not a video or audio type the platforms accept\(hint); supported: "
+                        + Self.supportedList)
+        case .some(let e):
+            mediaType = e
+        }
+
+        // Media file.
+        var media = FileReference(
+            given: path, resolved: FileInspector.lexicalPath(path, root: context.root), size: nil, modified: nil,
+            fileExtension: ext)
+        var fileKey: Int? = nil
+        if options.fileChecks {
+            switch inspector.inspect(path, root: context.root) {
+            case .failure(let problem):
+                check.report(problem, given: path, root: context.root, cover: false)
+            case .success(let file):
+                media.resolved = file.resolved
+                media.size = file.status.size
+                media.modified = file.status.modified
+                var hasher = Hasher()
+                hasher.combine(file.status.device)
+                hasher.combine(file.status.inode)
+                fileKey = hasher.finalize()
+                if let e = mediaType {
+                    check.sniff(file.header, ext: e, given: path, cover: false)
+                } else if ext == nil {
+                    if let format = ContentSniffer.detect(file.header), let type = ContentSniffer.mediaType(for: format) {
+                        mediaType = type
+                    } else {
+                        check.warning(
+                            "path", .extensionNone,
+                            "\(path) has no extension and its content is not a recognised media format; "
+                                + "the platform may refuse it. Rename it with its real extension")
+                    }
+                }
+                if options.checksums, row.md5 != nil || row.sha256 != nil {
+                    check.verifyChecksums(file.resolved, given: path)
+                }
+            }
+        } else {
+            if !context.root.contains(media.resolved, resolved: false) {
+                check.report(
+                    .outsideRoot(resolved: media.resolved, viaSymlink: false), given: path, root: context.root,
+                    cover: false)
+            } else {
+                var hasher = Hasher()
+                hasher.combine(media.resolved)
+                fileKey = hasher.finalize()
+            }
+            if ext == nil, options.profile.acceptsNameWithoutExtension {
+                check.warning(
+                    "path", .extensionNone,
+                    "\(path) has no extension; its type can only be determined with file checks on")
+            }
+        }
+        if let fileKey {
+            if let first = files[fileKey] {
+                check.error(
+                    "path", .rowDuplicateFile,
+                    "\(path) is the same file as the one listed on \(place(first, relativeTo: context)); "
+                        + "each file is uploaded once: remove this row or point it at another file")
+            } else {
+                files[fileKey] = Self.pack(context, location.line)
+            }
+        }
+
+        // Cover.
+        var coverRef: FileReference? = nil
+        if let rawCover = row.cover?.trimmingCharacters(in: .whitespaces), !rawCover.isEmpty {
+            coverRef = check.cover(rawCover, root: context.root, options: options, inspector: inspector)
+        }
+
+        // Metadata.
+        let title = check.title(path: path)
+        check.metadata(now: options.now)
+
+        guard !check.hasErrors else { return check.outcome(location: location) }
+        let item = IngestItem(
+            location: location, id: id ?? path, media: media, mediaType: mediaType, cover: coverRef,
+            title: title, description: row.description, tags: row.tags, category: check.category,
+            procedure: row.procedure?.trimmingCharacters(in: .whitespaces),
+            storageRegion: row.storageRegion?.trimmingCharacters(in: .whitespaces), expireTime: check.expireTime,
+            sourceContext: row.sourceContext, md5: row.md5?.lowercased(), sha256: row.sha256?.lowercased(),
+            meta: row.meta)
+        return RowOutcome(location: location, id: id, item: item, diagnostics: check.diagnostics)
+    }
+
+    static let supportedList: String = {
+        let video = MediaRules.videoExtensions.sorted().joined(separator: " ")
+        let audio = MediaRules.audioExtensions.sorted().joined(separator: " ")
+        return "video \(video); audio \(audio)"
+    }()
+
+    /// The id of a row without one: its path relative to the root, normalised.
+    static func derivedID(_ path: String, root: ValidationRoot) -> String {
+        let absolute = FileInspector.lexicalPath(path, root: root)
+        if PathNormalizer.isInside(absolute, root.lexical) {
+            return String(absolute.dropFirst(root.lexical == "/" ? 1 : root.lexical.count + 1))
+        }
+        return path
+    }
+}
+
+/// The checks of one row, accumulating diagnostics.
+struct RowCheck {
+    let row: ManifestRow
+    let limits: MetadataLimits
+    var id: String?
+    var diagnostics: [Diagnostic] = []
+    var category: Int?
+    var expireTime: Date?
+
+    init(row: ManifestRow, limits: MetadataLimits) {
+        self.row = row
+        self.limits = limits
+    }
+
+    var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+    func outcome(location: SourceLocation) -> RowOutcome {
+        RowOutcome(location: location, id: id, item: nil, diagnostics: diagnostics)
+    }
+
+    mutating func error(_ field: String, _ code: DiagnosticCode, _ message: String) {
+        diagnostics.append(Diagnostic(at: row.location, id: id, field: field, code: code, severity: .error, message: message))
+    }
+
+    mutating func warning(_ field: String, _ code: DiagnosticCode, _ message: String) {
+        diagnostics.append(Diagnostic(at: row.location, id: id, field: field, code: code, severity: .warning, message: message))
+    }
+
+    mutating func report(_ problem: FileProblem, given: String, root: ValidationRoot, cover: Bool) {
+        let field = cover ? "cover" : "path"
+        let what = cover ? "cover image" : "file"
+        let shownRoot = root.real ?? root.lexical
+        switch problem {
+        case .outsideRoot(let resolved, let viaSymlink):
+            error(
+                field, cover ? .coverOutsideRoot : .pathOutsideRoot,
+                viaSymlink
+                    ? "\(given) is a symlink (or lies under one) that resolves to \(resolved), outside the root "
+                        + "\(shownRoot); only files under the root are uploaded (use --root to widen it)"
+                    : "\(given) resolves to \(resolved), outside the root \(root.lexical); only files under the root "
+                        + "are uploaded (use --root to widen it)")
+        case .missing(let resolved, let broken):
+            error(
+                field, cover ? .coverMissing : .pathMissing,
+                broken
+                    ? "\(given) is a broken symlink (or a symlink loop) at \(resolved)"
+                    : "\(what) not found: \(resolved)\(given.hasPrefix("/") ? "" : " (\(given) relative to \(root.lexical))")")
+        case .notRegular(let resolved, let kind):
+            error(
+                field, cover ? .coverNotRegularFile : .pathNotRegularFile,
+                "\(resolved) is a \(kind == .fifo ? "named pipe" : kind.rawValue), not a regular file")
+        case .unreadable(let resolved, let reason):
+            error(
+                field, cover ? .coverUnreadable : .pathUnreadable,
+                "cannot read \(resolved): \(reason); check its permissions")
+        case .empty(let resolved):
+            error(field, cover ? .coverEmpty : .fileEmpty, "\(resolved) is empty (0 bytes); an empty \(what) cannot be uploaded")
+        }
+    }
+
+    mutating func sniff(_ header: [UInt8], ext: String, given: String, cover: Bool) {
+        guard case .mismatch(let detected) = ContentSniffer.check(header: header, fileExtension: ext) else { return }
+        let expected = (ContentSniffer.rules[ext]?.formats ?? []).map(\.phrase).sorted().joined(separator: " or ")
+        let actual = detected.map { "it looks like \($0.phrase)" } ?? "it does not start with the signature of \(expected)"
+        error(
+            cover ? "cover" : "path", cover ? .coverContentMismatch : .contentMismatch,
+            "the content of \(given) does not match its .\(ext) extension: \(actual); replace the file or correct "
+                + "its extension")
+    }
+
+    mutating func verifyChecksums(_ resolved: String, given: String) {
+        let wantMD5 = row.md5.map { $0.lowercased() }
+        let wantSHA = row.sha256.map { $0.lowercased() }
+        let md5OK = wantMD5.map { Self.isHex($0, length: 32) } ?? false
+        let shaOK = wantSHA.map { Self.isHex($0, length: 64) } ?? false
+        guard md5OK || shaOK else { return }  // malformed values are reported by metadata()
+        switch FileDigest.compute(path: resolved, md5: md5OK, sha256: shaOK) {
+        case .failure(let error):
+            self.error("path", .pathUnreadable, "cannot read \(resolved) to compute its checksum: \(error)")
+        case .success(let digests):
+            if md5OK, let want = wantMD5, digests.md5 != want {
+                self.error("md5", .checksumMismatch, "MD5 of \(given) is \(digests.md5 ?? "?"), the manifest says \(want); the file differs from what the partner delivered")
+            }
+            if shaOK, let want = wantSHA, digests.sha256 != want {
+                self.error("sha256", .checksumMismatch, "SHA-256 of \(given) is \(digests.sha256 ?? "?"), the manifest says \(want); the file differs from what the partner delivered")
+            }
+        }
+    }
+
+    mutating func cover(_ given: String, root: ValidationRoot, options: ValidationOptions, inspector: FileInspector) -> FileReference? {
+        let ext = MediaRules.fileExtension(ofPath: given)
+        var reference = FileReference(
+            given: given, resolved: FileInspector.lexicalPath(given, root: root), size: nil, modified: nil, fileExtension: ext)
+        guard let ext, MediaRules.coverExtensions.contains(ext) else {
+            error(
+                "cover", .coverExtensionUnsupported,
+                "the cover \(given) must be an image: "
+                    + MediaRules.coverExtensions.sorted().joined(separator: " "))
+            return nil
+        }
+        if options.fileChecks {
+            switch inspector.inspect(given, root: root) {
+            case .failure(let problem):
+                report(problem, given: given, root: root, cover: true)
+                return nil
+            case .success(let file):
+                reference.resolved = file.resolved
+                reference.size = file.status.size
+                reference.modified = file.status.modified
+                sniff(file.header, ext: ext, given: given, cover: true)
+            }
+        } else if !root.contains(reference.resolved, resolved: false) {
+            report(.outsideRoot(resolved: reference.resolved, viaSymlink: false), given: given, root: root, cover: true)
+            return nil
+        }
+        return reference
+    }
+
+    private func length(_ text: String) -> Int { text.unicodeScalars.count }
+
+    private static func hasControl(_ text: String, allowNewlines: Bool) -> Bool {
+        text.unicodeScalars.contains {
+            $0.properties.generalCategory == .control && !(allowNewlines && ($0 == "\n" || $0 == "\r" || $0 == "\t"))
+        }
+    }
+
+    private static func hasAstral(_ text: String) -> Bool { text.unicodeScalars.contains { $0.value > 0xFFFF } }
+
+    static func isHex(_ text: String, length: Int) -> Bool {
+        text.utf8.count == length && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
+    /// The title to use: the manifest's, or the file name without extension (truncated with a warning).
+    mutating func title(path: String) -> String {
+        if let explicit = row.title?.trimmingCharacters(in: .whitespacesAndNewlines), !explicit.isEmpty {
+            if length(explicit) > limits.titleMax {
+                error("title", .metadataTooLong, "the title is \(length(explicit)) characters; \(limits.source) allows at most \(limits.titleMax)")
+            }
+            if Self.hasControl(explicit, allowNewlines: false) {
+                error("title", .metadataInvalid, "the title contains control characters (line breaks, tabs, ...)")
+            } else if limits.forbidsAstralCharacters, Self.hasAstral(explicit) {
+                error("title", .metadataInvalid, "the title contains emoji or other characters outside the Basic Multilingual Plane, which \(limits.source) refuses")
+            }
+            return explicit
+        }
+        let derived = MediaRules.baseName(ofPath: path)
+        if length(derived) > limits.titleMax {
+            let cut = String(String.UnicodeScalarView(derived.unicodeScalars.prefix(limits.titleMax)))
+            warning("title", .metadataTooLong, "no title given and the file name is \(length(derived)) characters; the title will be cut to its first \(limits.titleMax): \"\(cut)\"")
+            return cut
+        }
+        return derived
+    }
+
+    mutating func metadata(now: Date) {
+        if let description = row.description {
+            if length(description) > limits.descriptionMax {
+                error("description", .metadataTooLong, "the description is \(length(description)) characters; \(limits.source) allows at most \(limits.descriptionMax)")
+            } else if limits.forbidsAstralCharacters, Self.hasAstral(description) {
+                error("description", .metadataInvalid, "the description contains emoji or other characters \(limits.source) refuses")
+            }
+        }
+        if row.tags.count > limits.tagCountMax {
+            error("tags", .metadataTooLong, "\(row.tags.count) tags; \(limits.source) allows at most \(limits.tagCountMax)")
+        }
+        for tag in row.tags {
+            if length(tag) > limits.tagLengthMax {
+                error("tags", .metadataTooLong, "the tag \"\(tag)\" is \(length(tag)) characters; at most \(limits.tagLengthMax)")
+            }
+            if let bad = tag.first(where: { limits.tagForbiddenCharacters.contains($0) }) {
+                error("tags", .metadataInvalid, "the tag \"\(tag)\" contains \"\(bad)\", which \(limits.source) uses to separate tags")
+            }
+            if Self.hasControl(tag, allowNewlines: false) {
+                error("tags", .metadataInvalid, "the tag \"\(tag)\" contains control characters")
+            } else if limits.forbidsAstralCharacters, Self.hasAstral(tag) {
+                error("tags", .metadataInvalid, "the tag \"\(tag)\" contains emoji, which \(limits.source) refuses")
+            }
+        }
+        if let raw = row.category?.trimmingCharacters(in: .whitespaces) {
+            if let value = Int(raw), value >= 0 {
+                category = value
+            } else {
+                error("category", .metadataInvalid, "the category \"\(raw)\" is not a non-negative integer (a category/class id)")
+            }
+        }
+        if let raw = row.expireTime?.trimmingCharacters(in: .whitespaces) {
+            if let date = ISO8601Timestamp.parse(raw) {
+                if date <= now {
+                    error("expire_time", .metadataInvalid, "expire_time \(raw) is already past; the media would be deleted at once")
+                } else {
+                    expireTime = date
+                }
+            } else {
+                error("expire_time", .metadataInvalid, "expire_time \"\(raw)\" is not an ISO 8601 date-time such as 2030-01-01T00:00:00Z")
+            }
+        }
+        if let procedure = row.procedure?.trimmingCharacters(in: .whitespaces) {
+            if length(procedure) > 128 {
+                error("procedure", .metadataTooLong, "the procedure name is \(length(procedure)) characters; at most 128")
+            } else if procedure.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
+                error("procedure", .metadataInvalid, "the procedure name \"\(procedure)\" contains spaces or control characters")
+            }
+        }
+        if let region = row.storageRegion?.trimmingCharacters(in: .whitespaces) {
+            let allowed = region.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 }
+            if !allowed || region.utf8.count > 128 {
+                error("storage_region", .metadataInvalid, "the storage region \"\(region)\" is not a region name such as ap-chongqing")
+            }
+        }
+        if let context = row.sourceContext {
+            let size = limits.sourceContextInBytes ? context.utf8.count : length(context)
+            if size > limits.sourceContextMax {
+                error("source_context", .metadataTooLong, "source_context is \(size) \(limits.sourceContextInBytes ? "bytes" : "characters"); \(limits.source) allows at most \(limits.sourceContextMax)")
+            }
+        }
+        if let md5 = row.md5, !Self.isHex(md5.lowercased(), length: 32) {
+            error("md5", .metadataInvalid, "md5 \"\(md5)\" is not 32 hexadecimal digits")
+        }
+        if let sha = row.sha256, !Self.isHex(sha.lowercased(), length: 64) {
+            error("sha256", .metadataInvalid, "sha256 \"\(sha)\" is not 64 hexadecimal digits")
+        }
+        if !row.meta.isEmpty {
+            for entry in row.meta where Self.hasControl(entry.name, allowNewlines: false) || entry.name.contains(where: \.isWhitespace) {
+                error("meta.\(entry.name)", .metadataInvalid, "the custom-data name \"\(entry.name)\" contains spaces or control characters")
+            }
+            let size = Self.customDataJSONSize(row.meta)
+            if size > limits.customDataMaxBytes {
+                error("meta", .metadataTooLong, "the custom data (meta.* columns) is \(size) bytes as JSON; \(limits.source) allows at most \(limits.customDataMaxBytes)")
+            }
+        }
+    }
+
+    /// Size of `{"name":"value",...}` as the provider will send it.
+    static func customDataJSONSize(_ meta: [MetaEntry]) -> Int {
+        var object: [String: String] = [:]
+        for entry in meta { object[entry.name] = entry.value }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return data.count
+    }
+}

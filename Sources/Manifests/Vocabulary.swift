@@ -1,0 +1,93 @@
+import IngestCore
+
+/// The manifest vocabulary shared by CSV columns and XML elements.
+public enum ManifestField: Hashable, Sendable {
+    case id, path, cover, title, description, tags, category, procedure, storageRegion, expireTime
+    case sourceContext, md5, sha256
+    /// `meta.<name>`: custom data.
+    case meta(String)
+
+    /// The CSV column name (also used as the `field` of diagnostics).
+    public var columnName: String {
+        switch self {
+        case .id: "id"
+        case .path: "path"
+        case .cover: "cover"
+        case .title: "title"
+        case .description: "description"
+        case .tags: "tags"
+        case .category: "category"
+        case .procedure: "procedure"
+        case .storageRegion: "storage_region"
+        case .expireTime: "expire_time"
+        case .sourceContext: "source_context"
+        case .md5: "md5"
+        case .sha256: "sha256"
+        case .meta(let name): "meta.\(name)"
+        }
+    }
+
+    static let simple: [ManifestField] = [
+        .id, .path, .cover, .title, .description, .tags, .category, .procedure, .storageRegion,
+        .expireTime, .sourceContext, .md5, .sha256,
+    ]
+
+    /// Maps a CSV header cell to a field: case-insensitive, surrounding spaces ignored, `-` and `_`
+    /// interchangeable. `meta.<name>` keeps the name's case. Returns `nil` for an unknown column.
+    public static func column(named raw: String) -> ManifestField? {
+        var name = raw
+        while name.first?.isWhitespace == true { name.removeFirst() }
+        while name.last?.isWhitespace == true { name.removeLast() }
+        if name.count > 5, name.prefix(5).lowercased() == "meta." {
+            let metaName = String(name.dropFirst(5))
+            return metaName.isEmpty ? nil : .meta(metaName)
+        }
+        let key = name.lowercased().replacingOccurrences(of: "-", with: "_")
+        return simple.first { $0.columnName == key }
+    }
+}
+
+extension ManifestRow {
+    /// Stores `value` in the slot for `field`; empty values mean "absent". Tags split on `;`.
+    /// Returns `false` when the slot already held a value (a duplicate XML element).
+    @discardableResult
+    mutating func set(_ field: ManifestField, _ value: String) -> Bool {
+        if value.isEmpty { return true }
+        func put(_ slot: inout String?) -> Bool {
+            defer { slot = value }
+            return slot == nil
+        }
+        switch field {
+        case .id: return put(&id)
+        case .path: return put(&path)
+        case .cover: return put(&cover)
+        case .title: return put(&title)
+        case .description: return put(&description)
+        case .tags:
+            let fresh = tags.isEmpty
+            tags = Self.splitTags(value)
+            return fresh
+        case .category: return put(&category)
+        case .procedure: return put(&procedure)
+        case .storageRegion: return put(&storageRegion)
+        case .expireTime: return put(&expireTime)
+        case .sourceContext: return put(&sourceContext)
+        case .md5: return put(&md5)
+        case .sha256: return put(&sha256)
+        case .meta(let name):
+            let fresh = !meta.contains { $0.name == name }
+            meta.append(MetaEntry(name: name, value: value))
+            return fresh
+        }
+    }
+
+    /// `drama; s01 ;;x` → `["drama", "s01", "x"]`.
+    static func splitTags(_ value: String) -> [String] {
+        value.split(separator: ";").compactMap { part in
+            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            return trimmed.isEmpty ? nil : trimmed
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,453 @@
+import Foundation
+import IngestCore
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
+
+/// Reads an XML manifest (`<manifest version="1">`, see manifests/manifest.xsd) as a stream.
+///
+/// Built on FoundationXML's event-driven `XMLParser` (libxml2), fed 128 KiB at a time, so memory
+/// stays flat whatever the size. Hardening: a document type declaration (`<!DOCTYPE`) in the prolog
+/// is refused before any byte reaches libxml2, so there are no internal or external entities to
+/// expand (no XXE, no billion laughs); entity declarations seen anyway abort the parse; external
+/// entities are never resolved. Only the five predefined entities and character references work.
+public struct XMLManifestReader: ManifestReader {
+    private let source: ByteSource
+    private let manifest: String
+
+    public init(source: ByteSource, manifest: String) {
+        self.source = source
+        self.manifest = manifest
+    }
+
+    public func read(_ emit: (ManifestRecord) throws -> Void) throws {
+        let stream = GuardedInputStream(source: source)
+        let parser = XMLParser(stream: stream)
+        parser.shouldResolveExternalEntities = false
+        parser.shouldProcessNamespaces = false
+        // The handler holds `emit` only for the duration of parse(); only its findings leave.
+        let (ok, handler) = withoutActuallyEscaping(emit) { escapable in
+            let handler = XMLManifestHandler(manifest: manifest, emit: escapable)
+            parser.delegate = handler
+            let ok = parser.parse()
+            parser.delegate = nil
+            return (ok, handler.findings)
+        }
+        if let thrown = handler.thrown { throw thrown }
+        if let ioError = stream.ioError { throw ioError }
+        if let refusal = stream.refusal {
+            try emit(.diagnostic(Diagnostic(
+                manifest: manifest, line: refusal.line, code: .manifestMalformed, message: refusal.message)))
+            return
+        }
+        if let fatal = handler.fatal {
+            try emit(.diagnostic(fatal))
+            return
+        }
+        if !ok || !handler.finished {
+            let reason: String
+            if let error = parser.parserError as NSError? {
+                reason = XMLManifestHandler.describe(error)
+            } else if !handler.sawRoot {
+                reason = "no <manifest> element was found"
+            } else {
+                reason = "the document ends before </manifest>; the file may be truncated"
+            }
+            try emit(.diagnostic(Diagnostic(
+                manifest: manifest, line: max(parser.lineNumber, 1), code: .manifestMalformed,
+                message: "the XML is not well-formed: \(reason)")))
+        }
+    }
+}
+
+/// Why the prolog guard refused a document.
+struct PrologRefusal: Sendable, Equatable {
+    var line: Int
+    var message: String
+}
+
+/// Decides from the bytes before the root element whether a document may be parsed.
+enum PrologScanner {
+    enum Verdict: Equatable {
+        case needMore
+        case accept
+        case refuse(PrologRefusal)
+    }
+
+    /// Largest prolog (declarations, comments, processing instructions) accepted.
+    static let maximumPrologBytes = 1 << 20
+
+    /// Scans `bytes` (the start of the document) up to the root element.
+    static func scan(_ bytes: [UInt8], atEnd: Bool) -> Verdict {
+        var i = 0
+        let n = bytes.count
+        if n >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { i = 3 }
+        func lineAt(_ index: Int) -> Int { 1 + bytes[..<index].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
+        func find(_ needle: [UInt8], from: Int) -> Int? {
+            guard needle.count <= n else { return nil }
+            var j = from
+            while j + needle.count <= n {
+                if bytes[j] == needle[0], Array(bytes[j..<(j + needle.count)]) == needle { return j }
+                j += 1
+            }
+            return nil
+        }
+        while true {
+            while i < n, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+            if i >= n { return atEnd ? .accept : .needMore }
+            guard bytes[i] == UInt8(ascii: "<") else { return .accept }
+            if i + 1 >= n { return atEnd ? .accept : .needMore }
+            switch bytes[i + 1] {
+            case UInt8(ascii: "?"):
+                guard let close = find(Array("?>".utf8), from: i + 2) else { return atEnd ? .accept : .needMore }
+                i = close + 2
+            case UInt8(ascii: "!"):
+                if n - i < 9 { return atEnd ? .accept : .needMore }
+                if Array(bytes[i..<(i + 4)]) == Array("<!--".utf8) {
+                    guard let close = find(Array("-->".utf8), from: i + 4) else {
+                        return atEnd ? .accept : .needMore
+                    }
+                    i = close + 3
+                    continue
+                }
+                let word = String(decoding: bytes[(i + 2)..<(i + 9)], as: UTF8.self).uppercased()
+                if word == "DOCTYPE" {
+                    return .refuse(PrologRefusal(
+                        line: lineAt(i),
+                        message: "document type declarations (<!DOCTYPE ...>) are refused: a manifest may not "
+                            + "declare entities or load external files. Remove the DOCTYPE line."))
+                }
+                return .accept
+            default:
+                return .accept
+            }
+        }
+    }
+}
+
+/// An `InputStream` over a ``ByteSource`` that lets libxml2 see the document only after the
+/// prolog has been checked by ``PrologScanner``.
+final class GuardedInputStream: InputStream {
+    private let source: ByteSource
+    private var prolog: [UInt8] = []
+    private var held: [UInt8] = []
+    private var prologChecked = false
+    private var finished = false
+    private(set) var refusal: PrologRefusal?
+    private(set) var ioError: IngestError?
+
+    init(source: ByteSource) {
+        self.source = source
+        super.init(data: Data())
+    }
+
+    override func open() {}
+    override func close() {}
+    override var hasBytesAvailable: Bool { !finished }
+    override var streamStatus: Stream.Status { finished ? .atEnd : .open }
+
+    override func read(_ buffer: UnsafeMutablePointer<UInt8>, maxLength len: Int) -> Int {
+        if finished { return 0 }
+        if !prologChecked {
+            // Accumulate until the verdict is known; nothing reaches the parser before that.
+            while !prologChecked {
+                var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+                let n: Int
+                do {
+                    n = try chunk.withUnsafeMutableBytes { raw in
+                        try source.read(into: raw.baseAddress!, count: raw.count)
+                    }
+                } catch let error as IngestError {
+                    ioError = error
+                    finished = true
+                    return 0
+                } catch {
+                    finished = true
+                    return 0
+                }
+                prolog.append(contentsOf: chunk[0..<n])
+                switch PrologScanner.scan(prolog, atEnd: n == 0) {
+                case .needMore:
+                    if prolog.count > PrologScanner.maximumPrologBytes {
+                        refusal = PrologRefusal(line: 1, message: "the XML prolog is larger than 1 MiB")
+                        finished = true
+                        return 0
+                    }
+                case .accept:
+                    prologChecked = true
+                    held = prolog
+                    prolog = []
+                case .refuse(let why):
+                    refusal = why
+                    finished = true
+                    return 0
+                }
+            }
+        }
+        if !held.isEmpty {
+            let n = min(len, held.count)
+            held.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: n) }
+            held.removeFirst(n)
+            return n
+        }
+        do {
+            let n = try source.read(into: buffer, count: len)
+            if n == 0 { finished = true }
+            return n
+        } catch {
+            ioError = error
+            finished = true
+            return 0
+        }
+    }
+}
+
+/// The SAX-style delegate that turns element events into ``ManifestRow``s.
+final class XMLManifestHandler: NSObject, XMLParserDelegate {
+    private let manifest: String
+    private let emit: (ManifestRecord) throws -> Void
+    private var stack: [String] = []
+    private var text = ""
+    private var collecting = false
+    private var row: ManifestRow?
+    private var metaName: String?
+    private var defaults = ManifestRow(location: SourceLocation(manifest: "", line: 0))
+    private var warnedUnknown: Set<String> = []
+    private(set) var thrown: (any Error)?
+    private(set) var fatal: Diagnostic?
+    private(set) var finished = false
+    private(set) var sawRoot = false
+
+    /// What the parse found, without the `emit` closure.
+    struct Findings {
+        var thrown: (any Error)?
+        var fatal: Diagnostic?
+        var finished: Bool
+        var sawRoot: Bool
+    }
+
+    var findings: Findings { Findings(thrown: thrown, fatal: fatal, finished: finished, sawRoot: sawRoot) }
+    private var rows = 0
+
+    init(manifest: String, emit: @escaping (ManifestRecord) throws -> Void) {
+        self.manifest = manifest
+        self.emit = emit
+    }
+
+    private static let itemTextElements: [String: ManifestField] = [
+        "title": .title, "description": .description, "category": .category, "procedure": .procedure,
+        "storage-region": .storageRegion, "expire-time": .expireTime, "source-context": .sourceContext,
+    ]
+    private static let defaultAttributes: [String: ManifestField] = [
+        "procedure": .procedure, "storage-region": .storageRegion, "category": .category,
+        "expire-time": .expireTime, "source-context": .sourceContext,
+    ]
+
+    static func describe(_ error: NSError) -> String {
+        if let text = error.userInfo[NSLocalizedDescriptionKey] as? String, !text.isEmpty {
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let code = XMLParser.ErrorCode(rawValue: error.code) {
+            return "libxml2 error \(error.code) (\(code))"
+        }
+        return "libxml2 error \(error.code)"
+    }
+
+    private func send(_ record: ManifestRecord, parser: XMLParser) {
+        guard thrown == nil else { return }
+        do { try emit(record) } catch {
+            thrown = error
+            parser.abortParsing()
+        }
+    }
+
+    private func stop(_ parser: XMLParser, code: DiagnosticCode = .manifestMalformed, field: String? = nil, _ message: String) {
+        if fatal == nil {
+            fatal = Diagnostic(
+                manifest: manifest, line: max(parser.lineNumber, 1), field: field, code: code, message: message)
+        }
+        parser.abortParsing()
+    }
+
+    private func warnUnknown(_ parser: XMLParser, _ what: String, _ message: String) {
+        guard warnedUnknown.insert(what).inserted else { return }
+        send(.diagnostic(Diagnostic(
+            manifest: manifest, line: parser.lineNumber, field: what, code: .manifestUnknownColumn,
+            severity: .warning, message: message + " (reported once per manifest)")), parser: parser)
+    }
+
+    private func rowProblem(_ parser: XMLParser, field: String?, _ message: String) {
+        guard var current = row else { return }
+        current.readProblems.append(Diagnostic(
+            at: current.location, id: current.id, field: field, code: .manifestMalformed, message: message))
+        row = current
+    }
+
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
+        defer { stack.append(name) }
+        switch stack.count {
+        case 0:
+            sawRoot = true
+            guard name == "manifest" else {
+                stop(parser, "the root element is <\(name)>; an XML manifest starts with <manifest version=\"1\">")
+                return
+            }
+            if let version = attributes["version"], version != "1" {
+                stop(parser, "manifest version \"\(version)\" is not supported; this tool reads version 1")
+            }
+        case 1:
+            switch name {
+            case "defaults":
+                for (key, value) in attributes {
+                    if let field = Self.defaultAttributes[key] {
+                        defaults.set(field, value)
+                    } else {
+                        warnUnknown(parser, "defaults@\(key)", "unknown attribute `\(key)` on <defaults> is ignored")
+                    }
+                }
+            case "item":
+                var fresh = defaults
+                fresh.location = SourceLocation(manifest: manifest, line: parser.lineNumber)
+                fresh.readProblems = []
+                if let id = attributes["id"] { fresh.id = id.isEmpty ? nil : id }
+                row = fresh
+            default:
+                warnUnknown(parser, name, "unknown element <\(name)> is ignored")
+            }
+        case 2 where stack[1] == "item":
+            collecting = false
+            switch name {
+            case "media":
+                guard let path = attributes["path"], !path.isEmpty else {
+                    rowProblem(parser, field: "path", "<media> has no path attribute")
+                    return
+                }
+                if row?.path != nil { rowProblem(parser, field: "path", "the item has more than one <media>") }
+                row?.path = path
+                if let md5 = attributes["md5"] { row?.md5 = md5.isEmpty ? nil : md5 }
+                if let sha = attributes["sha256"] { row?.sha256 = sha.isEmpty ? nil : sha }
+            case "cover":
+                if row?.cover != nil { rowProblem(parser, field: "cover", "the item has more than one <cover>") }
+                if let path = attributes["path"], !path.isEmpty { row?.cover = path } else {
+                    rowProblem(parser, field: "cover", "<cover> has no path attribute")
+                }
+            case "tags":
+                row?.tags = []
+            case "meta":
+                metaName = attributes["name"]
+                if metaName?.isEmpty ?? true { rowProblem(parser, field: "meta", "<meta> has no name attribute") }
+                text = ""
+                collecting = true
+            default:
+                if Self.itemTextElements[name] != nil {
+                    text = ""
+                    collecting = true
+                } else {
+                    warnUnknown(parser, name, "unknown element <\(name)> in <item> is ignored")
+                }
+            }
+        case 3 where stack[1] == "item" && stack[2] == "tags":
+            if name == "tag" {
+                text = ""
+                collecting = true
+            } else {
+                warnUnknown(parser, "tags/\(name)", "unknown element <\(name)> in <tags> is ignored")
+            }
+        default:
+            break
+        }
+    }
+
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+        stack.removeLast()
+        switch stack.count {
+        case 0:
+            finished = true
+            if rows == 0 {
+                send(.diagnostic(Diagnostic(
+                    manifest: manifest, line: parser.lineNumber, code: .manifestEmpty, severity: .warning,
+                    message: "the manifest has no <item> elements")), parser: parser)
+            }
+        case 1 where name == "item":
+            if var done = row {
+                if done.path == nil {
+                    done.readProblems.append(Diagnostic(
+                        at: done.location, id: done.id, field: "path", code: .manifestMissingColumn,
+                        message: "the item has no <media path=\"...\"/>; every item needs its media file"))
+                }
+                rows += 1
+                row = nil
+                send(.row(done), parser: parser)
+            }
+        case 2 where stack[1] == "item":
+            guard collecting else { return }
+            collecting = false
+            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if name == "meta" {
+                if let metaName, !metaName.isEmpty, row?.set(.meta(metaName), value) == false {
+                    rowProblem(parser, field: "meta.\(metaName)", "<meta name=\"\(metaName)\"> appears twice")
+                }
+            } else if let field = Self.itemTextElements[name] {
+                if row?.set(field, value) == false, !isDefault(field) {
+                    rowProblem(parser, field: field.columnName, "<\(name)> appears twice in the item")
+                }
+            }
+        case 3 where stack[2] == "tags" && name == "tag":
+            collecting = false
+            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !value.isEmpty { row?.tags.append(value) }
+        default:
+            break
+        }
+    }
+
+    /// Whether the slot's previous value came from <defaults> (overriding it is fine).
+    private func isDefault(_ field: ManifestField) -> Bool {
+        switch field {
+        case .procedure: defaults.procedure != nil
+        case .storageRegion: defaults.storageRegion != nil
+        case .category: defaults.category != nil
+        case .expireTime: defaults.expireTime != nil
+        case .sourceContext: defaults.sourceContext != nil
+        default: false
+        }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        if collecting { text += string }
+    }
+
+    func parser(_ parser: XMLParser, foundCDATA block: Data) {
+        if collecting { text += String(decoding: block, as: UTF8.self) }
+    }
+
+    func parser(_ parser: XMLParser, parseErrorOccurred error: any Error) {
+        stop(parser, "the XML is not well-formed: \(Self.describe(error as NSError))")
+    }
+
+    func parser(_ parser: XMLParser, foundInternalEntityDeclarationWithName name: String, value: String?) {
+        stop(parser, "entity declarations are refused (entity `\(name)`)")
+    }
+
+    func parser(
+        _ parser: XMLParser, foundExternalEntityDeclarationWithName name: String, publicID: String?, systemID: String?
+    ) {
+        stop(parser, "external entities are refused (entity `\(name)`)")
+    }
+
+    func parser(
+        _ parser: XMLParser, foundUnparsedEntityDeclarationWithName name: String, publicID: String?,
+        systemID: String?, notationName: String?
+    ) {
+        stop(parser, "entity declarations are refused (entity `\(name)`)")
+    }
+
+    func parser(_ parser: XMLParser, resolveExternalEntityName name: String, systemID: String?) -> Data? {
+        stop(parser, "external entities are refused (entity `\(name)`)")
+        return nil
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import IngestCore
+import IngestEngine
+import Manifests
+
+/// `vodingest plan`: totals, requests and a time estimate for a run, before any byte is sent.
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Estimate a run: items, bytes, API calls, multipart parts, and how long it will take.",
+        discussion: """
+            The estimate is the larger of bytes / bandwidth and API calls / API rate, and names the
+            bottleneck. Sizes take units (64MiB, 1.5GB), rates too (100MB/s, 1Gbit/s).
+            Invalid rows are left out of the plan; the exit status is then 65 (see `validate`).
+
+            Examples:
+              vodingest plan samples/good.csv
+              vodingest plan --bandwidth 200MB/s --api-rate 50 --part-size 32MiB library.csv
+            """)
+
+    @OptionGroup var input: ManifestOptions
+
+    @Option(help: "Files uploaded at once.")
+    var concurrency: Int = 8
+
+    @Option(name: .customLong("api-rate"), help: ArgumentHelp("API requests per second (default: the platform's documented limit, 100/s).", valueName: "rate"))
+    var apiRate: String?
+
+    @Option(help: ArgumentHelp("Upload bandwidth, e.g. 100MB/s or 1Gbit/s (default: 1Gbit/s assumed).", valueName: "rate"))
+    var bandwidth: String?
+
+    @Option(name: .customLong("part-size"), help: ArgumentHelp("Multipart part size, e.g. 16MiB; files up to this size go in one PUT.", valueName: "size"))
+    var partSize: String = "16MiB"
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    mutating func validate() throws {
+        guard concurrency >= 1, concurrency <= 10_000 else {
+            throw ValidationError("--concurrency must be between 1 and 10000")
+        }
+        if let apiRate, RequestRate(parsing: apiRate) == nil {
+            throw ValidationError("--api-rate '\(apiRate)' is not a rate; give requests per second such as 100 or 50/s")
+        }
+        if let bandwidth, ByteRate(parsing: bandwidth) == nil {
+            throw ValidationError("--bandwidth '\(bandwidth)' is not a rate; give e.g. 100MB/s, 50MiB/s or 1Gbit/s")
+        }
+        guard let size = ByteSize(parsing: partSize) else {
+            throw ValidationError("--part-size '\(partSize)' is not a size; give e.g. 16MiB or 64MB")
+        }
+        let rules = input.profile.parts
+        guard size.bytes >= rules.minimumPartSize, size.bytes <= rules.maximumPartSize else {
+            throw ValidationError("--part-size must be between \(ByteSize.format(rules.minimumPartSize)) and \(ByteSize.format(rules.maximumPartSize)) for \(input.profile.displayName)")
+        }
+    }
+
+    func run() throws {
+        let options = PlanOptions(
+            profile: input.profile, concurrency: concurrency,
+            apiRate: apiRate.flatMap(RequestRate.init(parsing:))?.perSecond,
+            bandwidth: bandwidth.flatMap(ByteRate.init(parsing:))?.bytesPerSecond,
+            partSize: ByteSize(parsing: partSize)?.bytes ?? PlanOptions.defaultPartSize)
+        var planner = Planner(options: options)
+        let err = Console.standardError()
+        var firstErrors: [Diagnostic] = []
+        let summary = input.pipeline().run(
+            manifests: input.manifests,
+            onDiagnostic: { d in if d.severity == .error, firstErrors.count < 5 { firstErrors.append(d) } },
+            onRow: { outcome in
+                if let item = outcome.item {
+                    planner.add(item)
+                } else {
+                    planner.addInvalid()
+                    if firstErrors.count < 5, let d = outcome.diagnostics.first(where: { $0.severity == .error }) {
+                        firstErrors.append(d)
+                    }
+                }
+            })
+        let plan = planner.finish(manifests: summary.manifests)
+        let out = Console.standardOutput()
+        if format == .json {
+            out.line(JSON.encode(PlanDocument(plan: plan, validation: summary), pretty: true))
+        } else {
+            PlanText.render(plan, summary: summary, to: out)
+        }
+        out.flush()
+        if !firstErrors.isEmpty {
+            err.line("\(summary.invalid) invalid row\(summary.invalid == 1 ? "" : "s") and \(summary.manifestErrors + summary.unreadable.count) manifest problem(s) left out of the plan; first:")
+            for d in firstErrors {
+                err.line("  \(d.manifest)\(d.line.map { ":\($0)" } ?? ""): [\(d.code)] \(d.message)")
+            }
+            err.line("Run `vodingest validate` on the same manifests for the full list.")
+            err.flush()
+        }
+        let status = ValidateCommand.status(for: summary)
+        if status != .success { throw status.exitCode }
+    }
+}
+
+/// `plan --format json`: the plan and the validation counts.
+struct PlanDocument: Encodable {
+    var plan: Plan
+    var validation: ValidationSummary
+}
+
+enum PlanText {
+    static func render(_ p: Plan, summary: ValidationSummary, to out: Console) {
+        func pad(_ label: String) -> String { "  " + label.padding(toLength: 16, withPad: " ", startingAt: 0) }
+        let profile = ProviderProfile.named(p.provider)
+        out.line("Plan for \(p.manifests.count) manifest\(p.manifests.count == 1 ? "" : "s") on \(profile?.displayName ?? p.provider)")
+        out.line(pad("rows") + "\(p.rows): \(p.items) to upload, \(p.invalid) invalid left out")
+        var media = "\(p.items) file\(p.items == 1 ? "" : "s"), \(ByteSize.format(p.mediaBytes))"
+        if p.unknownSizes > 0 { media += " (\(p.unknownSizes) of unknown size: file checks were off)" }
+        out.line(pad("media") + media)
+        out.line(pad("covers") + "\(p.covers) file\(p.covers == 1 ? "" : "s"), \(ByteSize.format(p.coverBytes))")
+        if let l = p.largest {
+            out.line(pad("largest") + "\(l.path) (\(ByteSize.format(l.size)); id \(l.id), \(l.manifest) line \(l.line))")
+        }
+        out.line(pad("object storage") + "\(p.simpleUploads) single PUT\(p.simpleUploads == 1 ? "" : "s"), \(p.multipartUploads) multipart upload\(p.multipartUploads == 1 ? "" : "s") in \(p.parts) parts of \(ByteSize.format(p.partSize)); \(p.storageRequests) requests")
+        out.line(pad("API calls") + "\(p.apiCalls) (\(profile?.uploadActions ?? "upload actions")) at \(RequestRate(perSecond: p.apiRate))")
+        out.line(pad("concurrency") + "\(p.concurrency) files at once")
+        let bw = "\(ByteRate(bytesPerSecond: p.bandwidth))\(p.bandwidthAssumed ? " (assumed: 1 Gbit/s; set --bandwidth)" : "")"
+        out.line(pad("bandwidth") + bw)
+        let e = p.estimate
+        out.line(pad("estimate") + "\(formatDuration(e.seconds)), limited by \(e.bottleneck == "bandwidth" ? "bandwidth" : "the API rate")"
+            + " (transfer \(formatDuration(e.bandwidthSeconds)), API calls \(formatDuration(e.apiSeconds)))")
+    }
+}

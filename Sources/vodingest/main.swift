@@ -1,0 +1,3 @@
+import VODIngestCLI
+
+VODIngestCommand.runMain()
