@@ -76,13 +76,14 @@ public struct RowOutcome: Sendable {
     public var id: String?
     public var item: IngestItem?
     public var diagnostics: [Diagnostic]
+    /// Whether the row yields an item (no error diagnostic).
+    public let isValid: Bool
 
     public init(location: SourceLocation, id: String?, item: IngestItem?, diagnostics: [Diagnostic]) {
         self.location = location
         self.id = id
         self.item = item
         self.diagnostics = diagnostics
+        self.isValid = item != nil
     }
-
-    public var isValid: Bool { item != nil }
 }

@@ -22,15 +22,20 @@ public enum MediaRules {
     /// Returns `nil` when the name has no `.` at all (accepted by the platforms' trigger rule), and
     /// `""` for a name that ends with a dot. A leading dot (`.hidden`) is part of the name.
     public static func fileExtension(ofPath path: String) -> String? {
-        let name = path.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(path)
-        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return nil }
-        return String(name[name.index(after: dot)...]).lowercased()
+        let u = path.utf8
+        let nameStart = u.lastIndex(of: UInt8(ascii: "/")).map { u.index(after: $0) } ?? u.startIndex
+        guard let dot = u[nameStart...].lastIndex(of: UInt8(ascii: ".")), dot != nameStart else { return nil }
+        let ext = Substring(u[u.index(after: dot)...])
+        return ext.utf8.allSatisfy({ !(65...90).contains($0) }) ? String(ext) : ext.lowercased()
     }
 
     /// The last path component without its extension (the default title).
     public static func baseName(ofPath path: String) -> String {
-        let name = path.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(path)
-        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return String(name) }
-        return String(name[..<dot])
+        let u = path.utf8
+        let nameStart = u.lastIndex(of: UInt8(ascii: "/")).map { u.index(after: $0) } ?? u.startIndex
+        guard let dot = u[nameStart...].lastIndex(of: UInt8(ascii: ".")), dot != nameStart else {
+            return String(Substring(u[nameStart...]))
+        }
+        return String(Substring(u[nameStart..<dot]))
     }
 }

@@ -41,6 +41,7 @@ public struct ValidationRoot: Sendable, Hashable {
 public enum PathNormalizer {
     /// Removes `.`, resolves `..` and repeated slashes in an absolute path, without touching the disk.
     public static func normalize(_ path: String) -> String {
+        if isAlreadyNormal(path) { return path }
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }
@@ -53,10 +54,35 @@ public enum PathNormalizer {
         return "/" + parts.joined(separator: "/")
     }
 
+    /// True for an absolute path with no `//`, `/./`, `/../` and no trailing slash (the common case).
+    static func isAlreadyNormal(_ path: String) -> Bool {
+        path.withBytes { u in
+            guard u.first == UInt8(ascii: "/") else { return false }
+            if u.count == 1 { return true }
+            guard u.last != UInt8(ascii: "/") else { return false }
+            var previousSlash = false
+            var dots = 0  // dots since the last slash, -1 once the segment has another character
+            for b in u {
+                if b == UInt8(ascii: "/") {
+                    if previousSlash || dots == 1 || dots == 2 { return false }
+                    previousSlash = true
+                    dots = 0
+                } else {
+                    previousSlash = false
+                    if b == UInt8(ascii: "."), dots >= 0 { dots += 1 } else { dots = -1 }
+                }
+            }
+            return !(dots == 1 || dots == 2)
+        }
+    }
+
     /// `path` is below `root` (both absolute and normalised).
     public static func isInside(_ path: String, _ root: String) -> Bool {
-        if root == "/" { return path != "/" }
-        return path.count > root.count && path.hasPrefix(root) && path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: root.utf8.count)] == UInt8(ascii: "/")
+        let p = path.utf8
+        let r = root.utf8
+        if r.count == 1, r.first == UInt8(ascii: "/") { return p.count > 1 }
+        guard p.count > r.count, p.starts(with: r) else { return false }
+        return p[p.index(p.startIndex, offsetBy: r.count)] == UInt8(ascii: "/")
     }
 }
 

@@ -80,21 +80,28 @@ public struct ManifestPipeline {
             summary.manifests.append(opened.name)
             let context = ManifestContext(
                 name: opened.name, index: validator.register(manifest: opened.name), root: root(for: argument))
-            do {
-                try opened.reader.read { record in
+            let failure = readConcurrently(opened.reader) { records in
+                // Row-local checks in parallel, then duplicates and output in manifest order.
+                let pending = checkRows(records, checker: validator.checker, context: context)
+                var rowIndex = 0
+                for record in records {
                     switch record {
                     case .diagnostic(let diagnostic):
                         if diagnostic.severity == .error { summary.manifestErrors += 1 } else { summary.warnings += 1 }
                         onDiagnostic(diagnostic)
-                    case .row(let row):
-                        let outcome = validator.validate(row, in: context)
+                    case .row:
+                        let outcome = validator.settle(pending[rowIndex], in: context)
+                        rowIndex += 1
                         summary.rows += 1
                         if outcome.isValid { summary.valid += 1 } else { summary.invalid += 1 }
-                        summary.warnings += outcome.diagnostics.count { $0.severity == .warning }
+                        if !outcome.diagnostics.isEmpty {
+                            summary.warnings += outcome.diagnostics.count { $0.severity == .warning }
+                        }
                         onRow(outcome)
                     }
                 }
-            } catch let error as IngestError {
+            }
+            if let error = failure {
                 if error.code == DiagnosticCode.manifestMalformed.rawValue {
                     summary.manifestErrors += 1
                     onDiagnostic(Diagnostic(manifest: opened.name, line: nil, code: .manifestMalformed, message: error.message))
@@ -102,12 +109,82 @@ public struct ManifestPipeline {
                     summary.unreadable.append(opened.name)
                     onDiagnostic(Diagnostic(manifest: opened.name, line: nil, code: .manifestUnreadable, message: error.message))
                 }
-            } catch {
-                summary.unreadable.append(opened.name)
-                onDiagnostic(Diagnostic(
-                    manifest: opened.name, line: nil, code: .manifestUnreadable, message: "reading stopped: \(error)"))
             }
         }
         return summary
+    }
+
+    /// Rows handed from the reading thread to the validating one at a time.
+    static let batchSize = 1024
+
+    private enum Batch {
+        case records([ManifestRecord])
+        case end(IngestError?)
+    }
+
+    /// Runs `reader` on its own thread (parsing overlaps validation) and hands its records to
+    /// `consume` in order, in batches, on the calling thread. At most four batches wait in between.
+    /// - Returns: the error that stopped reading, if any.
+    private func readConcurrently(
+        _ reader: any ManifestReader, consume: ([ManifestRecord]) -> Void
+    ) -> IngestError? {
+        let queue = BatchQueue<Batch>(capacity: 4)
+        let handoff = Handoff(value: reader)
+        let thread = Thread {
+            var batch: [ManifestRecord] = []
+            batch.reserveCapacity(Self.batchSize)
+            do {
+                try handoff.value.read { record in
+                    batch.append(record)
+                    if batch.count >= Self.batchSize {
+                        queue.put(.records(batch))
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+                if !batch.isEmpty { queue.put(.records(batch)) }
+                queue.put(.end(nil))
+            } catch {
+                if !batch.isEmpty { queue.put(.records(batch)) }
+                let failure = (error as? IngestError)
+                    ?? IngestError(code: "manifest.unreadable", message: "reading stopped: \(error)")
+                queue.put(.end(failure))
+            }
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        while true {
+            switch queue.take() {
+            case .records(let records): consume(records)
+            case .end(let error): return error
+            }
+        }
+    }
+
+    /// The row-local checks of a batch, on all cores; results in row order.
+    private func checkRows(_ records: [ManifestRecord], checker: RowChecker, context: ManifestContext) -> [PendingRow] {
+        var rows: [ManifestRow] = []
+        rows.reserveCapacity(records.count)
+        for case .row(let row) in records { rows.append(row) }
+        // Without file checks the work is pure CPU and fine-grained: threads only contend on
+        // reference counts of shared strings (measured slower), so stay on this thread. With file
+        // checks, stat/realpath/read latency (network storage) overlaps across threads.
+        if rows.count < 64 || !checker.options.fileChecks { return rows.map { checker.check($0, in: context) } }
+        let results = UnsafeMutableBufferPointer<PendingRow?>.allocate(capacity: rows.count)
+        results.initialize(repeating: nil)
+        defer {
+            results.deinitialize()
+            results.deallocate()
+        }
+        let stripes = min(ProcessInfo.processInfo.activeProcessorCount * 2, rows.count)
+        nonisolated(unsafe) let output = results
+        let input = rows
+        DispatchQueue.concurrentPerform(iterations: stripes) { stripe in
+            var index = stripe
+            while index < input.count {
+                output[index] = checker.check(input[index], in: context)
+                index += stripes
+            }
+        }
+        return results.map { $0! }
     }
 }

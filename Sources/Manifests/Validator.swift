@@ -41,15 +41,14 @@ public struct ManifestContext: Sendable {
 /// twice is reported on its second row. That state is two hash maps of 64-bit fingerprints
 /// (about 40 bytes per row), not the strings themselves.
 public struct Validator {
-    public let options: ValidationOptions
-    public let inspector: FileInspector
+    public let checker: RowChecker
+    public var options: ValidationOptions { checker.options }
     private var ids: [Int: UInt64] = [:]
     private var files: [Int: UInt64] = [:]
     private var manifests: [String] = []
 
     public init(options: ValidationOptions, inspector: FileInspector = FileInspector()) {
-        self.options = options
-        self.inspector = inspector
+        self.checker = RowChecker(options: options, inspector: inspector)
     }
 
     /// Registers a manifest and returns its index for ``ManifestContext``.
@@ -72,50 +71,115 @@ public struct Validator {
         return manifest == context.name ? "line \(line)" : "\(manifest) line \(line)"
     }
 
-    /// Validates one row.
+    /// Validates one row: ``check(_:in:)`` then ``settle(_:in:)``.
     public mutating func validate(_ row: ManifestRow, in context: ManifestContext) -> RowOutcome {
+        settle(check(row, in: context), in: context)
+    }
+
+    /// The row-local checks, see ``RowChecker/check(_:in:)``.
+    public func check(_ row: ManifestRow, in context: ManifestContext) -> PendingRow {
+        checker.check(row, in: context)
+    }
+
+    /// Applies the run-wide checks (unique ids, each file once) to a checked row. Call in manifest
+    /// order: the first row to claim an id or a file keeps it, later ones get the error.
+    public mutating func settle(_ pending: PendingRow, in context: ManifestContext) -> RowOutcome {
+        var outcome = pending.outcome
+        let location = outcome.location
+        var duplicate: [Diagnostic] = []
+        if let key = pending.idKey {
+            if let first = ids[key] {
+                let id = outcome.id ?? ""
+                duplicate.append(Diagnostic(
+                    at: location, id: outcome.id, field: "id", code: .rowDuplicateID,
+                    message: "the id \"\(id)\" is already used by \(place(first, relativeTo: context)); ids must be "
+                        + "unique within a run"
+                        + (pending.idDerived ? " (this id was derived from the path: add an `id` column)" : "")))
+            } else {
+                ids[key] = Self.pack(context, location.line)
+            }
+        }
+        if let key = pending.fileKey {
+            if let first = files[key] {
+                duplicate.append(Diagnostic(
+                    at: location, id: outcome.id, field: "path", code: .rowDuplicateFile,
+                    message: "\(pending.path) is the same file as the one listed on \(place(first, relativeTo: context)); "
+                        + "each file is uploaded once: remove this row or point it at another file"))
+            } else {
+                files[key] = Self.pack(context, location.line)
+            }
+        }
+        if !duplicate.isEmpty {
+            outcome = RowOutcome(
+                location: location, id: outcome.id, item: nil, diagnostics: duplicate + outcome.diagnostics)
+        }
+        return outcome
+    }
+
+    static let supportedList: String = {
+        let video = MediaRules.videoExtensions.sorted().joined(separator: " ")
+        let audio = MediaRules.audioExtensions.sorted().joined(separator: " ")
+        return "video \(video); audio \(audio)"
+    }()
+
+    /// The id of a row without one: its path relative to the root, normalised.
+    static func derivedID(_ path: String, root: ValidationRoot) -> String {
+        let absolute = FileInspector.lexicalPath(path, root: root)
+        if PathNormalizer.isInside(absolute, root.lexical) {
+            return String(absolute.dropFirst(root.lexical == "/" ? 1 : root.lexical.count + 1))
+        }
+        return path
+    }
+}
+
+/// The row-local half of validation: immutable and `Sendable`, so batches of rows can be checked
+/// on several threads at once (file checks on network storage overlap their latency).
+public struct RowChecker: Sendable {
+    public let options: ValidationOptions
+    public let inspector: FileInspector
+
+    /// The row-local checks (everything but duplicates). Touches no shared state, so rows can be
+    /// checked in parallel; their results must then be settled in manifest order.
+    public func check(_ row: ManifestRow, in context: ManifestContext) -> PendingRow {
         var check = RowCheck(row: row, limits: options.profile.metadata)
         check.diagnostics = row.readProblems
         let location = row.location
 
         // Identity.
-        let trimmedPath = row.path?.trimmingCharacters(in: .whitespaces)
-        let explicitID = row.id?.trimmingCharacters(in: .whitespaces)
+        let trimmedPath = row.path?.trimmedSpaces()
+        let explicitID = row.id?.trimmedSpaces()
         var id = explicitID.flatMap { $0.isEmpty ? nil : $0 }
         if id == nil, let trimmedPath, !trimmedPath.isEmpty {
-            id = Self.derivedID(trimmedPath, root: context.root)
+            id = Validator.derivedID(trimmedPath, root: context.root)
         }
         check.id = id
         for index in check.diagnostics.indices where check.diagnostics[index].id == nil {
             check.diagnostics[index].id = id
         }
         if check.diagnostics.contains(where: { $0.severity == .error }) {
-            return RowOutcome(location: location, id: id, item: nil, diagnostics: check.diagnostics)
+            return PendingRow(
+                outcome: RowOutcome(location: location, id: id, item: nil, diagnostics: check.diagnostics),
+                idKey: nil, fileKey: nil, idDerived: explicitID == nil, path: trimmedPath ?? "")
         }
         if let explicit = id, explicitID != nil {
-            if explicit.unicodeScalars.count > 256 {
-                check.error("id", .metadataTooLong, "the id is \(explicit.unicodeScalars.count) characters long; at most 256")
-            } else if explicit.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            if explicit.scalarCount > 256 {
+                check.error("id", .metadataTooLong, "the id is \(explicit.scalarCount) characters long; at most 256")
+            } else if explicit.containsControlCharacters(allowingNewlines: false) {
                 check.error("id", .metadataInvalid, "the id contains control characters")
             }
         }
+        var idKey: Int? = nil
         if let id {
             var hasher = Hasher()
             hasher.combine(id)
-            let key = hasher.finalize()
-            if let first = ids[key] {
-                check.error(
-                    "id", .rowDuplicateID,
-                    "the id \"\(id)\" is already used by \(place(first, relativeTo: context)); ids must be unique "
-                        + "within a run" + (explicitID == nil ? " (this id was derived from the path: add an `id` column)" : ""))
-            } else {
-                ids[key] = Self.pack(context, location.line)
-            }
+            idKey = hasher.finalize()
         }
+        let idDerived = explicitID.map { $0.isEmpty } ?? true
 
         guard let path = trimmedPath, !path.isEmpty else {
             check.error("path", .pathMissing, "the row has no path; give the media file in the `path` field")
-            return check.outcome(location: location)
+            return PendingRow(
+                outcome: check.outcome(location: location), idKey: idKey, fileKey: nil, idDerived: idDerived, path: "")
         }
 
         // Media extension.
@@ -137,7 +201,7 @@ public struct Validator {
                 e.isEmpty
                     ? "the file name ends with a dot and has no extension; rename it (e.g. to .mp4)"
                     : "the extension .\(e) is not a video or audio type the platforms accept\(hint); supported: "
-                        + Self.supportedList)
+                        + Validator.supportedList)
         case .some(let e):
             mediaType = e
         }
@@ -191,20 +255,9 @@ public struct Validator {
                     "\(path) has no extension; its type can only be determined with file checks on")
             }
         }
-        if let fileKey {
-            if let first = files[fileKey] {
-                check.error(
-                    "path", .rowDuplicateFile,
-                    "\(path) is the same file as the one listed on \(place(first, relativeTo: context)); "
-                        + "each file is uploaded once: remove this row or point it at another file")
-            } else {
-                files[fileKey] = Self.pack(context, location.line)
-            }
-        }
-
         // Cover.
         var coverRef: FileReference? = nil
-        if let rawCover = row.cover?.trimmingCharacters(in: .whitespaces), !rawCover.isEmpty {
+        if let rawCover = row.cover?.trimmedSpaces(), !rawCover.isEmpty {
             coverRef = check.cover(rawCover, root: context.root, options: options, inspector: inspector)
         }
 
@@ -212,31 +265,32 @@ public struct Validator {
         let title = check.title(path: path)
         check.metadata(now: options.now)
 
-        guard !check.hasErrors else { return check.outcome(location: location) }
+        guard !check.hasErrors else {
+            return PendingRow(
+                outcome: check.outcome(location: location), idKey: idKey, fileKey: fileKey, idDerived: idDerived,
+                path: path)
+        }
         let item = IngestItem(
             location: location, id: id ?? path, media: media, mediaType: mediaType, cover: coverRef,
             title: title, description: row.description, tags: row.tags, category: check.category,
-            procedure: row.procedure?.trimmingCharacters(in: .whitespaces),
-            storageRegion: row.storageRegion?.trimmingCharacters(in: .whitespaces), expireTime: check.expireTime,
-            sourceContext: row.sourceContext, md5: row.md5?.lowercased(), sha256: row.sha256?.lowercased(),
+            procedure: row.procedure?.trimmedSpaces(),
+            storageRegion: row.storageRegion?.trimmedSpaces(), expireTime: check.expireTime,
+            sourceContext: row.sourceContext, md5: RowCheck.lowerHex(row.md5), sha256: RowCheck.lowerHex(row.sha256),
             meta: row.meta)
-        return RowOutcome(location: location, id: id, item: item, diagnostics: check.diagnostics)
+        return PendingRow(
+            outcome: RowOutcome(location: location, id: id, item: item, diagnostics: check.diagnostics),
+            idKey: idKey, fileKey: fileKey, idDerived: idDerived, path: path)
     }
 
-    static let supportedList: String = {
-        let video = MediaRules.videoExtensions.sorted().joined(separator: " ")
-        let audio = MediaRules.audioExtensions.sorted().joined(separator: " ")
-        return "video \(video); audio \(audio)"
-    }()
+}
 
-    /// The id of a row without one: its path relative to the root, normalised.
-    static func derivedID(_ path: String, root: ValidationRoot) -> String {
-        let absolute = FileInspector.lexicalPath(path, root: root)
-        if PathNormalizer.isInside(absolute, root.lexical) {
-            return String(absolute.dropFirst(root.lexical == "/" ? 1 : root.lexical.count + 1))
-        }
-        return path
-    }
+/// A row after its row-local checks, waiting for ``Validator/settle(_:in:)``.
+public struct PendingRow: Sendable {
+    public var outcome: RowOutcome
+    var idKey: Int?
+    var fileKey: Int?
+    var idDerived: Bool
+    var path: String
 }
 
 /// The checks of one row, accumulating diagnostics.
@@ -357,23 +411,33 @@ struct RowCheck {
         return reference
     }
 
-    private func length(_ text: String) -> Int { text.unicodeScalars.count }
+    private func length(_ text: String) -> Int { text.scalarCount }
 
     private static func hasControl(_ text: String, allowNewlines: Bool) -> Bool {
-        text.unicodeScalars.contains {
-            $0.properties.generalCategory == .control && !(allowNewlines && ($0 == "\n" || $0 == "\r" || $0 == "\t"))
+        text.containsControlCharacters(allowingNewlines: allowNewlines)
+    }
+
+    /// Emoji and other scalars beyond U+FFFF: four-byte UTF-8 sequences (lead byte 0xF0...).
+    private static func hasAstral(_ text: String) -> Bool { text.utf8.contains { $0 >= 0xF0 } }
+
+    /// `length` hexadecimal digits, either case.
+    static func isHex(_ text: String, length: Int) -> Bool {
+        text.withBytes { bytes in
+            guard bytes.count == length else { return false }
+            for b in bytes where !((b >= 48 && b <= 57) || (b | 0x20 >= 97 && b | 0x20 <= 102)) { return false }
+            return true
         }
     }
 
-    private static func hasAstral(_ text: String) -> Bool { text.unicodeScalars.contains { $0.value > 0xFFFF } }
-
-    static func isHex(_ text: String, length: Int) -> Bool {
-        text.utf8.count == length && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    /// Lower-case hex as the platforms report it; no copy when already lower-case.
+    static func lowerHex(_ text: String?) -> String? {
+        guard let text else { return nil }
+        return text.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? text.lowercased() : text
     }
 
     /// The title to use: the manifest's, or the file name without extension (truncated with a warning).
     mutating func title(path: String) -> String {
-        if let explicit = row.title?.trimmingCharacters(in: .whitespacesAndNewlines), !explicit.isEmpty {
+        if let explicit = row.title?.trimmedSpaces(), !explicit.isEmpty {
             if length(explicit) > limits.titleMax {
                 error("title", .metadataTooLong, "the title is \(length(explicit)) characters; \(limits.source) allows at most \(limits.titleMax)")
             }
@@ -417,14 +481,14 @@ struct RowCheck {
                 error("tags", .metadataInvalid, "the tag \"\(tag)\" contains emoji, which \(limits.source) refuses")
             }
         }
-        if let raw = row.category?.trimmingCharacters(in: .whitespaces) {
+        if let raw = row.category?.trimmedSpaces() {
             if let value = Int(raw), value >= 0 {
                 category = value
             } else {
                 error("category", .metadataInvalid, "the category \"\(raw)\" is not a non-negative integer (a category/class id)")
             }
         }
-        if let raw = row.expireTime?.trimmingCharacters(in: .whitespaces) {
+        if let raw = row.expireTime?.trimmedSpaces() {
             if let date = ISO8601Timestamp.parse(raw) {
                 if date <= now {
                     error("expire_time", .metadataInvalid, "expire_time \(raw) is already past; the media would be deleted at once")
@@ -435,14 +499,14 @@ struct RowCheck {
                 error("expire_time", .metadataInvalid, "expire_time \"\(raw)\" is not an ISO 8601 date-time such as 2030-01-01T00:00:00Z")
             }
         }
-        if let procedure = row.procedure?.trimmingCharacters(in: .whitespaces) {
+        if let procedure = row.procedure?.trimmedSpaces() {
             if length(procedure) > 128 {
                 error("procedure", .metadataTooLong, "the procedure name is \(length(procedure)) characters; at most 128")
-            } else if procedure.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
+            } else if procedure.containsWhitespace() || procedure.containsControlCharacters(allowingNewlines: false) {
                 error("procedure", .metadataInvalid, "the procedure name \"\(procedure)\" contains spaces or control characters")
             }
         }
-        if let region = row.storageRegion?.trimmingCharacters(in: .whitespaces) {
+        if let region = row.storageRegion?.trimmedSpaces() {
             let allowed = region.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 }
             if !allowed || region.utf8.count > 128 {
                 error("storage_region", .metadataInvalid, "the storage region \"\(region)\" is not a region name such as ap-chongqing")
@@ -454,14 +518,14 @@ struct RowCheck {
                 error("source_context", .metadataTooLong, "source_context is \(size) \(limits.sourceContextInBytes ? "bytes" : "characters"); \(limits.source) allows at most \(limits.sourceContextMax)")
             }
         }
-        if let md5 = row.md5, !Self.isHex(md5.lowercased(), length: 32) {
+        if let md5 = row.md5, !Self.isHex(md5, length: 32) {
             error("md5", .metadataInvalid, "md5 \"\(md5)\" is not 32 hexadecimal digits")
         }
-        if let sha = row.sha256, !Self.isHex(sha.lowercased(), length: 64) {
+        if let sha = row.sha256, !Self.isHex(sha, length: 64) {
             error("sha256", .metadataInvalid, "sha256 \"\(sha)\" is not 64 hexadecimal digits")
         }
         if !row.meta.isEmpty {
-            for entry in row.meta where Self.hasControl(entry.name, allowNewlines: false) || entry.name.contains(where: \.isWhitespace) {
+            for entry in row.meta where Self.hasControl(entry.name, allowNewlines: false) || entry.name.containsWhitespace() {
                 error("meta.\(entry.name)", .metadataInvalid, "the custom-data name \"\(entry.name)\" contains spaces or control characters")
             }
             let size = Self.customDataJSONSize(row.meta)

@@ -83,10 +83,20 @@ extension ManifestRow {
 
     /// `drama; s01 ;;x` → `["drama", "s01", "x"]`.
     static func splitTags(_ value: String) -> [String] {
-        value.split(separator: ";").compactMap { part in
-            let trimmed = part.trimmingCharacters(in: .whitespaces)
-            return trimmed.isEmpty ? nil : trimmed
+        var tags: [String] = []
+        let u = value.utf8
+        var start = u.startIndex
+        while true {
+            let end = u[start...].firstIndex(of: UInt8(ascii: ";")) ?? u.endIndex
+            var a = start
+            var b = end
+            while a < b, String.isSpaceByte(u[a]) { a = u.index(after: a) }
+            while b > a, String.isSpaceByte(u[u.index(before: b)]) { b = u.index(before: b) }
+            if a < b { tags.append(String(Substring(u[a..<b])).trimmedSpaces()) }
+            guard end < u.endIndex else { break }
+            start = u.index(after: end)
         }
+        return tags
     }
 }
 

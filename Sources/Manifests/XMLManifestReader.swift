@@ -246,7 +246,7 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
 
     static func describe(_ error: NSError) -> String {
         if let text = error.userInfo[NSLocalizedDescriptionKey] as? String, !text.isEmpty {
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.trimmedSpaces()
         }
         if let code = XMLParser.ErrorCode(rawValue: error.code) {
             return "libxml2 error \(error.code) (\(code))"
@@ -386,7 +386,7 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
         case 2 where stack[1] == "item":
             guard collecting else { return }
             collecting = false
-            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let value = text.trimmedSpaces()
             if name == "meta" {
                 if let metaName, !metaName.isEmpty, row?.set(.meta(metaName), value) == false {
                     rowProblem(parser, field: "meta.\(metaName)", "<meta name=\"\(metaName)\"> appears twice")
@@ -398,7 +398,7 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
             }
         case 3 where stack[2] == "tags" && name == "tag":
             collecting = false
-            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let value = text.trimmedSpaces()
             if !value.isEmpty { row?.tags.append(value) }
         default:
             break
