@@ -42,14 +42,13 @@ let package = Package(
             name: "vodingest",
             dependencies: ["VODIngestCLI"]
         ),
+        // Test helpers (temporary trees, media headers, manifest reading); not a product.
+        .target(name: "IngestTesting", dependencies: ["IngestCore", "Manifests"]),
         .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore"]),
-        .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "IngestCore"]),
-        .testTarget(name: "IngestEngineTests", dependencies: ["IngestEngine", "IngestCore"]),
-        .testTarget(
-            name: "VODIngestCLITests",
-            dependencies: ["VODIngestCLI"],
-            resources: [.copy("Fixtures")]
-        ),
+        .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "IngestCore", "IngestTesting"]),
+        .testTarget(name: "IngestEngineTests", dependencies: ["IngestEngine", "IngestCore", "IngestTesting", "Manifests"]),
+        // Runs the built `vodingest` binary (end to end).
+        .testTarget(name: "VODIngestCLITests", dependencies: ["IngestTesting", "IngestCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,62 @@
+import Foundation
+import IngestCore
+import IngestEngine
+import IngestTesting
+import Manifests
+import Testing
+
+@Suite("Planner")
+struct PlannerTests {
+    func item(_ id: String, size: Int64, cover: Int64? = nil) -> IngestItem {
+        IngestItem(
+            location: SourceLocation(manifest: "m.csv", line: 2), id: id,
+            media: FileReference(given: "\(id).mp4", resolved: "/r/\(id).mp4", size: size, modified: 0, fileExtension: "mp4"),
+            mediaType: "mp4",
+            cover: cover.map { FileReference(given: "\(id).jpg", resolved: "/r/\(id).jpg", size: $0, modified: 0, fileExtension: "jpg") },
+            title: id, description: nil, tags: [], category: nil, procedure: nil, storageRegion: nil, expireTime: nil,
+            sourceContext: nil, md5: nil, sha256: nil, meta: [])
+    }
+
+    @Test func totalsPartsAndCalls() {
+        var planner = Planner(options: PlanOptions(profile: .tencent, partSize: 16 << 20))
+        planner.add(item("small", size: 1000, cover: 500))
+        planner.add(item("big", size: 100 << 20))
+        planner.addInvalid()
+        let plan = planner.finish(manifests: ["m.csv"])
+        #expect(plan.rows == 3)
+        #expect(plan.items == 2)
+        #expect(plan.invalid == 1)
+        #expect(plan.mediaBytes == 1000 + (100 << 20))
+        #expect(plan.covers == 1)
+        #expect(plan.bytes == plan.mediaBytes + 500)
+        #expect(plan.simpleUploads == 2)  // small media + cover
+        #expect(plan.multipartUploads == 1)
+        #expect(plan.parts == 7)
+        #expect(plan.storageRequests == 2 + 9)
+        #expect(plan.apiCalls == 4)  // ApplyUpload + CommitUpload per item
+        #expect(plan.largest?.id == "big")
+    }
+
+    @Test func estimateNamesTheBottleneck() {
+        // 1,000 tiny files: the API rate decides.
+        var manyTiny = Planner(options: PlanOptions(profile: .tencent, apiRate: 100, bandwidth: 100_000_000))
+        for i in 0..<1000 { manyTiny.add(item("t\(i)", size: 10_000)) }
+        let a = manyTiny.finish(manifests: [])
+        #expect(a.estimate.bottleneck == "api-rate")
+        #expect(abs(a.estimate.seconds - 20) < 0.001)  // 2,000 calls at 100/s
+
+        // One huge file: bandwidth decides.
+        var oneHuge = Planner(options: PlanOptions(profile: .tencent, apiRate: 100, bandwidth: 100_000_000))
+        oneHuge.add(item("h", size: 10_000_000_000))
+        let b = oneHuge.finish(manifests: [])
+        #expect(b.estimate.bottleneck == "bandwidth")
+        #expect(abs(b.estimate.seconds - 100) < 0.001)
+        #expect(!b.bandwidthAssumed)
+    }
+
+    @Test func aliyunCountsACallPerCover() {
+        var planner = Planner(options: PlanOptions(profile: .aliyun))
+        planner.add(item("a", size: 10, cover: 10))
+        #expect(planner.finish(manifests: []).apiCalls == 2)
+    }
+}

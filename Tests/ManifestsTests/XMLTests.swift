@@ -1,0 +1,120 @@
+import Foundation
+import IngestCore
+import IngestTesting
+import Testing
+
+@testable import Manifests
+
+@Suite("XML manifests")
+struct XMLManifestTests {
+    @Test func readsTheVocabularyWithDefaultsAndLines() throws {
+        let xml = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <!-- comment before the root is fine -->
+            <manifest version="1">
+              <defaults procedure="LongVideoPreset" storage-region="ap-chongqing" category="3"/>
+              <item id="ep-001">
+                <media path="videos/ep1.mp4" md5="d64ffed7522a008ea55ff6b64c909b81"/>
+                <cover path="covers/ep1.jpg"/>
+                <title> Episode 1 </title>
+                <description><![CDATA[Fish & <chips>]]></description>
+                <tags><tag>drama</tag><tag>s01</tag></tags>
+                <category>12</category>
+                <source-context>ctx &amp; more</source-context>
+                <meta name="season">1</meta>
+              </item>
+              <item id="ep-002"><media path="videos/ep2.mp4"/></item>
+            </manifest>
+            """
+        let records = try readManifest(xml, name: "m.xml")
+        let rows = records.compactMap(\.row)
+        #expect(rows.count == 2)
+        let first = rows[0]
+        #expect(first.id == "ep-001")
+        #expect(first.location.line == 5)
+        #expect(first.path == "videos/ep1.mp4")
+        #expect(first.md5 == "d64ffed7522a008ea55ff6b64c909b81")
+        #expect(first.cover == "covers/ep1.jpg")
+        #expect(first.title == "Episode 1")
+        #expect(first.description == "Fish & <chips>")
+        #expect(first.tags == ["drama", "s01"])
+        #expect(first.category == "12")
+        #expect(first.procedure == "LongVideoPreset")
+        #expect(first.sourceContext == "ctx & more")
+        #expect(first.meta == [MetaEntry(name: "season", value: "1")])
+        #expect(rows[1].category == "3")  // from <defaults>
+        #expect(rows[1].storageRegion == "ap-chongqing")
+        #expect(rows[1].location.line == 15)
+        #expect(records.compactMap(\.diagnostic).isEmpty)
+    }
+
+    @Test func doctypeIsRefusedBeforeParsing() throws {
+        let bomb = """
+            <?xml version="1.0"?>
+            <!DOCTYPE manifest [
+              <!ENTITY a "aaaaaaaaaa">
+              <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+              <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+            ]>
+            <manifest version="1"><item id="x"><media path="v.mp4"/><title>&c;</title></item></manifest>
+            """
+        let records = try readManifest(bomb, name: "bomb.xml")
+        #expect(records.compactMap(\.row).isEmpty)
+        let d = try #require(records.compactMap(\.diagnostic).first)
+        #expect(d.code == .manifestMalformed)
+        #expect(d.line == 2)
+        #expect(d.message.contains("DOCTYPE"))
+    }
+
+    @Test func externalEntityIsRefused() throws {
+        let xxe = """
+            <?xml version="1.0"?>
+            <!DOCTYPE manifest [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+            <manifest version="1"><item><media path="v.mp4"/><title>&xxe;</title></item></manifest>
+            """
+        let records = try readManifest(xxe, name: "xxe.xml")
+        #expect(records.compactMap(\.row).isEmpty)
+        #expect(!records.compactMap(\.diagnostic).contains { $0.message.contains("root:") })
+        #expect(records.compactMap(\.diagnostic).first?.code == .manifestMalformed)
+    }
+
+    @Test func undeclaredEntityIsMalformed() throws {
+        let records = try readManifest(
+            "<manifest version=\"1\"><item><media path=\"v.mp4\"/><title>&nbsp;</title></item></manifest>", name: "e.xml")
+        #expect(records.compactMap(\.diagnostic).contains { $0.code == .manifestMalformed })
+    }
+
+    @Test(arguments: [
+        ("<manifest version=\"1\"><item><media path=\"v.mp4\"/></manifest>", "mismatched"),
+        ("<manifest version=\"1\"><item><media path=\"v.mp4\"/></item>", "truncated"),
+        ("<catalog/>", "root"),
+        ("<manifest version=\"2\"/>", "version"),
+    ])
+    func malformedDocumentsAreReported(xml: String, hint: String) throws {
+        let records = try readManifest(xml, name: "bad.xml")
+        let errors = records.compactMap(\.diagnostic).filter { $0.severity == .error }
+        #expect(errors.count == 1, "\(records)")
+        #expect(errors.first?.code == .manifestMalformed)
+    }
+
+    @Test func itemWithoutMediaAndUnknownElements() throws {
+        let records = try readManifest(
+            "<manifest version=\"1\"><item id=\"a\"><title>T</title><rating>5</rating></item><item id=\"b\"><rating>1</rating><media path=\"b.mp4\"/></item></manifest>",
+            name: "m.xml")
+        let rows = records.compactMap(\.row)
+        #expect(rows.count == 2)
+        #expect(rows[0].readProblems.first?.code == .manifestMissingColumn)
+        let warnings = records.compactMap(\.diagnostic).filter { $0.code == .manifestUnknownColumn }
+        #expect(warnings.count == 1)  // once per element name
+    }
+
+    @Test func prologScanner() {
+        #expect(PrologScanner.scan(Array("<?xml version=\"1.0\"?>\n<manifest>".utf8), atEnd: false) == .accept)
+        #expect(PrologScanner.scan(Array("<?xml version=\"1.0\"?>\n<!-- c".utf8), atEnd: false) == .needMore)
+        if case .refuse(let why) = PrologScanner.scan(Array("<!-- x -->\n\n<!doctype m>".utf8), atEnd: false) {
+            #expect(why.line == 3)
+        } else {
+            Issue.record("a lower-case doctype must be refused too")
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import IngestTesting
+import Testing
+
+/// Runs the built `vodingest` binary, as a user would.
+struct CLI {
+    static let root = repositoryRoot()
+
+    /// `.build/<config>/vodingest`, next to the test bundle.
+    static var binary: String {
+        let candidates = [
+            Bundle.main.bundleURL.appendingPathComponent("vodingest").path,
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("vodingest").path,
+            root + "/.build/debug/vodingest",
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], stdin: String? = nil, cwd: String = root) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+}
+
+@Suite("vodingest binary", .serialized)
+struct CLITests {
+    @Test func binaryIsBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: CLI.binary), "build first: swift build")
+    }
+
+    @Test func goodSamplesExitZero() throws {
+        let r = try CLI.run(["validate", "samples/good.csv", "samples/good.xml"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("6 rows: 6 valid, 0 invalid"))
+    }
+
+    @Test func problemsManifestExits65WithEveryCode() throws {
+        let r = try CLI.run(["validate", "--checksums", "--format", "json", "samples/problems.csv"])
+        #expect(r.status == 65)
+        let doc = try CLI.json(r.stdout)
+        let diagnostics = try #require(doc["diagnostics"] as? [[String: Any]])
+        let codes = Set(diagnostics.compactMap { $0["code"] as? String })
+        let expected: Set<String> = [
+            "manifest.unknown-column", "manifest.malformed", "row.duplicate-id", "row.duplicate-file",
+            "path.missing", "path.not-regular-file", "file.empty", "path.outside-root", "extension.unsupported",
+            "content.mismatch", "checksum.mismatch", "cover.missing", "cover.content-mismatch",
+            "cover.extension-unsupported", "metadata.too-long", "metadata.invalid",
+        ]
+        #expect(expected.subtracting(codes).isEmpty, "missing: \(expected.subtracting(codes))")
+        #expect(doc["rows"] as? Int == 20)
+        #expect(doc["invalid"] as? Int == 19)
+        #expect(doc["warnings"] as? Int == 1)
+        for d in diagnostics {
+            for key in ["manifest", "line", "id", "field", "code", "severity", "message"] {
+                #expect(d.keys.contains(key), "diagnostic lacks \(key): \(d)")
+            }
+        }
+        // The HTML page row names its line and id.
+        let html = try #require(diagnostics.first { $0["code"] as? String == "content.mismatch" })
+        #expect(html["line"] as? Int == 14)
+        #expect(html["id"] as? String == "html")
+    }
+
+    @Test func textOutputGroupsByManifestAndLine() throws {
+        let r = try CLI.run(["validate", "samples/problems.csv", "samples/good.csv"])
+        #expect(r.status == 65)
+        #expect(r.stdout.hasPrefix("samples/problems.csv\n"))
+        #expect(r.stdout.contains("  line 8 (id missing):\n    error   path.missing"))
+        #expect(r.stdout.contains("2 manifests, 23 rows"))
+    }
+
+    @Test func unreadableManifestExits66() throws {
+        let r = try CLI.run(["validate", "samples/good.csv", "no/such/manifest.csv"])
+        #expect(r.status == 66)
+        #expect(r.stdout.contains("manifest.unreadable"))
+        #expect(r.stdout.contains("3 rows: 3 valid"))  // the readable manifest was still checked
+    }
+
+    @Test(arguments: [
+        ["validate"], ["validate", "--provider", "nope", "x.csv"], ["validate", "--format", "yaml", "x.csv"],
+        ["plan", "--part-size", "huge", "samples/good.csv"], ["plan", "--bandwidth", "fast", "samples/good.csv"],
+        ["validate", "-", "-"], ["validate", "--checksums", "--no-file-checks", "x.csv"], ["frobnicate"],
+    ])
+    func usageErrorsExit64(arguments: [String]) throws {
+        let r = try CLI.run(arguments)
+        #expect(r.status == 64, "\(arguments): \(r.stderr)")
+        #expect(!r.stderr.isEmpty)
+    }
+
+    @Test func standardInputWithRoot() throws {
+        let csv = "id,path\nfrom-stdin,media/ep1.mp4\n"
+        let r = try CLI.run(["validate", "--root", "samples", "--format", "json", "-"], stdin: csv)
+        #expect(r.status == 0, "\(r.stdout)")
+        let doc = try CLI.json(r.stdout)
+        #expect(doc["manifests"] as? [String] == ["<stdin>"])
+        #expect(doc["valid"] as? Int == 1)
+    }
+
+    @Test func dtdManifestIsRefused() throws {
+        let r = try CLI.run(["validate", "samples/problems-dtd.xml"])
+        #expect(r.status == 65)
+        #expect(r.stdout.contains("DOCTYPE"))
+    }
+
+    @Test func planJSON() throws {
+        let r = try CLI.run([
+            "plan", "--format", "json", "--bandwidth", "10MB/s", "--api-rate", "50", "samples/good.csv", "samples/good.xml",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try CLI.json(r.stdout)
+        let plan = try #require(doc["plan"] as? [String: Any])
+        #expect(plan["items"] as? Int == 6)
+        #expect(plan["covers"] as? Int == 3)
+        #expect(plan["apiCalls"] as? Int == 12)
+        #expect(plan["apiRate"] as? Double == 50)
+        let estimate = try #require(plan["estimate"] as? [String: Any])
+        #expect(estimate["bottleneck"] as? String == "api-rate")
+        let bytes = try #require(plan["bytes"] as? Int)
+        let onDisk = try ["media/ep1.mp4", "media/ep2.webm", "media/theme.mp3", "media/ep3.mp4", "media/jingle.mp3",
+                          "media/trailer", "covers/ep1.jpg", "covers/ep2.png", "covers/ep3.png"]
+            .map { try FileManager.default.attributesOfItem(atPath: CLI.root + "/samples/" + $0)[.size] as! Int }
+            .reduce(0, +)
+        #expect(bytes == onDisk)
+    }
+
+    @Test func planWithInvalidRowsLeavesThemOut() throws {
+        let r = try CLI.run(["plan", "samples/problems.csv"])
+        #expect(r.status == 65)
+        #expect(r.stdout.contains("invalid left out"))
+        #expect(r.stderr.contains("vodingest validate"))
+    }
+}
