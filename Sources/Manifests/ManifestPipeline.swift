@@ -66,6 +66,7 @@ public struct ManifestPipeline {
     ) -> ValidationSummary {
         var summary = ValidationSummary()
         var validator = Validator(options: options, inspector: inspector)
+        validator.reserveCapacity(Self.estimatedRows(manifests))
         for argument in manifests {
             let opened: (name: String, reader: any ManifestReader)
             do {
@@ -112,6 +113,16 @@ public struct ManifestPipeline {
             }
         }
         return summary
+    }
+
+    /// A guess of the row count from the manifests' sizes (at least 200 bytes a row: an underestimate only means some regrowth), so the
+    /// duplicate tables are sized once instead of regrown (regrowth was 6% of validation time).
+    static func estimatedRows(_ manifests: [String]) -> Int {
+        var bytes = 0
+        for manifest in manifests where manifest != "-" {
+            if let size = try? FileManager.default.attributesOfItem(atPath: manifest)[.size] as? Int { bytes += size }
+        }
+        return min(bytes / 200, 50_000_000)
     }
 
     /// Rows handed from the reading thread to the validating one at a time.
@@ -162,13 +173,18 @@ public struct ManifestPipeline {
 
     /// The row-local checks of a batch, on all cores; results in row order.
     private func checkRows(_ records: [ManifestRecord], checker: RowChecker, context: ManifestContext) -> [PendingRow] {
-        var rows: [ManifestRow] = []
-        rows.reserveCapacity(records.count)
-        for case .row(let row) in records { rows.append(row) }
         // Without file checks the work is pure CPU and fine-grained: threads only contend on
         // reference counts of shared strings (measured slower), so stay on this thread. With file
         // checks, stat/realpath/read latency (network storage) overlaps across threads.
-        if rows.count < 64 || !checker.options.fileChecks { return rows.map { checker.check($0, in: context) } }
+        if records.count < 64 || !checker.options.fileChecks {
+            var pending: [PendingRow] = []
+            pending.reserveCapacity(records.count)
+            for case .row(let row) in records { pending.append(checker.check(row, in: context)) }
+            return pending
+        }
+        var rows: [ManifestRow] = []
+        rows.reserveCapacity(records.count)
+        for case .row(let row) in records { rows.append(row) }
         let results = UnsafeMutableBufferPointer<PendingRow?>.allocate(capacity: rows.count)
         results.initialize(repeating: nil)
         defer {

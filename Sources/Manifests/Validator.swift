@@ -51,6 +51,13 @@ public struct Validator {
         self.checker = RowChecker(options: options, inspector: inspector)
     }
 
+    /// Sizes the duplicate tables for about `rows` rows.
+    public mutating func reserveCapacity(_ rows: Int) {
+        guard rows > 0 else { return }
+        ids.reserveCapacity(rows)
+        files.reserveCapacity(rows)
+    }
+
     /// Registers a manifest and returns its index for ``ManifestContext``.
     public mutating func register(manifest name: String) -> Int {
         manifests.append(name)
