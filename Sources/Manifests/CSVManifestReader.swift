@@ -52,7 +52,7 @@ public struct CSVManifestReader: ManifestReader {
                 }
                 seen[field] = index
             } else {
-                let shown = name.trimmingCharacters(in: .whitespaces)
+                let shown = name.trimmedSpaces()
                 try emit(.diagnostic(Diagnostic(
                     manifest: manifest, line: headerLine, field: shown, code: .manifestUnknownColumn,
                     severity: .warning,
@@ -108,5 +108,3 @@ public struct CSVManifestReader: ManifestReader {
         }
     }
 }
-
-import Foundation

@@ -54,9 +54,6 @@ public final class CSVRecordReader {
     /// Number of fields in the current record.
     public var fieldCount: Int { fields.count }
 
-    /// Whether field `index` of the current record was quoted.
-    public func isQuoted(_ index: Int) -> Bool { fields[index].quoted }
-
     /// Field `index` of the current record, or `nil` when it is not valid UTF-8.
     public func string(at index: Int) -> String? {
         let f = fields[index]

@@ -1,3 +1,4 @@
+import Foundation
 import IngestCore
 
 /// The manifest vocabulary shared by CSV columns and XML elements.
@@ -35,9 +36,7 @@ public enum ManifestField: Hashable, Sendable {
     /// Maps a CSV header cell to a field: case-insensitive, surrounding spaces ignored, `-` and `_`
     /// interchangeable. `meta.<name>` keeps the name's case. Returns `nil` for an unknown column.
     public static func column(named raw: String) -> ManifestField? {
-        var name = raw
-        while name.first?.isWhitespace == true { name.removeFirst() }
-        while name.last?.isWhitespace == true { name.removeLast() }
+        let name = raw.trimmedSpaces()
         if name.count > 5, name.prefix(5).lowercased() == "meta." {
             let metaName = String(name.dropFirst(5))
             return metaName.isEmpty ? nil : .meta(metaName)
@@ -48,36 +47,25 @@ public enum ManifestField: Hashable, Sendable {
 }
 
 extension ManifestRow {
-    /// Stores `value` in the slot for `field`; empty values mean "absent". Tags split on `;`.
-    /// Returns `false` when the slot already held a value (a duplicate XML element).
-    @discardableResult
-    mutating func set(_ field: ManifestField, _ value: String) -> Bool {
-        if value.isEmpty { return true }
-        func put(_ slot: inout String?) -> Bool {
-            defer { slot = value }
-            return slot == nil
-        }
+    /// Stores `value` in the slot for `field` (the last value wins); empty means "absent".
+    /// Tags split on `;`; `meta.<name>` entries accumulate.
+    mutating func set(_ field: ManifestField, _ value: String) {
+        if value.isEmpty { return }
         switch field {
-        case .id: return put(&id)
-        case .path: return put(&path)
-        case .cover: return put(&cover)
-        case .title: return put(&title)
-        case .description: return put(&description)
-        case .tags:
-            let fresh = tags.isEmpty
-            tags = Self.splitTags(value)
-            return fresh
-        case .category: return put(&category)
-        case .procedure: return put(&procedure)
-        case .storageRegion: return put(&storageRegion)
-        case .expireTime: return put(&expireTime)
-        case .sourceContext: return put(&sourceContext)
-        case .md5: return put(&md5)
-        case .sha256: return put(&sha256)
-        case .meta(let name):
-            let fresh = !meta.contains { $0.name == name }
-            meta.append(MetaEntry(name: name, value: value))
-            return fresh
+        case .id: id = value
+        case .path: path = value
+        case .cover: cover = value
+        case .title: title = value
+        case .description: description = value
+        case .tags: tags = Self.splitTags(value)
+        case .category: category = value
+        case .procedure: procedure = value
+        case .storageRegion: storageRegion = value
+        case .expireTime: expireTime = value
+        case .sourceContext: sourceContext = value
+        case .md5: md5 = value
+        case .sha256: sha256 = value
+        case .meta(let name): meta.append(MetaEntry(name: name, value: value))
         }
     }
 
@@ -99,5 +87,3 @@ extension ManifestRow {
         return tags
     }
 }
-
-import Foundation

@@ -211,6 +211,9 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
     private var text = ""
     private var collecting = false
     private var row: ManifestRow?
+    /// Elements (and `meta` names) already given by the current item: a second one is an error,
+    /// whatever <defaults> said.
+    private var seen: Set<String> = []
     private var metaName: String?
     private var defaults = ManifestRow(location: SourceLocation(manifest: "", line: 0))
     private var warnedUnknown: Set<String> = []
@@ -315,23 +318,28 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
                 fresh.readProblems = []
                 if let id = attributes["id"] { fresh.id = id.isEmpty ? nil : id }
                 row = fresh
+                seen = []
             default:
                 warnUnknown(parser, name, "unknown element <\(name)> is ignored")
             }
         case 2 where stack[1] == "item":
             collecting = false
+            let key = name == "meta" ? "meta:\(attributes["name"] ?? "")" : name
+            if !seen.insert(key).inserted {
+                let shown = name == "meta" ? "<meta name=\"\(attributes["name"] ?? "")\">" : "<\(name)>"
+                rowProblem(parser, field: name == "meta" ? "meta.\(attributes["name"] ?? "")" : name,
+                           "\(shown) appears more than once in the item")
+            }
             switch name {
             case "media":
                 guard let path = attributes["path"], !path.isEmpty else {
                     rowProblem(parser, field: "path", "<media> has no path attribute")
                     return
                 }
-                if row?.path != nil { rowProblem(parser, field: "path", "the item has more than one <media>") }
                 row?.path = path
                 if let md5 = attributes["md5"] { row?.md5 = md5.isEmpty ? nil : md5 }
                 if let sha = attributes["sha256"] { row?.sha256 = sha.isEmpty ? nil : sha }
             case "cover":
-                if row?.cover != nil { rowProblem(parser, field: "cover", "the item has more than one <cover>") }
                 if let path = attributes["path"], !path.isEmpty { row?.cover = path } else {
                     rowProblem(parser, field: "cover", "<cover> has no path attribute")
                 }
@@ -388,13 +396,9 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
             collecting = false
             let value = text.trimmedSpaces()
             if name == "meta" {
-                if let metaName, !metaName.isEmpty, row?.set(.meta(metaName), value) == false {
-                    rowProblem(parser, field: "meta.\(metaName)", "<meta name=\"\(metaName)\"> appears twice")
-                }
+                if let metaName, !metaName.isEmpty { row?.set(.meta(metaName), value) }
             } else if let field = Self.itemTextElements[name] {
-                if row?.set(field, value) == false, !isDefault(field) {
-                    rowProblem(parser, field: field.columnName, "<\(name)> appears twice in the item")
-                }
+                row?.set(field, value)
             }
         case 3 where stack[2] == "tags" && name == "tag":
             collecting = false
@@ -402,18 +406,6 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
             if !value.isEmpty { row?.tags.append(value) }
         default:
             break
-        }
-    }
-
-    /// Whether the slot's previous value came from <defaults> (overriding it is fine).
-    private func isDefault(_ field: ManifestField) -> Bool {
-        switch field {
-        case .procedure: defaults.procedure != nil
-        case .storageRegion: defaults.storageRegion != nil
-        case .category: defaults.category != nil
-        case .expireTime: defaults.expireTime != nil
-        case .sourceContext: defaults.sourceContext != nil
-        default: false
         }
     }
 

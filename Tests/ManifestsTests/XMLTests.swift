@@ -108,6 +108,26 @@ struct XMLManifestTests {
         #expect(warnings.count == 1)  // once per element name
     }
 
+    @Test func repeatedElementsAreRowErrorsEvenWhenDefaultsSetThem() throws {
+        let xml = """
+            <manifest version="1">
+              <defaults procedure="Preset"/>
+              <item id="override"><media path="a.mp4"/><procedure>Mine</procedure></item>
+              <item id="twice"><media path="b.mp4"/><procedure>X</procedure><procedure>Y</procedure></item>
+              <item id="meta"><media path="c.mp4"/><meta name="s">1</meta><meta name="s">2</meta><meta name="e">3</meta></item>
+              <item id="media"><media path="d.mp4"/><media path="e.mp4"/></item>
+            </manifest>
+            """
+        let rows = try readManifest(xml, name: "dups.xml").compactMap(\.row)
+        #expect(rows.count == 4)
+        #expect(rows[0].readProblems.isEmpty)
+        #expect(rows[0].procedure == "Mine")
+        #expect(rows[1].readProblems.map(\.field) == ["procedure"])
+        #expect(rows[2].readProblems.map(\.field) == ["meta.s"])
+        #expect(rows[3].readProblems.map(\.field) == ["media"])
+        #expect(rows.allSatisfy { $0.readProblems.allSatisfy { $0.code == .manifestMalformed } })
+    }
+
     @Test func prologScanner() {
         #expect(PrologScanner.scan(Array("<?xml version=\"1.0\"?>\n<manifest>".utf8), atEnd: false) == .accept)
         #expect(PrologScanner.scan(Array("<?xml version=\"1.0\"?>\n<!-- c".utf8), atEnd: false) == .needMore)
