@@ -1,5 +1,6 @@
 import Foundation
 import IngestCore
+import Synchronization
 
 /// Counts of a validation pass over one or more manifests.
 public struct ValidationSummary: Sendable, Hashable, Codable {
@@ -81,18 +82,14 @@ public struct ManifestPipeline {
             summary.manifests.append(opened.name)
             let context = ManifestContext(
                 name: opened.name, index: validator.register(manifest: opened.name), root: root(for: argument))
-            let failure = readConcurrently(opened.reader) { records in
-                // Row-local checks in parallel, then duplicates and output in manifest order.
-                let pending = checkRows(records, checker: validator.checker, context: context)
-                var rowIndex = 0
-                for record in records {
+            let failure = validateConcurrently(opened.reader, checker: validator.checker, context: context) { batch in
+                for record in batch.records {
                     switch record {
                     case .diagnostic(let diagnostic):
                         if diagnostic.severity == .error { summary.manifestErrors += 1 } else { summary.warnings += 1 }
                         onDiagnostic(diagnostic)
-                    case .row:
-                        let outcome = validator.settle(pending[rowIndex], in: context)
-                        rowIndex += 1
+                    case .row(let pending):
+                        let outcome = validator.settle(pending, in: context)
                         summary.rows += 1
                         if outcome.isValid { summary.valid += 1 } else { summary.invalid += 1 }
                         if !outcome.diagnostics.isEmpty {
@@ -128,79 +125,100 @@ public struct ManifestPipeline {
     /// Rows handed from the reading thread to the validating one at a time.
     static let batchSize = 1024
 
-    private enum Batch {
-        case records([ManifestRecord])
-        case end(IngestError?)
+    /// A batch after its row-local checks.
+    private struct CheckedBatch: Sendable {
+        var records: [CheckedRecord]
     }
 
-    /// Runs `reader` on its own thread (parsing overlaps validation) and hands its records to
-    /// `consume` in order, in batches, on the calling thread. At most four batches wait in between.
+    /// Three stages on their own threads: `reader` parses on one thread; batches of its records get
+    /// their row-local checks on one worker thread per core; `consume` gets them back in manifest order
+    /// on the calling thread (duplicates and output need that order). At most `2 × workers + 2` batches
+    /// are in flight, so memory does not grow with the manifest.
     /// - Returns: the error that stopped reading, if any.
-    private func readConcurrently(
-        _ reader: any ManifestReader, consume: ([ManifestRecord]) -> Void
+    private func validateConcurrently(
+        _ reader: any ManifestReader, checker: RowChecker, context: ManifestContext,
+        consume: (CheckedBatch) -> Void
     ) -> IngestError? {
-        let queue = BatchQueue<Batch>(capacity: 4)
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let work = OrderedBatchWork<[ManifestRecord], CheckedBatch>(capacity: 2 * workers + 2)
+        let failure = Mutex<IngestError?>(nil)
         let handoff = Handoff(value: reader)
-        let thread = Thread {
+        let readerThread = Thread {
             var batch: [ManifestRecord] = []
             batch.reserveCapacity(Self.batchSize)
             do {
                 try handoff.value.read { record in
                     batch.append(record)
                     if batch.count >= Self.batchSize {
-                        queue.put(.records(batch))
-                        batch.removeAll(keepingCapacity: true)
+                        work.put(batch)
+                        batch = []
+                        batch.reserveCapacity(Self.batchSize)
                     }
                 }
-                if !batch.isEmpty { queue.put(.records(batch)) }
-                queue.put(.end(nil))
             } catch {
-                if !batch.isEmpty { queue.put(.records(batch)) }
-                let failure = (error as? IngestError)
-                    ?? IngestError(code: "manifest.unreadable", message: "reading stopped: \(error)")
-                queue.put(.end(failure))
+                failure.withLock {
+                    $0 = (error as? IngestError)
+                        ?? IngestError(code: "manifest.unreadable", message: "reading stopped: \(error)")
+                }
             }
+            if !batch.isEmpty { work.put(batch) }
+            work.finish()
         }
-        thread.stackSize = 8 << 20
-        thread.start()
-        while true {
-            switch queue.take() {
-            case .records(let records): consume(records)
-            case .end(let error): return error
+        readerThread.stackSize = 8 << 20
+        readerThread.start()
+        for _ in 0..<workers {
+            let worker = Thread {
+                work.work { records in
+                    CheckedBatch(records: Self.checkRows(records, checker: checker, context: context))
+                }
             }
+            worker.start()
         }
+        while let batch = work.next() { consume(batch) }
+        return failure.withLock { $0 }
     }
 
     /// The row-local checks of a batch, on all cores; results in row order.
-    private func checkRows(_ records: [ManifestRecord], checker: RowChecker, context: ManifestContext) -> [PendingRow] {
-        // Without file checks the work is pure CPU and fine-grained: threads only contend on
-        // reference counts of shared strings (measured slower), so stay on this thread. With file
-        // checks, stat/realpath/read latency (network storage) overlaps across threads.
+    private static func checkRows(
+        _ records: [ManifestRecord], checker: RowChecker, context: ManifestContext
+    ) -> [CheckedRecord] {
+        // Without file checks the work is pure CPU: each worker thread takes whole batches. With file
+        // checks, stat/realpath/read latency (network storage) also overlaps within a batch.
         if records.count < 64 || !checker.options.fileChecks {
-            var pending: [PendingRow] = []
-            pending.reserveCapacity(records.count)
-            for case .row(let row) in records { pending.append(checker.check(row, in: context)) }
-            return pending
+            var checked: [CheckedRecord] = []
+            checked.reserveCapacity(records.count)
+            for record in records { checked.append(check(record, checker: checker, context: context)) }
+            return checked
         }
-        var rows: [ManifestRow] = []
-        rows.reserveCapacity(records.count)
-        for case .row(let row) in records { rows.append(row) }
-        let results = UnsafeMutableBufferPointer<PendingRow?>.allocate(capacity: rows.count)
+        let results = UnsafeMutableBufferPointer<CheckedRecord?>.allocate(capacity: records.count)
         results.initialize(repeating: nil)
         defer {
             results.deinitialize()
             results.deallocate()
         }
-        let stripes = min(ProcessInfo.processInfo.activeProcessorCount * 2, rows.count)
+        let stripes = min(ProcessInfo.processInfo.activeProcessorCount * 2, records.count)
         nonisolated(unsafe) let output = results
-        let input = rows
         DispatchQueue.concurrentPerform(iterations: stripes) { stripe in
             var index = stripe
-            while index < input.count {
-                output[index] = checker.check(input[index], in: context)
+            while index < records.count {
+                output[index] = check(records[index], checker: checker, context: context)
                 index += stripes
             }
         }
         return results.map { $0! }
     }
+
+    @inline(__always)
+    private static func check(_ record: ManifestRecord, checker: RowChecker, context: ManifestContext) -> CheckedRecord {
+        switch record {
+        case .diagnostic(let diagnostic): .diagnostic(diagnostic)
+        case .row(let row): .row(checker.check(row, in: context))
+        }
+    }
+}
+
+/// A record after the row-local checks: what the settling thread needs, without the row itself.
+private enum CheckedRecord: Sendable {
+    case diagnostic(Diagnostic)
+    case row(PendingRow)
 }
