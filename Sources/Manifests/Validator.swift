@@ -12,12 +12,19 @@ public struct ValidationOptions: Sendable {
     public var checksums: Bool
     /// "Now", for `expire_time` in the past.
     public var now: Date
+    /// Build the ``IngestItem`` of each valid row (`plan` and `ingest` need them; `validate` only
+    /// reports, and skips the work).
+    public var buildsItems: Bool
 
-    public init(profile: ProviderProfile = .tencent, fileChecks: Bool = true, checksums: Bool = false, now: Date = Date()) {
+    public init(
+        profile: ProviderProfile = .tencent, fileChecks: Bool = true, checksums: Bool = false, now: Date = Date(),
+        buildsItems: Bool = true
+    ) {
         self.profile = profile
         self.fileChecks = fileChecks
         self.checksums = checksums
         self.now = now
+        self.buildsItems = buildsItems
     }
 }
 
@@ -38,13 +45,13 @@ public struct ManifestContext: Sendable {
 /// Turns ``ManifestRow``s into ``IngestItem``s or diagnostics, one row at a time.
 ///
 /// Stateful across all manifests of a run: ids must be unique within the run, and a file listed
-/// twice is reported on its second row. That state is two hash maps of 64-bit fingerprints
-/// (about 40 bytes per row), not the strings themselves.
+/// twice is reported on its second row. That state is two tables of 64-bit fingerprints
+/// (``FingerprintTable``, 21 to 43 bytes per row each), not the strings themselves.
 public struct Validator {
     public let checker: RowChecker
     public var options: ValidationOptions { checker.options }
-    private var ids: [Int: UInt64] = [:]
-    private var files: [Int: UInt64] = [:]
+    private var ids = FingerprintTable()
+    private var files = FingerprintTable()
     private var manifests: [String] = []
 
     public init(options: ValidationOptions, inspector: FileInspector = FileInspector()) {
@@ -54,8 +61,8 @@ public struct Validator {
     /// Sizes the duplicate tables for about `rows` rows.
     public mutating func reserveCapacity(_ rows: Int) {
         guard rows > 0 else { return }
-        ids.reserveCapacity(rows)
-        files.reserveCapacity(rows)
+        if ids.count == 0 { ids = FingerprintTable(expected: rows) }
+        if files.count == 0 { files = FingerprintTable(expected: rows) }
     }
 
     /// Registers a manifest and returns its index for ``ManifestContext``.
@@ -95,30 +102,27 @@ public struct Validator {
         let location = outcome.location
         var duplicate: [Diagnostic] = []
         if let key = pending.idKey {
-            if let first = ids[key] {
+            if let first = ids.insertIfAbsent(key, value: Self.pack(context, location.line)) {
                 let id = outcome.id ?? ""
                 duplicate.append(Diagnostic(
                     at: location, id: outcome.id, field: "id", code: .rowDuplicateID,
                     message: "the id \"\(id)\" is already used by \(place(first, relativeTo: context)); ids must be "
                         + "unique within a run"
                         + (pending.idDerived ? " (this id was derived from the path: add an `id` column)" : "")))
-            } else {
-                ids[key] = Self.pack(context, location.line)
             }
         }
         if let key = pending.fileKey {
-            if let first = files[key] {
+            if let first = files.insertIfAbsent(key, value: Self.pack(context, location.line)) {
                 duplicate.append(Diagnostic(
                     at: location, id: outcome.id, field: "path", code: .rowDuplicateFile,
                     message: "\(pending.path) is the same file as the one listed on \(place(first, relativeTo: context)); "
                         + "each file is uploaded once: remove this row or point it at another file"))
-            } else {
-                files[key] = Self.pack(context, location.line)
             }
         }
         if !duplicate.isEmpty {
             outcome = RowOutcome(
-                location: location, id: outcome.id, item: nil, diagnostics: duplicate + outcome.diagnostics)
+                location: location, id: outcome.id, item: nil, diagnostics: duplicate + outcome.diagnostics,
+                isValid: false)
         }
         return outcome
     }
@@ -277,6 +281,11 @@ public struct RowChecker: Sendable {
                 outcome: check.outcome(location: location), idKey: idKey, fileKey: fileKey, idDerived: idDerived,
                 path: path)
         }
+        guard options.buildsItems else {
+            return PendingRow(
+                outcome: RowOutcome(location: location, id: id, item: nil, diagnostics: check.diagnostics, isValid: true),
+                idKey: idKey, fileKey: fileKey, idDerived: idDerived, path: path)
+        }
         let item = IngestItem(
             location: location, id: id ?? path, media: media, mediaType: mediaType, cover: coverRef,
             title: title, description: row.description, tags: row.tags, category: check.category,
@@ -431,15 +440,20 @@ struct RowCheck {
     static func isHex(_ text: String, length: Int) -> Bool {
         text.withBytes { bytes in
             guard bytes.count == length else { return false }
-            for b in bytes where !((b >= 48 && b <= 57) || (b | 0x20 >= 97 && b | 0x20 <= 102)) { return false }
-            return true
+            var bad = false
+            for b in bytes {
+                let lower = b | 0x20
+                bad = bad || !((b &- 48) < 10 || (lower &- 97) < 6)
+            }
+            return !bad
         }
     }
 
     /// Lower-case hex as the platforms report it; no copy when already lower-case.
     static func lowerHex(_ text: String?) -> String? {
         guard let text else { return nil }
-        return text.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) ? text.lowercased() : text
+        let hasUpper = text.withBytes { bytes in bytes.contains { $0 &- 65 < 26 } }
+        return hasUpper ? text.lowercased() : text
     }
 
     /// The title to use: the manifest's, or the file name without extension (truncated with a warning).
