@@ -22,20 +22,33 @@ public enum MediaRules {
     /// Returns `nil` when the name has no `.` at all (accepted by the platforms' trigger rule), and
     /// `""` for a name that ends with a dot. A leading dot (`.hidden`) is part of the name.
     public static func fileExtension(ofPath path: String) -> String? {
-        let u = path.utf8
-        let nameStart = u.lastIndex(of: UInt8(ascii: "/")).map { u.index(after: $0) } ?? u.startIndex
-        guard let dot = u[nameStart...].lastIndex(of: UInt8(ascii: ".")), dot != nameStart else { return nil }
-        let ext = Substring(u[u.index(after: dot)...])
-        return ext.utf8.allSatisfy({ !(65...90).contains($0) }) ? String(ext) : ext.lowercased()
+        path.withBytes { u in
+            guard let dot = nameAndDot(u).dot else { return nil }
+            let ext = UnsafeBufferPointer(rebasing: u[(dot + 1)...])
+            if !ext.contains(where: { $0 >= 65 && $0 <= 90 }) { return String(decoding: ext, as: UTF8.self) }
+            return String(decoding: ext, as: UTF8.self).lowercased()
+        }
     }
 
     /// The last path component without its extension (the default title).
     public static func baseName(ofPath path: String) -> String {
-        let u = path.utf8
-        let nameStart = u.lastIndex(of: UInt8(ascii: "/")).map { u.index(after: $0) } ?? u.startIndex
-        guard let dot = u[nameStart...].lastIndex(of: UInt8(ascii: ".")), dot != nameStart else {
-            return String(Substring(u[nameStart...]))
+        path.withBytes { u in
+            let (nameStart, dot) = nameAndDot(u)
+            return String(decoding: UnsafeBufferPointer(rebasing: u[nameStart..<(dot ?? u.count)]), as: UTF8.self)
         }
-        return String(Substring(u[nameStart..<dot]))
+    }
+
+    /// Where the last path component starts, and its last `.` unless there is none or it is the first byte.
+    @inline(__always)
+    private static func nameAndDot(_ u: UnsafeBufferPointer<UInt8>) -> (nameStart: Int, dot: Int?) {
+        var i = u.count
+        var dot: Int? = nil
+        while i > 0 {
+            let b = u[i - 1]
+            if b == UInt8(ascii: "/") { break }
+            if b == UInt8(ascii: "."), dot == nil { dot = i - 1 }
+            i -= 1
+        }
+        return (i, dot == i ? nil : dot)
     }
 }

@@ -4,10 +4,11 @@ extension String {
     /// The string without leading/trailing spaces, tabs, CR and LF (Unicode spaces too, slowly).
     /// Returns `self` without copying when there is nothing to trim.
     public func trimmedSpaces() -> String {
-        let u = utf8
-        guard let first = u.first, let last = u.last else { return self }
-        if !Self.isSpaceByte(first), !Self.isSpaceByte(last), first < 0x80, last < 0x80 { return self }
-        return trimmingSpaces()
+        let clean = withBytes { u in
+            guard let first = u.first, let last = u.last else { return true }
+            return !Self.isSpaceByte(first) && !Self.isSpaceByte(last) && first < 0x80 && last < 0x80
+        }
+        return clean ? self : trimmingSpaces()
     }
 
     @inline(__always) public static func isSpaceByte(_ b: UInt8) -> Bool {

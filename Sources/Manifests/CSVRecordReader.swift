@@ -185,8 +185,16 @@ public final class CSVRecordReader {
         let buf = buffer
         let end = self.end
         let eof = atEOF
+        // Work on a local array (moved out and back, no copy): appends to a class property pay an
+        // exclusivity check each, which was a tenth of the parse time.
+        var fields = self.fields
+        self.fields = []
         fields.removeAll(keepingCapacity: true)
-        problem = nil
+        var problem: String? = nil
+        defer {
+            self.fields = fields
+            self.problem = problem
+        }
         var p = p0
         var newlines = 0
         while true {

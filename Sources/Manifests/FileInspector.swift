@@ -78,11 +78,14 @@ public enum PathNormalizer {
 
     /// `path` is below `root` (both absolute and normalised).
     public static func isInside(_ path: String, _ root: String) -> Bool {
-        let p = path.utf8
-        let r = root.utf8
-        if r.count == 1, r.first == UInt8(ascii: "/") { return p.count > 1 }
-        guard p.count > r.count, p.starts(with: r) else { return false }
-        return p[p.index(p.startIndex, offsetBy: r.count)] == UInt8(ascii: "/")
+        path.withBytes { p in
+            root.withBytes { r in
+                guard !r.isEmpty else { return false }
+                if r.count == 1, r[0] == UInt8(ascii: "/") { return p.count > 1 }
+                guard p.count > r.count, p[r.count] == UInt8(ascii: "/") else { return false }
+                return memcmp(p.baseAddress!, r.baseAddress!, r.count) == 0
+            }
+        }
     }
 }
 

@@ -41,9 +41,11 @@ struct ManifestOptions: ParsableArguments {
 
     var profile: ProviderProfile { ProviderProfile.named(provider) ?? .tencent }
 
-    func pipeline() -> ManifestPipeline {
+    /// - Parameter buildsItems: whether valid rows need their ``IngestItem`` (not for `validate`).
+    func pipeline(buildsItems: Bool = true) -> ManifestPipeline {
         ManifestPipeline(
-            options: ValidationOptions(profile: profile, fileChecks: !noFileChecks, checksums: checksums),
+            options: ValidationOptions(
+                profile: profile, fileChecks: !noFileChecks, checksums: checksums, buildsItems: buildsItems),
             rootOverride: root)
     }
 }

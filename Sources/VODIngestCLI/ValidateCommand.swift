@@ -27,7 +27,7 @@ struct ValidateCommand: ParsableCommand {
         let renderer: any DiagnosticRenderer =
             format == .json ? JSONDiagnosticRenderer(out: out) : TextDiagnosticRenderer(out: out)
         renderer.begin()
-        let summary = input.pipeline().run(
+        let summary = input.pipeline(buildsItems: false).run(
             manifests: input.manifests,
             onDiagnostic: { renderer.manifestDiagnostic($0) },
             onRow: { outcome in

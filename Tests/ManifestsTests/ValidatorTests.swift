@@ -43,13 +43,13 @@ struct Library {
 
     func validate(
         _ csv: String, profile: ProviderProfile = .tencent, fileChecks: Bool = true, checksums: Bool = false,
-        root: String? = nil, fileSystem: any FileSystemAccess = LocalFileSystem()
+        root: String? = nil, fileSystem: any FileSystemAccess = LocalFileSystem(), buildsItems: Bool = true
     ) throws -> (summary: ValidationSummary, rows: [RowOutcome], manifest: [Diagnostic]) {
         let manifestPath = try dir.write("lib/manifest-\(UUID().uuidString).csv", csv)
         let pipeline = ManifestPipeline(
             options: ValidationOptions(
                 profile: profile, fileChecks: fileChecks, checksums: checksums,
-                now: ISO8601Timestamp.parse("2026-01-01T00:00:00Z")!),
+                now: ISO8601Timestamp.parse("2026-01-01T00:00:00Z")!, buildsItems: buildsItems),
             rootOverride: root ?? dir.path + "/v/..", currentDirectory: dir.path,
             inspector: FileInspector(fileSystem: fileSystem))
         var rows: [RowOutcome] = []
@@ -318,6 +318,26 @@ struct ValidatorTests {
         #expect(summary.unreadable == [lib.dir.path + "/nope.csv"])
         #expect(summary.valid == 1)
         #expect(diagnostics.first?.code == .manifestUnreadable)
+    }
+
+    @Test(arguments: [true, false])
+    func withoutItemsTheVerdictsAreTheSame(fileChecks: Bool) throws {
+        let lib = try Library()
+        defer { lib.dir.remove() }
+        let csv = "id,path,title\na,v/ep1.mp4,One\nb,v/empty.mp4,Two\nc,v/ep1.mp4,Three\nd,v/clip.xyz,Four\ne,v/ep2.webm,\n"
+        let full = try lib.validate(csv, fileChecks: fileChecks)
+        let lean = try lib.validate(csv, fileChecks: fileChecks, buildsItems: false)
+        // Two manifest files (different names); everything else must match.
+        let counts = { (s: ValidationSummary) -> [Int] in [s.rows, s.valid, s.invalid, s.warnings] }
+        #expect(counts(lean.summary) == counts(full.summary))
+        #expect(lean.rows.map(\.isValid) == full.rows.map(\.isValid))
+        let verdicts = { (rows: [RowOutcome]) -> [[String]] in
+            rows.map { $0.diagnostics.map { "\($0.line ?? 0) \($0.code) \($0.message)" } }
+        }
+        #expect(verdicts(lean.rows) == verdicts(full.rows))
+        #expect(full.rows.filter(\.isValid).allSatisfy { $0.item != nil })
+        #expect(lean.rows.allSatisfy { $0.item == nil })
+        #expect(full.summary.valid >= 2 && full.summary.invalid >= 2)
     }
 
     @Test func manyRowsCrossBatchesInOrder() throws {
