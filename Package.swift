@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -30,10 +33,40 @@ let package = Package(
             name: "IngestEngine",
             dependencies: ["IngestCore"]
         ),
+        // The vendors' signature algorithms, pure functions: the provider signs, the emulator verifies.
+        .target(
+            name: "TencentSigning",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
+            name: "VODHTTP",
+            dependencies: [
+                "IngestCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "ProviderTencent",
+            dependencies: [
+                "IngestCore", "VODHTTP", "TencentSigning",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "Emulator",
+            dependencies: [
+                "IngestCore", "TencentSigning",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "VODIngestCLI",
             dependencies: [
-                "IngestCore", "Manifests", "IngestEngine",
+                "IngestCore", "Manifests", "IngestEngine", "ProviderTencent", "Emulator", "VODHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -45,6 +78,11 @@ let package = Package(
         // Test helpers (temporary trees, media headers, manifest reading); not a product.
         .target(name: "IngestTesting", dependencies: ["IngestCore", "Manifests"]),
         .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore"]),
+        .testTarget(
+            name: "ProviderTencentTests",
+            dependencies: ["TencentSigning", "ProviderTencent", "Emulator", "VODHTTP", "IngestCore", "IngestTesting"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "IngestCore", "IngestTesting"]),
         .testTarget(name: "IngestEngineTests", dependencies: ["IngestEngine", "IngestCore", "IngestTesting", "Manifests"]),
         // Runs the built `vodingest` binary (end to end).

@@ -15,8 +15,8 @@ struct ManifestOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Folder that every media and cover file must be inside; relative paths resolve against it. Default: each manifest's own folder (the current folder for standard input).", valueName: "dir"))
     var root: String?
 
-    @Option(help: ArgumentHelp("Platform whose limits apply: tencent, aliyun, local (= tencent on the embedded emulator).", valueName: "name"))
-    var provider: String = "tencent"
+    @Option(help: ArgumentHelp("Platform: tencent, aliyun, local (= Tencent's protocol on the embedded emulator). Default: tencent for validate and plan, local for ingest.", valueName: "name"))
+    var provider: String?
 
     @Flag(help: "Compute MD5/SHA-256 of files whose row gives `md5`/`sha256` and compare (reads those files whole).")
     var checksums = false
@@ -31,7 +31,7 @@ struct ManifestOptions: ParsableArguments {
         if manifests.count(where: { $0 == "-" }) > 1 {
             throw ValidationError("standard input (-) can be read only once")
         }
-        guard ProviderProfile.named(provider) != nil else {
+        if let provider, ProviderProfile.named(provider) == nil {
             throw ValidationError("unknown provider '\(provider)'; choose one of: \(ProviderProfile.all.keys.sorted().joined(separator: ", "))")
         }
         if checksums, noFileChecks {
@@ -39,7 +39,7 @@ struct ManifestOptions: ParsableArguments {
         }
     }
 
-    var profile: ProviderProfile { ProviderProfile.named(provider) ?? .tencent }
+    var profile: ProviderProfile { provider.flatMap(ProviderProfile.named) ?? .tencent }
 
     /// - Parameter buildsItems: whether valid rows need their ``IngestItem`` (not for `validate`).
     func pipeline(buildsItems: Bool = true) -> ManifestPipeline {

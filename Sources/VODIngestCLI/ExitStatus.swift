@@ -10,6 +10,8 @@ public enum ExitStatus: Int32, Sendable {
     case invalidRows = 65
     /// A manifest cannot be opened or read.
     case manifestUnreadable = 66
+    /// Some items failed after retries, or the run stopped early (ingest); a re-run may succeed.
+    case itemsFailed = 75
     /// An internal error: a bug, please report it.
     case internalError = 70
 

@@ -1,3 +1,3 @@
 import VODIngestCLI
 
-VODIngestCommand.runMain()
+await VODIngestCommand.runMain()

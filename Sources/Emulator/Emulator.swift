@@ -1,0 +1,47 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Runs the emulator: `vodingest emulator` standalone, or in-process for `--provider local`.
+public enum Emulator {
+    /// What a caller needs to talk to a running emulator.
+    public struct Endpoint: Sendable {
+        /// `http://127.0.0.1:PORT`: the VOD API endpoint and the COS endpoint at once.
+        public var url: String
+        public var port: Int
+        public var secretID: String
+        public var secretKey: String
+        public var dataDirectory: String
+    }
+
+    /// Serves until cancelled.
+    /// - Parameters:
+    ///   - port: 0 picks a free port.
+    ///   - handlesSignals: stop gracefully on SIGINT/SIGTERM (standalone); in-process, the caller cancels.
+    ///   - onReady: called once the listener is bound.
+    public static func run(
+        configuration: EmulatorConfiguration, host: String = "127.0.0.1", port: Int = 0, handlesSignals: Bool = false,
+        onReady: @escaping @Sendable (Endpoint) async -> Void
+    ) async throws {
+        let store = try EmulatorStore(configuration: configuration)
+        let base = EmulatorResponder.BaseURL()
+        let responder = EmulatorResponder(store: store, baseURL: base)
+        var logger = Logger(label: "vodingest.emulator")
+        // In-process, the caller stops it by cancellation, which Hummingbird logs as errors.
+        logger.logLevel = handlesSignals ? .warning : .critical
+        let app = Application(
+            responder: responder,
+            configuration: .init(address: .hostname(host, port: port), serverName: "vodingest-emulator"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                let url = "http://\(host):\(bound)"
+                base.set(url)
+                await onReady(Endpoint(
+                    url: url, port: bound, secretID: configuration.secretID, secretKey: configuration.secretKey,
+                    dataDirectory: configuration.dataDirectory))
+            },
+            logger: logger)
+        if handlesSignals { try await app.run() } else { try await app.runService() }
+    }
+}

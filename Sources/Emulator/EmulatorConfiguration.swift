@@ -1,0 +1,96 @@
+import Foundation
+
+/// How the emulator behaves: the account it accepts, its storage, and the knobs tests turn
+/// (rate limits, injected faults, credential and session lifetimes, the repeated-commit policy).
+public struct EmulatorConfiguration: Sendable, Codable {
+    /// What a second CommitUpload of one session key gets (protocol notes §3.3: undocumented).
+    public enum CommitPolicy: String, Sendable, Codable {
+        /// The same FileId, MediaUrl and CoverUrl again.
+        case idempotent
+        /// `InvalidParameterValue.VodSessionKey`.
+        case reject
+    }
+
+    /// The account's permanent API key (what `TENCENTCLOUD_SECRET_ID/KEY` hold for the real cloud).
+    public var secretID: String
+    public var secretKey: String
+    public var appID: Int
+    public var bucketName: String
+    public var storageRegion: String
+    /// Media files, parts and the catalogue.
+    public var dataDirectory: String
+    /// Lifetime of the TempCertificate ApplyUpload hands out, in seconds.
+    public var credentialLifetime: Int64
+    /// Lifetime of a VodSessionKey, in seconds.
+    public var sessionLifetime: Int64
+    public var commitPolicy: CommitPolicy
+    /// API requests per second allowed per action; above it `RequestLimitExceeded`. 0: unlimited.
+    public var actionRateLimit: Double
+    /// Fraction of VOD API calls answered `InternalError` (before doing anything).
+    public var apiInternalErrorRate: Double
+    /// Fraction of COS requests answered 503 `SlowDown` (before storing anything).
+    public var cosSlowDownRate: Double
+    /// Fraction of Complete Multipart Upload calls answered 200 with an `<Error>` body.
+    public var completeErrorRate: Double
+    /// Added to every request, in milliseconds.
+    public var latencyMilliseconds: Int
+    /// Allowed clock skew of X-TC-Timestamp, seconds.
+    public var maximumSkew: Int64
+
+    public init(
+        secretID: String = "AKIDvodingestEMULATOR0000000000000000", secretKey: String = "emulator-secret-key-0000000000000",
+        appID: Int = 1_500_000_000, bucketName: String = "vodingest", storageRegion: String = "ap-guangzhou",
+        dataDirectory: String, credentialLifetime: Int64 = 3600, sessionLifetime: Int64 = 86_400,
+        commitPolicy: CommitPolicy = .idempotent, actionRateLimit: Double = 100, apiInternalErrorRate: Double = 0,
+        cosSlowDownRate: Double = 0, completeErrorRate: Double = 0, latencyMilliseconds: Int = 0, maximumSkew: Int64 = 300
+    ) {
+        self.secretID = secretID
+        self.secretKey = secretKey
+        self.appID = appID
+        self.bucketName = bucketName
+        self.storageRegion = storageRegion
+        self.dataDirectory = dataDirectory
+        self.credentialLifetime = credentialLifetime
+        self.sessionLifetime = sessionLifetime
+        self.commitPolicy = commitPolicy
+        self.actionRateLimit = actionRateLimit
+        self.apiInternalErrorRate = apiInternalErrorRate
+        self.cosSlowDownRate = cosSlowDownRate
+        self.completeErrorRate = completeErrorRate
+        self.latencyMilliseconds = latencyMilliseconds
+        self.maximumSkew = maximumSkew
+    }
+
+    /// The full bucket name, `<name>-<appid>`.
+    public var bucket: String { "\(bucketName)-\(appID)" }
+}
+
+/// One committed media, as the admin listing shows it (for audits and tests).
+public struct EmulatedMedia: Sendable, Codable, Hashable {
+    public var fileID: String
+    public var name: String
+    public var mediaType: String
+    public var size: Int64
+    public var md5: String
+    public var sourceContext: String?
+    public var classID: Int
+    public var procedure: String?
+    public var storagePath: String
+    public var coverPath: String?
+    public var coverSize: Int64?
+    public var mediaURL: String
+    public var coverURL: String?
+    public var createTime: String
+    public var sessionKey: String
+}
+
+/// Counters, for the admin API and tests.
+public struct EmulatorCounters: Sendable, Codable, Hashable {
+    public var apiCalls: [String: Int] = [:]
+    public var apiErrors: [String: Int] = [:]
+    public var cosRequests: [String: Int] = [:]
+    public var cosErrors: [String: Int] = [:]
+    public var commits = 0
+    public var repeatedCommits = 0
+    public var bytesReceived: Int64 = 0
+}

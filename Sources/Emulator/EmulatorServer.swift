@@ -1,0 +1,188 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TencentSigning
+
+#if canImport(Glibc)
+    import Glibc
+#else
+    import Darwin
+#endif
+
+/// A stand-in for Tencent Cloud VOD and COS on one port, speaking their wire protocols (protocol
+/// notes §6.2): VOD API 3.0 requests are recognised by `X-TC-Action`, COS ones by a
+/// `<bucket>.cos.<region>.myqcloud.com` Host, and `/_emulator/...` is the admin API.
+///
+/// Use ``Emulator/run(configuration:host:port:onReady:)`` to serve it.
+public struct EmulatorResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+    let store: EmulatorStore
+    /// `http://127.0.0.1:PORT`, known once the listener is bound.
+    let baseURL: BaseURL
+
+    final class BaseURL: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = "http://127.0.0.1"
+        func get() -> String { lock.withLock { value } }
+        func set(_ v: String) { lock.withLock { value = v } }
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let configuration = await store.configuration
+        if configuration.latencyMilliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(configuration.latencyMilliseconds))
+        }
+        let (path, query) = Self.split(request.uri.string)
+        let host = request.head.authority ?? ""
+        if let cos = COSHost(host) {
+            return try await COSHandler(store: store, configuration: configuration)
+                .handle(request, bucket: cos.bucket, region: cos.region, path: path, query: query)
+        }
+        if path.hasPrefix("/_emulator/") {
+            return try await admin(request, path: path)
+        }
+        if request.headers[HTTPField.Name("X-TC-Action")!] != nil {
+            return try await VODHandler(store: store, configuration: configuration, baseURL: baseURL.get()).handle(request)
+        }
+        if request.method == .get || request.method == .head, path.hasPrefix("/vod/") {
+            return try await serveMedia(path: path, head: request.method == .head)
+        }
+        return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "not found\n")))
+    }
+
+    /// `/vod/<FileId>/f0.<ext>` and `/vod/<FileId>/cover.<ext>`: MediaUrl and CoverUrl.
+    func serveMedia(path: String, head: Bool) async throws -> Response {
+        let parts = path.split(separator: "/")
+        guard parts.count == 3, let file = await store.file(fileID: String(parts[1]), cover: parts[2].hasPrefix("cover.")),
+            let attributes = try? FileManager.default.attributesOfItem(atPath: file),
+            let size = (attributes[.size] as? NSNumber)?.intValue
+        else { return Response(status: .notFound) }
+        var headers: HTTPFields = [.contentLength: String(size)]
+        headers[.contentType] = "application/octet-stream"
+        if head { return Response(status: .ok, headers: headers) }
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: size) { writer in
+            guard let handle = FileHandle(forReadingAtPath: file) else { throw HTTPError(.internalServerError) }
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// The admin API: `GET /_emulator/media`, `GET /_emulator/counters`, `GET|PUT /_emulator/config`.
+    func admin(_ request: Request, path: String) async throws -> Response {
+        switch (request.method, path) {
+        case (.get, "/_emulator/media"):
+            return Self.json(await store.listing())
+        case (.get, "/_emulator/counters"):
+            return Self.json(await store.counters)
+        case (.get, "/_emulator/config"):
+            var shown = await store.configuration
+            shown.secretKey = "<redacted>"
+            return Self.json(shown)
+        case (.put, "/_emulator/config"), (.post, "/_emulator/config"):
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            guard let knobs = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
+                return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "expected a JSON object of knobs\n")))
+            }
+            let apply = Knobs(knobs)
+            await store.update { apply.apply(to: &$0) }
+            var shown = await store.configuration
+            shown.secretKey = "<redacted>"
+            return Self.json(shown)
+        default:
+            return Response(status: .notFound)
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("null".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Splits a request target into its decoded path and decoded query pairs (in wire order; a
+    /// parameter without `=` has an empty value).
+    static func split(_ target: String) -> (path: String, query: [(String, String)]) {
+        let pieces = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let rawPath = String(pieces[0])
+        let path = rawPath.removingPercentEncoding ?? rawPath
+        var query: [(String, String)] = []
+        if pieces.count == 2 {
+            for pair in pieces[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                func decode(_ s: Substring) -> String {
+                    let plusless = String(s).replacingOccurrences(of: "+", with: "%20")
+                    return plusless.removingPercentEncoding ?? String(s)
+                }
+                query.append((decode(kv[0]), kv.count == 2 ? decode(kv[1]) : ""))
+            }
+        }
+        return (path, query)
+    }
+}
+
+/// The settable knobs of the admin API (`PUT /_emulator/config` with a JSON object).
+struct Knobs: Sendable {
+    var doubles: [String: Double] = [:]
+    var strings: [String: String] = [:]
+
+    init(_ object: [String: Any]) {
+        for (key, value) in object {
+            if let n = value as? NSNumber { doubles[key] = n.doubleValue }
+            if let s = value as? String { strings[key] = s }
+        }
+    }
+
+    func apply(to c: inout EmulatorConfiguration) {
+        if let v = doubles["actionRateLimit"] { c.actionRateLimit = v }
+        if let v = doubles["apiInternalErrorRate"] { c.apiInternalErrorRate = v }
+        if let v = doubles["cosSlowDownRate"] { c.cosSlowDownRate = v }
+        if let v = doubles["completeErrorRate"] { c.completeErrorRate = v }
+        if let v = doubles["latencyMilliseconds"] { c.latencyMilliseconds = Int(v) }
+        if let v = doubles["credentialLifetime"] { c.credentialLifetime = Int64(v) }
+        if let v = doubles["sessionLifetime"] { c.sessionLifetime = Int64(v) }
+        if let v = strings["commitPolicy"], let p = EmulatorConfiguration.CommitPolicy(rawValue: v) { c.commitPolicy = p }
+    }
+}
+
+/// `<bucket>.cos.<region>.myqcloud.com[:port]`.
+struct COSHost {
+    let bucket: String
+    let region: String
+
+    init?(_ authority: String) {
+        let host = authority.split(separator: ":").first.map(String.init) ?? authority
+        guard host.hasSuffix(".myqcloud.com") else { return nil }
+        let labels = host.dropLast(".myqcloud.com".count).split(separator: ".")
+        guard labels.count == 3, labels[1] == "cos" else { return nil }
+        bucket = String(labels[0])
+        region = String(labels[2])
+    }
+}
+
+/// Streams a request body to `path`, hashing as it goes.
+func receive(_ body: RequestBody, to path: String) async throws -> (size: Int64, md5: [UInt8]) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw HTTPError(.internalServerError, message: "cannot write \(path)") }
+    defer { close(fd) }
+    var hasher = Insecure.MD5()
+    var size: Int64 = 0
+    for try await buffer in body {
+        try buffer.withUnsafeReadableBytes { raw in
+            hasher.update(bufferPointer: raw)
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { throw HTTPError(.internalServerError, message: "disk write failed") }
+                offset += n
+            }
+        }
+        size += Int64(buffer.readableBytes)
+    }
+    return (size, Array(hasher.finalize()))
+}

@@ -1,0 +1,196 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TencentSigning
+
+/// VOD API 3.0 (protocol notes §2, §3): TC3 verification over any SignedHeaders list, the clock-skew
+/// check, envelopes with HTTP 200 and exactly `Content-Type: application/json`.
+struct VODHandler {
+    let store: EmulatorStore
+    let configuration: EmulatorConfiguration
+    let baseURL: String
+
+    static let mediaTypes: Set<String> = [
+        "wmv", "rm", "mov", "mpeg", "mp4", "3gp", "flv", "avi", "rmvb", "ts", "asf", "mpg", "webm", "mkv", "m3u8", "wm",
+        "asx", "ram", "mpe", "vob", "dat", "mp4v", "m4v", "f4v", "mxf", "qt", "ogg", "mp3", "m4a", "flac", "wav", "ra",
+        "aac", "amr", "gif", "dv", "m2t", "mj2", "mjpeg", "mts", "swf", "ac3", "acm", "ape", "caf", "wma", "aiff",
+    ]
+    static let coverTypes: Set<String> = ["jpg", "jpeg", "png", "gif", "bmp", "tiff", "ai", "cdr", "eps", "tif", "heif", "webp"]
+
+    struct Failure: Error {
+        let code: String
+        let message: String
+    }
+
+    func handle(_ request: Request) async throws -> Response {
+        let requestID = UUID().uuidString.lowercased()
+        let action = request.headers[HTTPField.Name("X-TC-Action")!] ?? ""
+        let body = try await request.body.collect(upTo: 1 << 20)
+        let bytes = Array(buffer: body)
+        await store.countAPI(action)
+        do {
+            guard request.method == .post else { throw Failure(code: "UnsupportedProtocol", message: "use POST with a JSON body") }
+            try verify(request, body: bytes)
+            let now = Int64(Date().timeIntervalSince1970)
+            guard await store.admit(action, now: now) else {
+                throw Failure(code: "RequestLimitExceeded", message: "Your current request times equals to `\(Int(configuration.actionRateLimit))` in a second, which exceeds the frequency limit `\(Int(configuration.actionRateLimit))` for a second. Please reduce the frequency of calls.")
+            }
+            if configuration.apiInternalErrorRate > 0, Double.random(in: 0..<1) < configuration.apiInternalErrorRate {
+                throw Failure(code: "InternalError", message: "An internal error has occurred. Retry your request (injected by the emulator).")
+            }
+            guard let parameters = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+                throw Failure(code: "InvalidParameter", message: "the body is not a JSON object")
+            }
+            var output: [String: Any]
+            switch action {
+            case "ApplyUpload": output = try await applyUpload(parameters, now: now)
+            case "CommitUpload": output = try await commitUpload(parameters, now: now)
+            case "DescribeMediaInfos": output = try await describe(parameters)
+            default: throw Failure(code: "InvalidAction", message: "The action `\(action)` is not supported by the emulator.")
+            }
+            output["RequestId"] = requestID
+            return Self.envelope(output)
+        } catch let failure as Failure {
+            await store.countAPIError(failure.code)
+            return Self.envelope(["Error": ["Code": failure.code, "Message": failure.message], "RequestId": requestID])
+        }
+    }
+
+    static func envelope(_ response: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: ["Response": response], options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// TC3-HMAC-SHA256 verification (§2.3).
+    func verify(_ request: Request, body: [UInt8]) throws {
+        guard let authorization = request.headers[.authorization], let timestampText = request.headers[HTTPField.Name("X-TC-Timestamp")!],
+            request.headers[HTTPField.Name("X-TC-Version")!] != nil
+        else { throw Failure(code: "MissingParameter", message: "Authorization, X-TC-Timestamp and X-TC-Version are required") }
+        guard let parsed = TC3Signature.parse(authorization: authorization) else {
+            throw Failure(code: "AuthFailure.InvalidAuthorization", message: "Authorization header is not TC3-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...")
+        }
+        guard let timestamp = Int64(timestampText) else { throw Failure(code: "InvalidParameter", message: "X-TC-Timestamp is not a number") }
+        let now = Int64(Date().timeIntervalSince1970)
+        if abs(now - timestamp) > configuration.maximumSkew {
+            throw Failure(code: "AuthFailure.SignatureExpire", message: "Signature expired, timestamp and server time cannot differ by more than five minutes.")
+        }
+        guard parsed.secretID.hasPrefix("AKID") else { throw Failure(code: "AuthFailure.InvalidSecretId", message: "Invalid key (check whether it is an API key).") }
+        guard parsed.secretID == configuration.secretID else { throw Failure(code: "AuthFailure.SecretIdNotFound", message: "The SecretId is not found.") }
+        guard parsed.date == TC3Signature.date(timestamp: timestamp), parsed.service == "vod" else {
+            throw Failure(code: "AuthFailure.SignatureFailure", message: "The credential scope does not match the timestamp's UTC date or the service.")
+        }
+        guard parsed.signedHeaders.contains("host"), parsed.signedHeaders.contains("content-type") else {
+            throw Failure(code: "AuthFailure.SignatureFailure", message: "SignedHeaders must include content-type and host.")
+        }
+        var headers: [TC3Signature.Header] = []
+        for name in parsed.signedHeaders {
+            let value: String?
+            if name == "host" { value = request.head.authority } else { value = HTTPField.Name(name).flatMap { request.headers[$0] } }
+            guard let value else { throw Failure(code: "AuthFailure.SignatureFailure", message: "Signed header \(name) is missing.") }
+            headers.append(TC3Signature.Header(name, value))
+        }
+        let (canonical, _) = TC3Signature.canonicalRequest(method: "POST", headers: headers, payloadHash: Hex.sha256(body))
+        let scope = TC3Signature.credentialScope(date: parsed.date, service: "vod")
+        let expected = TC3Signature.signature(
+            secretKey: configuration.secretKey, date: parsed.date, service: "vod",
+            stringToSign: TC3Signature.stringToSign(timestamp: timestamp, scope: scope, canonicalRequest: canonical))
+        guard constantTimeEquals(expected, parsed.signature) else {
+            throw Failure(code: "AuthFailure.SignatureFailure", message: "The provided credentials could not be validated. Please check your signature is correct.")
+        }
+    }
+
+    func applyUpload(_ p: [String: Any], now: Int64) async throws -> [String: Any] {
+        guard let mediaType = (p["MediaType"] as? String)?.lowercased(), !mediaType.isEmpty else {
+            throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `MediaType`.")
+        }
+        guard Self.mediaTypes.contains(mediaType) else { throw Failure(code: "InvalidParameterValue.MediaType", message: "MediaType \(mediaType) is not supported.") }
+        let coverType = (p["CoverType"] as? String)?.lowercased()
+        if let coverType, !Self.coverTypes.contains(coverType) {
+            throw Failure(code: "InvalidParameterValue.CoverType", message: "CoverType \(coverType) is not supported.")
+        }
+        let sourceContext = p["SourceContext"] as? String
+        if let sourceContext, sourceContext.count > 250 {
+            throw Failure(code: "InvalidParameterValue.SourceContext", message: "SourceContext is longer than 250 characters.")
+        }
+        if let session = p["SessionContext"] as? String, session.count > 1000 {
+            throw Failure(code: "InvalidParameterValue.SessionContextTooLong", message: "SessionContext is longer than 1000 characters.")
+        }
+        if let expire = p["ExpireTime"] as? String, ISO8601DateFormatter().date(from: expire) == nil {
+            throw Failure(code: "InvalidParameterValue.ExpireTime", message: "ExpireTime is not ISO 8601.")
+        }
+        let subAppID = (p["SubAppId"] as? NSNumber)?.intValue
+        let folder = "\(subAppID ?? configuration.appID)/\(Self.random(16))"
+        let mediaKey = "\(folder)/f0.\(mediaType)"
+        let coverKey = coverType.map { "\(folder)/cover.\($0)" }
+        let sessionKey = Self.random(48)
+        let secretID = "AKIDtmp" + Self.random(24)
+        let secretKey = Self.random(32)
+        let token = Self.random(64)
+        let expires = now + configuration.credentialLifetime
+        let name = (p["MediaName"] as? String) ?? "untitled"
+        await store.issue(
+            session: .init(
+                key: sessionKey, mediaKey: mediaKey, coverKey: coverKey, mediaType: mediaType, name: name,
+                sourceContext: sourceContext, classID: (p["ClassId"] as? NSNumber)?.intValue ?? 0,
+                procedure: p["Procedure"] as? String, createdAt: now, subAppID: subAppID, committed: nil),
+            credential: secretID,
+            .init(secretKey: secretKey, token: token, expiresAt: expires, bucket: configuration.bucket, keys: Set([mediaKey] + (coverKey.map { [$0] } ?? []))))
+        return [
+            "StorageBucket": configuration.bucket, "StorageRegion": configuration.storageRegion, "VodSessionKey": sessionKey,
+            "MediaStoragePath": "/" + mediaKey, "CoverStoragePath": coverKey.map { "/" + $0 } ?? NSNull(),
+            "TempCertificate": ["SecretId": secretID, "SecretKey": secretKey, "Token": token, "ExpiredTime": expires],
+        ]
+    }
+
+    func commitUpload(_ p: [String: Any], now: Int64) async throws -> [String: Any] {
+        guard let key = p["VodSessionKey"] as? String, !key.isEmpty else {
+            throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `VodSessionKey`.")
+        }
+        switch await store.commit(sessionKey: key, subAppID: (p["SubAppId"] as? NSNumber)?.intValue, now: now, baseURL: baseURL) {
+        case .committed(let media, _):
+            return ["FileId": media.fileID, "MediaUrl": media.mediaURL, "CoverUrl": media.coverURL ?? NSNull()]
+        case .unknownSession, .expired:
+            throw Failure(code: "InvalidParameterValue.VodSessionKey", message: "VodSessionKey is invalid or expired.")
+        case .rejectedRepeat:
+            throw Failure(code: "InvalidParameterValue.VodSessionKey", message: "VodSessionKey has already been committed.")
+        case .missingMedia:
+            throw Failure(code: "ResourceNotFound", message: "The media file of this session was not uploaded.")
+        case .missingCover:
+            throw Failure(code: "ResourceNotFound", message: "The cover of this session was not uploaded.")
+        case .subAppMismatch:
+            throw Failure(code: "InvalidParameterValue.SubAppId", message: "SubAppId does not match the one of ApplyUpload.")
+        }
+    }
+
+    func describe(_ p: [String: Any]) async throws -> [String: Any] {
+        guard let ids = p["FileIds"] as? [String], !ids.isEmpty, ids.count <= 20 else {
+            throw Failure(code: "InvalidParameterValue.FileIds", message: "FileIds must hold 1 to 20 ids.")
+        }
+        var set: [[String: Any]] = []
+        var missing: [String] = []
+        for id in ids {
+            guard let m = await store.media(id) else {
+                missing.append(id)
+                continue
+            }
+            set.append([
+                "FileId": m.fileID,
+                "BasicInfo": [
+                    "Name": m.name, "Description": "", "CreateTime": m.createTime, "UpdateTime": m.createTime,
+                    "ExpireTime": "9999-12-31T23:59:59Z", "ClassId": m.classID, "CoverUrl": m.coverURL ?? "", "Type": m.mediaType,
+                    "MediaUrl": m.mediaURL, "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""],
+                    "StorageRegion": configuration.storageRegion, "StoragePath": m.storagePath, "TagSet": [String](),
+                    "Category": "Video", "Status": "Normal", "StorageClass": "STANDARD",
+                ] as [String: Any],
+                "MetaData": ["Size": m.size, "Container": m.mediaType, "Md5": m.md5] as [String: Any],
+            ])
+        }
+        return ["MediaInfoSet": set, "NotExistFileIdSet": missing]
+    }
+
+    static func random(_ count: Int) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        return String((0..<count).map { _ in alphabet.randomElement()! })
+    }
+}

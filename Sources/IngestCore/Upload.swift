@@ -1,0 +1,147 @@
+import Foundation
+
+/// Temporary object-storage credentials handed out by the platform for one upload session.
+///
+/// Secret: `description` and `debugDescription` never show the key or the token, so the value
+/// cannot leak into a log line or an error message by interpolation.
+public struct TemporaryCredentials: Sendable, Hashable, Codable, CustomStringConvertible, CustomDebugStringConvertible {
+    public var secretID: String
+    public var secretKey: String
+    public var token: String
+    /// Unix seconds after which the platform refuses them.
+    public var expiresAt: Int64
+
+    public init(secretID: String, secretKey: String, token: String, expiresAt: Int64) {
+        self.secretID = secretID
+        self.secretKey = secretKey
+        self.token = token
+        self.expiresAt = expiresAt
+    }
+
+    public var description: String { "TemporaryCredentials(expiresAt: \(expiresAt), <redacted>)" }
+    public var debugDescription: String { description }
+}
+
+/// Where one object goes in the platform's object storage.
+public struct ObjectLocation: Sendable, Hashable, Codable {
+    public var bucket: String
+    public var region: String
+    /// The object key, without a leading `/`.
+    public var key: String
+
+    public init(bucket: String, region: String, key: String) {
+        self.bucket = bucket
+        self.region = region
+        self.key = key
+    }
+}
+
+/// What the platform answered to "I want to upload this item" (Tencent ApplyUpload).
+public struct UploadSession: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Opaque key to commit with (Tencent `VodSessionKey`).
+    public var sessionKey: String
+    public var media: ObjectLocation
+    public var cover: ObjectLocation?
+    public var credentials: TemporaryCredentials
+    public var requestID: String
+
+    public init(sessionKey: String, media: ObjectLocation, cover: ObjectLocation?, credentials: TemporaryCredentials, requestID: String) {
+        self.sessionKey = sessionKey
+        self.media = media
+        self.cover = cover
+        self.credentials = credentials
+        self.requestID = requestID
+    }
+
+    public var description: String { "UploadSession(media: \(media.bucket)/\(media.key), request: \(requestID))" }
+}
+
+/// A committed media on the platform.
+public struct RemoteMedia: Sendable, Hashable, Codable {
+    public var fileID: String
+    public var mediaURL: String?
+    public var coverURL: String?
+    public var requestID: String
+
+    public init(fileID: String, mediaURL: String?, coverURL: String?, requestID: String) {
+        self.fileID = fileID
+        self.mediaURL = mediaURL
+        self.coverURL = coverURL
+        self.requestID = requestID
+    }
+}
+
+/// What to do about a failed step: decided by the provider from the platform's answer, acted on
+/// by the engine.
+public enum Disposition: String, Sendable, Hashable, Codable {
+    /// Transient (server error, connection reset, timeout): try the step again after a backoff.
+    case retry
+    /// The platform says "too many requests": slow the shared API rate down, then retry.
+    case throttled
+    /// The session or its temporary credentials expired: start the item again from prepare.
+    case renewSession
+    /// The item cannot succeed as it is (bad parameter, refused file): fail it, go on with the others.
+    case failItem
+    /// Nothing can succeed (bad credentials, service not activated): stop the run.
+    case abortRun
+}
+
+/// A step of an upload that failed, as data: the platform's code and message, its request id, and
+/// the disposition. Messages never carry secrets.
+public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `apply`, `upload`, `cover`, `commit`, ...
+    public var step: String
+    /// The platform's error code (`RequestLimitExceeded`, `SlowDown`, ...) or a local one (`network.timeout`).
+    public var code: String
+    public var message: String
+    public var requestID: String?
+    public var httpStatus: Int?
+    public var disposition: Disposition
+
+    public init(step: String, code: String, message: String, requestID: String? = nil, httpStatus: Int? = nil, disposition: Disposition) {
+        self.step = step
+        self.code = code
+        self.message = message
+        self.requestID = requestID
+        self.httpStatus = httpStatus
+        self.disposition = disposition
+    }
+
+    public var description: String {
+        "\(step): \(code): \(message)" + (requestID.map { " (request \($0))" } ?? "")
+    }
+}
+
+/// What a run asks of the platform for one item, on top of the item's own metadata.
+public struct UploadRequest: Sendable, Hashable {
+    public var item: IngestItem
+    /// Sent as SourceContext: the manifest's value, or a token naming the run and the item.
+    public var sourceContext: String
+    /// Run-wide overrides (`--procedure`, `--storage-region`, `--class-id`), used when the row has none.
+    public var procedure: String?
+    public var storageRegion: String?
+    public var classID: Int?
+
+    public init(item: IngestItem, sourceContext: String, procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil) {
+        self.item = item
+        self.sourceContext = sourceContext
+        self.procedure = procedure
+        self.storageRegion = storageRegion
+        self.classID = classID
+    }
+}
+
+/// A video platform's server-upload flow, step by step, so the engine can schedule, rate-limit,
+/// retry and (later) journal each step. Implementations map every failure to a ``ProviderError``.
+public protocol VODProvider: Sendable {
+    /// Shown in output (`tencent`).
+    var name: String { get }
+    /// Asks the platform for an upload session (Tencent ApplyUpload). One API call.
+    func prepare(_ request: UploadRequest) async throws -> UploadSession
+    /// Sends one file's bytes to `location` with the session's credentials (simple or multipart).
+    /// - Parameter progress: called with each chunk's byte count as it is sent.
+    func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession,
+                  progress: @escaping @Sendable (Int64) -> Void) async throws
+    /// Confirms the upload and gets the media's id (Tencent CommitUpload). One API call.
+    func commit(_ session: UploadSession) async throws -> RemoteMedia
+}

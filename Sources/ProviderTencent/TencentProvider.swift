@@ -1,0 +1,89 @@
+import Foundation
+import IngestCore
+import VODHTTP
+
+/// Tencent Cloud VOD server upload (protocol notes §1): ApplyUpload, the bytes to COS with the
+/// temporary credentials, CommitUpload. The same code runs against the cloud and the emulator.
+public struct TencentProvider: VODProvider {
+    public let name = "tencent"
+    public let configuration: TencentConfiguration
+    let api: VODAPIClient
+    let cos: COSClient
+
+    public init(configuration: TencentConfiguration, transport: any HTTPTransport, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.configuration = configuration
+        self.api = VODAPIClient(configuration: configuration, transport: transport, now: now)
+        self.cos = COSClient(configuration: configuration, transport: transport, now: now)
+    }
+
+    public func prepare(_ request: UploadRequest) async throws -> UploadSession {
+        let item = request.item
+        var parameters: [String: Any?] = [
+            "MediaType": item.mediaType ?? item.media.fileExtension,
+            "MediaName": item.title,
+            "CoverType": item.cover?.fileExtension,
+            "Procedure": item.procedure ?? request.procedure,
+            "StorageRegion": item.storageRegion ?? request.storageRegion,
+            "ClassId": item.category ?? request.classID,
+            "SourceContext": request.sourceContext,
+            "SubAppId": configuration.subAppID,
+        ]
+        if let expire = item.expireTime {
+            parameters["ExpireTime"] = ISO8601DateFormatter().string(from: expire)
+        }
+        let answer = try await api.call("ApplyUpload", parameters, step: "apply")
+        guard let bucket = answer.string("StorageBucket"), let region = answer.string("StorageRegion"),
+            let sessionKey = answer.string("VodSessionKey"), let mediaPath = answer.string("MediaStoragePath"),
+            let certificate = answer.response["TempCertificate"] as? [String: Any],
+            let secretID = certificate["SecretId"] as? String, let secretKey = certificate["SecretKey"] as? String,
+            let token = certificate["Token"] as? String
+        else {
+            throw ProviderError(
+                step: "apply", code: "response.malformed",
+                message: "ApplyUpload answered without StorageBucket, StorageRegion, VodSessionKey, MediaStoragePath or TempCertificate",
+                requestID: answer.requestID, disposition: .retry)
+        }
+        let expires = (certificate["ExpiredTime"] as? NSNumber)?.int64Value ?? Int64(Date().timeIntervalSince1970 + 1800)
+        let cover = answer.string("CoverStoragePath").flatMap { $0.isEmpty ? nil : ObjectLocation(bucket: bucket, region: region, key: Self.key($0)) }
+        if item.cover != nil, cover == nil {
+            throw ProviderError(
+                step: "apply", code: "response.malformed", message: "ApplyUpload gave no CoverStoragePath for a CoverType",
+                requestID: answer.requestID, disposition: .failItem)
+        }
+        return UploadSession(
+            sessionKey: sessionKey, media: ObjectLocation(bucket: bucket, region: region, key: Self.key(mediaPath)),
+            cover: cover, credentials: TemporaryCredentials(secretID: secretID, secretKey: secretKey, token: token, expiresAt: expires),
+            requestID: answer.requestID)
+    }
+
+    /// A storage path without its leading `/` is the COS key.
+    static func key(_ path: String) -> String { path.hasPrefix("/") ? String(path.dropFirst()) : path }
+
+    public func transfer(
+        file: FileReference, to location: ObjectLocation, session: UploadSession, progress: @escaping @Sendable (Int64) -> Void
+    ) async throws {
+        let step = location == session.cover ? "cover" : "upload"
+        let size: Int64
+        if let known = file.size {
+            size = known
+        } else {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: file.resolved)
+            guard let s = (attributes?[.size] as? NSNumber)?.int64Value else {
+                throw ProviderError(step: step, code: "file.unreadable", message: "cannot read the size of \(file.resolved)", disposition: .failItem)
+            }
+            size = s
+        }
+        try await cos.upload(file: file.resolved, size: size, to: location, credentials: session.credentials, step: step, progress: progress)
+    }
+
+    public func commit(_ session: UploadSession) async throws -> RemoteMedia {
+        let answer = try await api.call(
+            "CommitUpload", ["VodSessionKey": session.sessionKey, "SubAppId": configuration.subAppID], step: "commit")
+        guard let fileID = answer.string("FileId"), !fileID.isEmpty else {
+            throw ProviderError(
+                step: "commit", code: "response.malformed", message: "CommitUpload answered without a FileId",
+                requestID: answer.requestID, disposition: .retry)
+        }
+        return RemoteMedia(fileID: fileID, mediaURL: answer.string("MediaUrl"), coverURL: answer.string("CoverUrl"), requestID: answer.requestID)
+    }
+}

@@ -1,0 +1,37 @@
+import Crypto
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#else
+    import Darwin
+#endif
+
+/// Digests of a byte range of a file, streamed in 1 MiB reads (Content-MD5 must be sent before the
+/// body, so a part is read once to hash and once to send; the second read comes from the page cache).
+public enum FileRange {
+    /// MD5 of `length` bytes at `offset`.
+    /// - Throws: ``TransportError`` (`fileUnreadable`) when the file cannot be read or is shorter.
+    public static func md5(path: String, offset: Int64, length: Int64) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw TransportError(.fileUnreadable, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var hasher = Insecure.MD5()
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        var position = offset
+        let end = offset + length
+        while position < end {
+            try Task.checkCancellation()
+            let want = Int(Swift.min(Int64(chunk), end - position))
+            let n = pread(fd, buffer.baseAddress, want, off_t(position))
+            guard n > 0 else {
+                throw TransportError(.fileUnreadable, "\(path) ended at byte \(position), expected \(end): was it changed?")
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            position += Int64(n)
+        }
+        return Array(hasher.finalize())
+    }
+}

@@ -1,0 +1,214 @@
+import AsyncHTTPClient
+import Foundation
+import IngestCore
+import NIOCore
+import NIOHTTP1
+
+/// A request body: nothing, bytes in memory (API calls, small XML), or a byte range of a file,
+/// streamed from disk in chunks (media is never read whole into memory).
+public enum HTTPBody: Sendable {
+    case empty
+    case bytes([UInt8])
+    case file(path: String, offset: Int64, length: Int64)
+
+    public var length: Int64 {
+        switch self {
+        case .empty: 0
+        case .bytes(let b): Int64(b.count)
+        case .file(_, _, let length): length
+        }
+    }
+}
+
+/// One HTTP exchange as the providers describe it.
+public struct HTTPRequestSpec: Sendable {
+    public var method: String
+    public var url: String
+    /// Sent as given (an explicit `Host` is kept: how a loopback emulator is reached under the cloud's host name).
+    public var headers: [(String, String)]
+    public var body: HTTPBody
+    /// The whole exchange must finish within this time.
+    public var timeout: Duration
+    /// Larger response bodies are refused (``TransportError/Kind/responseTooLarge``).
+    public var responseLimit: Int
+
+    public init(method: String, url: String, headers: [(String, String)] = [], body: HTTPBody = .empty,
+                timeout: Duration = .seconds(60), responseLimit: Int = 1 << 20) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.responseLimit = responseLimit
+    }
+}
+
+public struct HTTPResponseData: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// First value of header `name`, case-insensitive.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+    }
+}
+
+/// Why an exchange produced no response.
+public struct TransportError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        case timeout, connection, responseTooLarge, fileUnreadable, invalidURL, cancelled
+    }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+/// Sends requests. Providers depend on this protocol, tests may substitute it.
+public protocol HTTPTransport: Sendable {
+    func send(_ request: HTTPRequestSpec) async throws -> HTTPResponseData
+}
+
+/// The production transport, on AsyncHTTPClient: a deadline on every exchange, file bodies streamed
+/// in 256 KiB chunks, response bodies collected up to a limit.
+public struct AsyncHTTPTransport: HTTPTransport {
+    public let client: HTTPClient
+    /// Called with each chunk of a file body as it is handed to the connection (progress, bandwidth).
+    public let onBodyBytes: (@Sendable (Int) async -> Void)?
+
+    public init(client: HTTPClient, onBodyBytes: (@Sendable (Int) async -> Void)? = nil) {
+        self.client = client
+        self.onBodyBytes = onBodyBytes
+    }
+
+    /// A client configured for uploads: connection pool sized for `connections`, no redirects
+    /// (an upload answered with a redirect is an error, not something to replay).
+    public static func makeClient(connections: Int) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    public func send(_ spec: HTTPRequestSpec) async throws -> HTTPResponseData {
+        var request = HTTPClientRequest(url: spec.url)
+        request.method = HTTPMethod(rawValue: spec.method)
+        for (name, value) in spec.headers { request.headers.add(name: name, value: value) }
+        switch spec.body {
+        case .empty:
+            if spec.method == "PUT" || spec.method == "POST" { request.body = .bytes(ByteBuffer()) }
+        case .bytes(let bytes):
+            request.body = .bytes(ByteBuffer(bytes: bytes))
+        case .file(let path, let offset, let length):
+            let chunks = FileChunks(path: path, offset: offset, length: length, onChunk: onBodyBytes)
+            request.body = .stream(chunks, length: .known(length))
+        }
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(spec.timeout.components.seconds) * 1_000_000_000
+            + spec.timeout.components.attoseconds / 1_000_000_000)
+        do {
+            let response = try await client.execute(request, deadline: deadline)
+            let body = try await response.body.collect(upTo: spec.responseLimit)
+            return HTTPResponseData(
+                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                body: Array(buffer: body))
+        } catch let error as TransportError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as HTTPClientError {
+            if [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains(error) {
+                throw TransportError(.timeout, "no answer from \(Self.hostOf(spec.url)) within \(spec.timeout)")
+            }
+            if error == .cancelled { throw CancellationError() }
+            if [.invalidURL, .emptyHost, .emptyScheme].contains(error) {
+                throw TransportError(.invalidURL, "invalid URL \(spec.url)")
+            }
+            throw TransportError(.connection, "\(Self.hostOf(spec.url)): \(error)")
+        } catch let error as NIOTooManyBytesError {
+            throw TransportError(.responseTooLarge, "the response of \(Self.hostOf(spec.url)) exceeds \(spec.responseLimit) bytes: \(error)")
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw TransportError(.connection, "\(Self.hostOf(spec.url)): \(error)")
+        }
+    }
+
+    static func hostOf(_ url: String) -> String { URL(string: url)?.host ?? url }
+}
+
+#if canImport(Glibc)
+    import Glibc
+    private let closeFile = Glibc.close
+#else
+    import Darwin
+    private let closeFile = Darwin.close
+#endif
+
+/// A byte range of a file as an async sequence of buffers, read with `pread` one chunk at a time.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    static let chunkSize = 256 * 1024
+
+    let path: String
+    let offset: Int64
+    let length: Int64
+    let onChunk: (@Sendable (Int) async -> Void)?
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let path: String
+        var position: Int64
+        let end: Int64
+        var fd: Int32 = -1
+        let onChunk: (@Sendable (Int) async -> Void)?
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard position < end else {
+                close()
+                return nil
+            }
+            try Task.checkCancellation()
+            if fd < 0 {
+                fd = open(path, O_RDONLY)
+                if fd < 0 { throw TransportError(.fileUnreadable, "cannot open \(path): \(String(cString: strerror(errno)))") }
+            }
+            let count = Int(Swift.min(Int64(FileChunks.chunkSize), end - position))
+            var buffer = ByteBufferAllocator().buffer(capacity: count)
+            let fd = self.fd
+            let at = position
+            let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
+                pread(fd, raw.baseAddress, count, off_t(at))
+            }
+            guard read > 0 else {
+                close()
+                throw TransportError(.fileUnreadable, "\(path) ended at byte \(position), expected \(end): was it changed during the upload?")
+            }
+            position += Int64(read)
+            if let onChunk { await onChunk(read) }
+            return buffer
+        }
+
+        mutating func close() {
+            if fd >= 0 {
+                _ = closeFile(fd)
+                fd = -1
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(path: path, position: offset, end: offset + length, onChunk: onChunk)
+    }
+}
