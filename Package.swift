@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "IngestCore", "IngestTesting"]),
         .testTarget(name: "IngestEngineTests", dependencies: ["IngestEngine", "IngestCore", "IngestTesting", "Manifests"]),
         // Runs the built `vodingest` binary (end to end).
-        .testTarget(name: "VODIngestCLITests", dependencies: ["IngestTesting", "IngestCore"]),
+        .testTarget(name: "VODIngestCLITests", dependencies: ["IngestTesting", "IngestCore", "Manifests"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -22,10 +22,13 @@ struct CLI {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil, cwd: String = root) throws -> Result {
+    static func run(_ arguments: [String], stdin: String? = nil, cwd: String = root, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: cwd)
         let out = Pipe()
         let err = Pipe()

@@ -1,0 +1,166 @@
+import Foundation
+import IngestTesting
+import Manifests
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// `vodingest emulator` as a separate process, on a free port.
+final class StandaloneEmulator {
+    let process = Process()
+    let url: String
+    let secretID: String
+    let secretKey: String
+
+    init(dataDirectory: String, extra: [String] = []) throws {
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["emulator", "--port", "0", "--data-dir", dataDirectory] + extra
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The banner is printed once the listener is bound: read it (blocking, no sleeps).
+        var text = ""
+        while !text.contains("vodingest ingest") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        func value(after marker: String) -> String {
+            guard let range = text.range(of: marker) else { return "" }
+            return String(text[range.upperBound...].prefix { !$0.isWhitespace && $0 != ")" })
+        }
+        url = value(after: "listening on ")
+        secretID = value(after: "TENCENTCLOUD_SECRET_ID=")
+        secretKey = value(after: "TENCENTCLOUD_SECRET_KEY=")
+    }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    func get(_ path: String) async throws -> Any {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: url + path)!)
+        return try JSONSerialization.jsonObject(with: data)
+    }
+
+    /// `vodingest ingest --provider tencent` against this emulator.
+    func ingest(_ arguments: [String], secretKey: String? = nil, cwd: String = CLI.root) throws -> CLI.Result {
+        try CLI.run(
+            ["ingest", "--provider", "tencent", "--endpoint", url, "--cos-endpoint", url] + arguments, cwd: cwd,
+            environment: ["TENCENTCLOUD_SECRET_ID": secretID, "TENCENTCLOUD_SECRET_KEY": secretKey ?? self.secretKey])
+    }
+}
+
+/// Reads `report.csv` as dictionaries (the report's fields hold no embedded newlines in these tests).
+func reportRows(_ directory: String) throws -> [[String: String]] {
+    let text = try String(contentsOfFile: directory + "/report.csv", encoding: .utf8)
+    var lines = text.split(separator: "\n").map(String.init)
+    let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    return lines.map { line in
+        let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        return Dictionary(uniqueKeysWithValues: zip(header, fields + Array(repeating: "", count: max(0, header.count - fields.count))))
+    }
+}
+
+@Suite("ingest end to end", .serialized)
+struct IngestTests {
+    @Test func samplesGoIntoTheEmbeddedEmulator() throws {
+        let state = try TemporaryDirectory()
+        defer { state.remove() }
+        let r = try CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state.path])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("embedded emulator at http://127.0.0.1:"))
+        let rows = try reportRows(state.path)
+        #expect(rows.count == 6)
+        #expect(rows.allSatisfy { $0["status"] == "committed" && ($0["file_id"] ?? "").count >= 16 })
+        #expect(Set(rows.map { $0["file_id"]! }).count == 6)
+        #expect(rows.filter { !($0["cover_url"] ?? "").isEmpty }.count == 3)
+        #expect(r.stdout.components(separatedBy: "FileId ").count - 1 == 6)
+        let summary = try CLI.json(String(contentsOfFile: state.path + "/summary.json", encoding: .utf8))
+        #expect(summary["committed"] as? Int == 6)
+        #expect(summary["apiCalls"] as? Int == 12)
+    }
+
+    /// Faults on: every item committed exactly once, with its cover and the right bytes.
+    @Test func everyItemOnceUnderFaults() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let emulator = try StandaloneEmulator(
+            dataDirectory: lib.path + "/emu",
+            extra: ["--fault-internal-error", "0.1", "--fault-slow-down", "0.05", "--fault-complete", "0.2"])
+        var csv = "id,path,cover,title\n"
+        var expected: [String: (size: Int, md5: String, cover: Bool)] = [:]
+        for i in 0..<24 {
+            // Three multipart files (3 parts of 1 MiB and a tail), the rest small; every third has a cover.
+            let size = i < 3 ? 3 * (1 << 20) + 777 * (i + 1) : 2000 + 97 * i
+            var bytes = MediaBytes.mp4
+            var generator = SystemRandomNumberGenerator()
+            bytes += (0..<(size - bytes.count)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            try lib.write("m/v\(i).mp4", bytes: bytes)
+            let cover = i % 3 == 0
+            if cover { try lib.write("c/v\(i).jpg", bytes: MediaBytes.jpeg) }
+            csv += "item-\(i),m/v\(i).mp4,\(cover ? "c/v\(i).jpg" : ""),Video \(i)\n"
+            expected["Video \(i)"] = (size, md5Hex(bytes), cover)
+        }
+        let manifest = try lib.write("library.csv", csv)
+        let r = try emulator.ingest([manifest, "--state-dir", lib.path + "/state", "--part-size", "1MiB", "--concurrency", "6"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let media = try #require(try await emulator.get("/_emulator/media") as? [[String: Any]])
+        #expect(media.count == 24)
+        for name in expected.keys {
+            let entries = media.filter { $0["name"] as? String == name }
+            #expect(entries.count == 1, "\(name) committed \(entries.count) times")
+            guard let entry = entries.first, let want = expected[name] else { continue }
+            #expect(entry["size"] as? Int == want.size)
+            #expect(entry["md5"] as? String == want.md5)
+            #expect((entry["coverPath"] != nil) == want.cover, "\(name) cover")
+        }
+        let rows = try reportRows(lib.path + "/state")
+        let listed = Set(media.compactMap { $0["fileID"] as? String })
+        #expect(rows.count == 24)
+        #expect(Set(rows.compactMap { $0["file_id"] }) == listed)
+        let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
+        let errors = (counters["apiErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
+            + (counters["cosErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
+        #expect(errors > 0, "faults were injected and retried")
+    }
+
+    @Test func aWrongSecretIsRefusedAndStopsTheRun() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
+        let r = try emulator.ingest(
+            ["samples/good.csv", "--state-dir", lib.path + "/state", "--concurrency", "1"], secretKey: "not-the-secret")
+        #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
+        let rows = try reportRows(lib.path + "/state")
+        #expect(rows.first?["error_code"] == "AuthFailure.SignatureFailure")
+        #expect(rows.allSatisfy { $0["status"] != "committed" })
+        #expect(!r.stdout.contains("not-the-secret") && !r.stderr.contains("not-the-secret"))
+    }
+
+    @Test func invalidRowsExit65AndValidOnesAreCommitted() throws {
+        let state = try TemporaryDirectory()
+        defer { state.remove() }
+        let r = try CLI.run(["ingest", "samples/problems.csv", "--state-dir", state.path])
+        #expect(r.status == 65, "\(r.stdout)\(r.stderr)")
+        let rows = try reportRows(state.path)
+        // The same verdicts as `validate` (without --checksums, as ingest ran).
+        let verdict = try CLI.json(CLI.run(["validate", "--format", "json", "samples/problems.csv"]).stdout)
+        let valid = try #require(verdict["valid"] as? Int)
+        #expect(valid >= 1)
+        #expect(rows.count == 20)
+        #expect(rows.filter { $0["status"] == "committed" }.count == valid)
+        #expect(rows.filter { $0["status"] == "invalid" }.count == 20 - valid)
+    }
+}
+
+func md5Hex(_ bytes: [UInt8]) -> String {
+    let dir = try! TemporaryDirectory()
+    defer { dir.remove() }
+    let path = try! dir.write("f", bytes: bytes)
+    return try! FileDigest.compute(path: path, md5: true, sha256: false).get().md5!
+}
