@@ -51,12 +51,17 @@ struct COSHandler {
         } catch let failure as Failure {
             await store.countCOSError(failure.code)
             // Drain what the client is still sending so the connection stays usable.
-            if request.method == .put || request.method == .post { _ = try? await request.body.collect(upTo: Int.max) }
+            if request.method == .put || request.method == .post { await drain(request.body) }
             if request.method == .head { return Response(status: failure.status, headers: [HTTPField.Name("x-cos-request-id")!: requestID]) }
             return xml(
                 "<Error><Code>\(failure.code)</Code><Message>\(escape(failure.message))</Message><Resource>\(bucket).cos.\(region).myqcloud.com\(escape(path))</Resource><RequestId>\(requestID)</RequestId><TraceId>\(requestID)</TraceId></Error>",
                 status: failure.status, requestID: requestID)
         }
+    }
+
+    /// Reads and discards what is left of a body (nothing is kept in memory).
+    func drain(_ body: RequestBody) async {
+        do { for try await _ in body {} } catch {}
     }
 
     var noSuchUpload: Failure { Failure(status: .notFound, code: "NoSuchUpload", message: "The specified upload does not exist.") }

@@ -77,6 +77,13 @@ public struct EmulatorResponder: HTTPResponder {
         switch (request.method, path) {
         case (.get, "/_emulator/media"):
             return Self.json(await store.listing())
+        case (.put, "/_emulator/sink"):
+            // A raw upload with no protocol around it (same disk write and MD5 as a COS PUT): the
+            // reference `scripts/bench-ingest` measures the client against.
+            let path = await store.configuration.dataDirectory + "/incoming/sink-" + UUID().uuidString
+            let (size, md5) = try await receive(request.body, to: path)
+            try? FileManager.default.removeItem(atPath: path)
+            return Self.json(["size": String(size), "md5": md5.map { String(format: "%02x", $0) }.joined()])
         case (.get, "/_emulator/counters"):
             return Self.json(await store.counters)
         case (.get, "/_emulator/config"):
