@@ -11,7 +11,8 @@ public struct EmulatorConfiguration: Sendable, Codable {
         case reject
     }
 
-    /// The account's permanent API key (what `TENCENTCLOUD_SECRET_ID/KEY` hold for the real cloud).
+    /// The account's permanent API key (what `TENCENTCLOUD_SECRET_ID/KEY` hold for the real cloud);
+    /// random per process unless given.
     public var secretID: String
     public var secretKey: String
     public var appID: Int
@@ -38,7 +39,8 @@ public struct EmulatorConfiguration: Sendable, Codable {
     public var maximumSkew: Int64
 
     public init(
-        secretID: String = "AKIDvodingestEMULATOR0000000000000000", secretKey: String = "emulator-secret-key-0000000000000",
+        secretID: String = EmulatorConfiguration.randomKey(prefix: "AKID", length: 36),
+        secretKey: String = EmulatorConfiguration.randomKey(prefix: "", length: 32),
         appID: Int = 1_500_000_000, bucketName: String = "vodingest", storageRegion: String = "ap-guangzhou",
         dataDirectory: String, credentialLifetime: Int64 = 3600, sessionLifetime: Int64 = 86_400,
         commitPolicy: CommitPolicy = .idempotent, actionRateLimit: Double = 100, apiInternalErrorRate: Double = 0,
@@ -59,6 +61,14 @@ public struct EmulatorConfiguration: Sendable, Codable {
         self.completeErrorRate = completeErrorRate
         self.latencyMilliseconds = latencyMilliseconds
         self.maximumSkew = maximumSkew
+    }
+
+    /// A fresh random key for this emulator process: no credential is ever written in the source, and
+    /// the keys of one run are worthless after it (standalone, they are printed at start).
+    public static func randomKey(prefix: String, length: Int) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return prefix + String((0..<(length - prefix.count)).map { _ in alphabet.randomElement(using: &generator)! })
     }
 
     /// The full bucket name, `<name>-<appid>`.

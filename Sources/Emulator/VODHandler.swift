@@ -189,8 +189,5 @@ struct VODHandler {
         return ["MediaInfoSet": set, "NotExistFileIdSet": missing]
     }
 
-    static func random(_ count: Int) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<count).map { _ in alphabet.randomElement()! })
-    }
+    static func random(_ count: Int) -> String { EmulatorConfiguration.randomKey(prefix: "", length: count) }
 }

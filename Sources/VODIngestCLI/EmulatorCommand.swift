@@ -28,7 +28,7 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Media, parts and the catalogue.", valueName: "dir"))
     var dataDir = "vodingest-emulator"
 
-    @Option(help: "SecretId the emulator accepts (default: a fixed test key).")
+    @Option(help: "SecretId the emulator accepts (default: a random one, printed at start).")
     var secretId: String?
 
     @Option(help: "SecretKey the emulator accepts (prefer EMULATOR_SECRET_KEY in the environment).")
