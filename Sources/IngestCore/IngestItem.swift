@@ -23,7 +23,8 @@ public struct FileReference: Sendable, Hashable, Codable {
 }
 
 /// A validated row, ready to plan and upload.
-public struct IngestItem: Sendable, Hashable {
+@dynamicMemberLookup
+public struct IngestItem: CopyOnWriteValue {
     /// The stored values, in one heap box: a copy is one reference count, not one per string
     /// (values cross the reading, checking and settling threads on the million-row path).
     public struct Fields: Sendable, Hashable {
@@ -49,102 +50,7 @@ public struct IngestItem: Sendable, Hashable {
         public var meta: [MetaEntry]
     }
 
-    private var box: CopyOnWriteBox<Fields>
-
-    /// All the stored values at once.
-    public var fields: Fields {
-        get { box.value }
-        set { box = CopyOnWriteBox(newValue) }
-    }
-
-    public var location: SourceLocation {
-        get { box.value.location }
-        _modify { yield &unique().value.location }
-    }
-
-    /// The partner's reference; derived from the path when the manifest gave none.
-    public var id: String {
-        get { box.value.id }
-        _modify { yield &unique().value.id }
-    }
-
-    public var media: FileReference {
-        get { box.value.media }
-        _modify { yield &unique().value.media }
-    }
-
-    /// What the platform is told the media type is: the extension, or the sniffed type of a
-    /// file named without one. `nil` when neither is known.
-    public var mediaType: String? {
-        get { box.value.mediaType }
-        _modify { yield &unique().value.mediaType }
-    }
-
-    public var cover: FileReference? {
-        get { box.value.cover }
-        _modify { yield &unique().value.cover }
-    }
-
-    public var title: String {
-        get { box.value.title }
-        _modify { yield &unique().value.title }
-    }
-
-    public var description: String? {
-        get { box.value.description }
-        _modify { yield &unique().value.description }
-    }
-
-    public var tags: [String] {
-        get { box.value.tags }
-        _modify { yield &unique().value.tags }
-    }
-
-    public var category: Int? {
-        get { box.value.category }
-        _modify { yield &unique().value.category }
-    }
-
-    public var procedure: String? {
-        get { box.value.procedure }
-        _modify { yield &unique().value.procedure }
-    }
-
-    public var storageRegion: String? {
-        get { box.value.storageRegion }
-        _modify { yield &unique().value.storageRegion }
-    }
-
-    public var expireTime: Date? {
-        get { box.value.expireTime }
-        _modify { yield &unique().value.expireTime }
-    }
-
-    public var sourceContext: String? {
-        get { box.value.sourceContext }
-        _modify { yield &unique().value.sourceContext }
-    }
-
-    /// Expected checksums (lower-case hex) when the manifest gave them.
-    public var md5: String? {
-        get { box.value.md5 }
-        _modify { yield &unique().value.md5 }
-    }
-
-    public var sha256: String? {
-        get { box.value.sha256 }
-        _modify { yield &unique().value.sha256 }
-    }
-
-    public var meta: [MetaEntry] {
-        get { box.value.meta }
-        _modify { yield &unique().value.meta }
-    }
-
-    private mutating func unique() -> CopyOnWriteBox<Fields> {
-        if !isKnownUniquelyReferenced(&box) { box = CopyOnWriteBox(box.value) }
-        return box
-    }
+    public var storage: CopyOnWriteBox<Fields>
 
     public init(
         location: SourceLocation, id: String, media: FileReference, mediaType: String?,
@@ -152,7 +58,7 @@ public struct IngestItem: Sendable, Hashable {
         procedure: String?, storageRegion: String?, expireTime: Date?, sourceContext: String?,
         md5: String?, sha256: String?, meta: [MetaEntry]
     ) {
-        box = CopyOnWriteBox(Fields(
+        storage = CopyOnWriteBox(Fields(
             location: location,
             id: id,
             media: media,
@@ -172,9 +78,6 @@ public struct IngestItem: Sendable, Hashable {
         ))
     }
 
-    public static func == (lhs: IngestItem, rhs: IngestItem) -> Bool { lhs.box === rhs.box || lhs.box.value == rhs.box.value }
-
-    public func hash(into hasher: inout Hasher) { hasher.combine(box.value) }
 }
 
 /// The verdict on one row: an item when it has no error, and every diagnostic either way.

@@ -52,20 +52,20 @@ extension ManifestRow {
     mutating func set(_ field: ManifestField, _ value: String) {
         if value.isEmpty { return }
         switch field {
-        case .id: id = value
-        case .path: path = value
-        case .cover: cover = value
-        case .title: title = value
-        case .description: description = value
-        case .tags: tags = Self.splitTags(value)
-        case .category: category = value
-        case .procedure: procedure = value
-        case .storageRegion: storageRegion = value
-        case .expireTime: expireTime = value
-        case .sourceContext: sourceContext = value
-        case .md5: md5 = value
-        case .sha256: sha256 = value
-        case .meta(let name): meta.append(MetaEntry(name: name, value: value))
+        case .id: self.id = value
+        case .path: self.path = value
+        case .cover: self.cover = value
+        case .title: self.title = value
+        case .description: self.description = value
+        case .tags: self.tags = Self.splitTags(value)
+        case .category: self.category = value
+        case .procedure: self.procedure = value
+        case .storageRegion: self.storageRegion = value
+        case .expireTime: self.expireTime = value
+        case .sourceContext: self.sourceContext = value
+        case .md5: self.md5 = value
+        case .sha256: self.sha256 = value
+        case .meta(let name): self.meta.append(MetaEntry(name: name, value: value))
         }
     }
 
