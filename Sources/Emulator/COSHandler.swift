@@ -206,6 +206,7 @@ struct COSHandler {
             digests += Self.bytes(hex: part.md5)
         }
         if configuration.completeErrorRate > 0, Double.random(in: 0..<1) < configuration.completeErrorRate {
+            await store.countCOSError("InternalError")
             return xml("<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again (injected by the emulator).</Message><Resource>\(bucket)/\(escape(key))</Resource><RequestId>\(requestID)</RequestId></Error>", requestID: requestID)
         }
         // Concatenate, hashing the whole object.
@@ -257,13 +258,7 @@ struct COSHandler {
         }
         let headers: HTTPFields = [.eTag: object.etag, .contentLength: String(object.size), HTTPField.Name("x-cos-request-id")!: requestID]
         if head { return Response(status: .ok, headers: headers) }
-        let path = object.path
-        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(object.size)) { writer in
-            guard let handle = FileHandle(forReadingAtPath: path) else { throw HTTPError(.internalServerError) }
-            defer { try? handle.close() }
-            while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty { try await writer.write(ByteBuffer(bytes: chunk)) }
-            try await writer.finish(nil)
-        })
+        return Response(status: .ok, headers: headers, body: fileBody(object.path, size: Int(object.size)))
     }
 
     func xml(_ body: String, status: HTTPResponse.Status = .ok, requestID: String) -> Response {
@@ -272,24 +267,16 @@ struct COSHandler {
             body: .init(byteBuffer: ByteBuffer(string: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" + body)))
     }
 
-    func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    func escape(_ s: String) -> String { XMLText.escape(s) }
 
     /// `(PartNumber, ETag)` pairs of a CompleteMultipartUpload body; quotes may come as `&quot;`.
     static func parts(_ text: String) -> [(number: Int, etag: String)] {
         var result: [(Int, String)] = []
-        var rest = Substring(text)
-        while let open = rest.range(of: "<Part>"), let close = rest.range(of: "</Part>", range: open.upperBound..<rest.endIndex) {
-            let inner = rest[open.upperBound..<close.lowerBound]
-            func tag(_ name: String) -> String? {
-                guard let a = inner.range(of: "<\(name)>"), let b = inner.range(of: "</\(name)>", range: a.upperBound..<inner.endIndex) else { return nil }
-                return String(inner[a.upperBound..<b.lowerBound])
-            }
-            guard let n = tag("PartNumber").flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), let e = tag("ETag") else { return [] }
-            result.append((n, e.replacingOccurrences(of: "&quot;", with: "\"").trimmingCharacters(in: .whitespaces)))
-            rest = rest[close.upperBound...]
+        for block in XMLText.blocks("Part", in: text) {
+            guard let n = XMLText.first("PartNumber", in: block).flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }),
+                let e = XMLText.first("ETag", in: block)
+            else { return [] }
+            result.append((n, e.trimmingCharacters(in: .whitespaces)))
         }
         return result
     }

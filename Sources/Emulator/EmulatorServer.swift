@@ -62,14 +62,7 @@ public struct EmulatorResponder: HTTPResponder {
         var headers: HTTPFields = [.contentLength: String(size)]
         headers[.contentType] = "application/octet-stream"
         if head { return Response(status: .ok, headers: headers) }
-        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: size) { writer in
-            guard let handle = FileHandle(forReadingAtPath: file) else { throw HTTPError(.internalServerError) }
-            defer { try? handle.close() }
-            while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
-                try await writer.write(ByteBuffer(bytes: chunk))
-            }
-            try await writer.finish(nil)
-        })
+        return Response(status: .ok, headers: headers, body: fileBody(file, size: size))
     }
 
     /// The admin API: `GET /_emulator/media`, `GET /_emulator/counters`, `GET|PUT /_emulator/config`.
@@ -83,7 +76,7 @@ public struct EmulatorResponder: HTTPResponder {
             let path = await store.configuration.dataDirectory + "/incoming/sink-" + UUID().uuidString
             let (size, md5) = try await receive(request.body, to: path)
             try? FileManager.default.removeItem(atPath: path)
-            return Self.json(["size": String(size), "md5": md5.map { String(format: "%02x", $0) }.joined()])
+            return Self.json(["size": String(size), "md5": Hex.encode(md5)])
         case (.get, "/_emulator/counters"):
             return Self.json(await store.counters)
         case (.get, "/_emulator/config"):
@@ -169,6 +162,18 @@ struct COSHost {
         guard labels.count == 3, labels[1] == "cos" else { return nil }
         bucket = String(labels[0])
         region = String(labels[2])
+    }
+}
+
+/// A response body that streams a file in 256 KiB chunks (MediaUrl, CoverUrl, GET Object).
+func fileBody(_ path: String, size: Int) -> ResponseBody {
+    ResponseBody(contentLength: size) { writer in
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw HTTPError(.internalServerError) }
+        defer { try? handle.close() }
+        while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty {
+            try await writer.write(ByteBuffer(bytes: chunk))
+        }
+        try await writer.finish(nil)
     }
 }
 

@@ -220,7 +220,7 @@ public struct IngestRunner: Sendable {
                     }
                     guard tries < options.maxAttempts else { throw error }
                     stats.update { $0.retries += 1 }
-                    try await Task.sleep(for: Self.backoff(tries))
+                    try await Task.sleep(for: Backoff.delay(attempt: tries))
                 case .renewSession:
                     throw RenewSession(cause: error)
                 case .failItem, .abortRun:
@@ -228,11 +228,5 @@ public struct IngestRunner: Sendable {
                 }
             }
         }
-    }
-
-    /// Exponential backoff with jitter: 200 ms, 400 ms, ... capped at 10 s.
-    static func backoff(_ attempt: Int) -> Duration {
-        let ceiling = min(200.0 * pow(2, Double(attempt - 1)), 10_000)
-        return .milliseconds(Int64(Double.random(in: 0.5...1.0) * ceiling))
     }
 }

@@ -83,6 +83,11 @@ public actor ReportWriter {
     private let directory: String
     private var pending = Data()
     private var pendingJSON = Data()
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
     public private(set) var rows = 0
 
     public init(directory: String) throws {
@@ -103,8 +108,6 @@ public actor ReportWriter {
     public func add(_ row: ReportRow) {
         rows += 1
         pending.append(Data((row.csvLine + "\n").utf8))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if let data = try? encoder.encode(row) { pendingJSON.append(data + Data([0x0A])) }
         if pending.count > 64 * 1024 { flush() }
     }

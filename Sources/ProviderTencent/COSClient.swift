@@ -189,35 +189,3 @@ struct COSClient: Sendable {
         }
     }
 }
-
-/// Exponential backoff with full jitter.
-public enum Backoff {
-    public static func delay(attempt: Int, base: Duration = .milliseconds(100), cap: Duration = .seconds(10)) -> Duration {
-        let exponent = min(attempt - 1, 16)
-        let ceiling = min(base * (1 << exponent), cap)
-        let millis = Double(ceiling.components.seconds) * 1000 + Double(ceiling.components.attoseconds) / 1e15
-        return .milliseconds(Int64(Double.random(in: 0.5...1.0) * millis))
-    }
-}
-
-/// Minimal reading of flat COS XML answers (`<UploadId>`, `<Code>`, `<ETag>`...).
-enum XMLText {
-    static func first(_ tag: String, in body: [UInt8]) -> String? {
-        guard let text = String(bytes: body, encoding: .utf8),
-            let open = text.range(of: "<\(tag)>"),
-            let close = text.range(of: "</\(tag)>", range: open.upperBound..<text.endIndex)
-        else { return nil }
-        return unescape(String(text[open.upperBound..<close.lowerBound]))
-    }
-
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
-
-    static func unescape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&lt;", with: "<")
-            .replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&apos;", with: "'")
-            .replacingOccurrences(of: "&amp;", with: "&")
-    }
-}

@@ -113,7 +113,7 @@ struct IngestCommand: AsyncParsableCommand {
                 if !outcome.diagnostics.isEmpty { renderer.row(outcome) }
                 if let item = outcome.item {
                     items.append(item)
-                } else if !outcome.isValid || outcome.item == nil {
+                } else {
                     invalidRows.append(ReportRow(invalid: outcome, path: nil))
                 }
             })
@@ -232,7 +232,7 @@ struct IngestCommand: AsyncParsableCommand {
                 group.cancelAll()
                 return result
             }
-            await Progress.clear()
+            Progress.clearLine()
             try await client.shutdown()
             return stop
         } catch {
@@ -278,7 +278,7 @@ actor OutputSink {
     private let err = Console.standardError()
 
     func result(_ line: String) {
-        Progress.clearSync()
+        Progress.clearLine()
         out.line(line)
         out.flush()
     }
@@ -317,11 +317,9 @@ enum Progress {
         }
     }
 
-    static func clearSync() {
+    static func clearLine() {
         if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
-
-    static func clear() async { clearSync() }
 }
 
 extension ExitStatus: Error {}
