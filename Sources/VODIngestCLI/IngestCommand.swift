@@ -100,7 +100,13 @@ struct IngestCommand: AsyncParsableCommand {
     func run() async throws {
         let started = Date()
         let sink = OutputSink()
-        let report = try ReportWriter(directory: stateDir)
+        let report: ReportWriter
+        do {
+            report = try ReportWriter(directory: stateDir)
+        } catch let error as IngestError {
+            await sink.message("error: \(error.message)")
+            throw ExitStatus.usage.exitCode
+        }
         // 1. Validate; invalid rows go to the report and to standard error.
         var items: [IngestItem] = []
         let errors = Console.standardError()

@@ -156,6 +156,32 @@ struct IngestTests {
         #expect(rows.filter { $0["status"] == "committed" }.count == valid)
         #expect(rows.filter { $0["status"] == "invalid" }.count == 20 - valid)
     }
+
+    /// Credentials that expire at once: each item gets fresh sessions (ApplyUpload again), then fails
+    /// with the platform's code; nothing is committed.
+    @Test func expiredCredentialsRenewTheSessionThenFail() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--credential-lifetime", "0"])
+        let r = try emulator.ingest(["samples/good.csv", "--state-dir", lib.path + "/state"])
+        #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
+        let rows = try reportRows(lib.path + "/state")
+        #expect(rows.count == 3)
+        #expect(rows.allSatisfy { $0["status"] == "failed" && $0["error_code"] == "ExpiredToken" })
+        let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
+        #expect((counters["apiCalls"] as? [String: Int])?["ApplyUpload"] == 9, "three sessions per item")
+        #expect(counters["commits"] as? Int == 0)
+    }
+
+    @Test func anUnusableStateDirIsAUsageErrorThatSaysWhy() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let file = try lib.write("not-a-folder", "x")
+        let r = try CLI.run(["ingest", "samples/good.csv", "--state-dir", file + "/state"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("cannot create the folder \(file)"))
+        #expect(r.stderr.contains("Not a directory"))
+    }
 }
 
 func md5Hex(_ bytes: [UInt8]) -> String {
