@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Targets follow ../shared/docs/architecture.md: arrows point toward IngestCore.
-// Later issues add VODHTTP, ProviderTencent, ProviderAliyun, JournalSQLite and Emulator.
+// Later issues add ProviderAliyun and JournalSQLite.
 let package = Package(
     name: "vodingest",
     platforms: [.macOS(.v15)],
@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -60,6 +61,7 @@ let package = Package(
             dependencies: [
                 "IngestCore", "TencentSigning",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -10,6 +10,8 @@ import TencentSigning
 struct COSHandler {
     let store: EmulatorStore
     let configuration: EmulatorConfiguration
+    /// The connection, for the reset fault.
+    let channel: (any Channel)?
 
     struct Failure: Error {
         let status: HTTPResponse.Status
@@ -37,11 +39,11 @@ struct COSHandler {
             case "UploadPart":
                 return try await uploadPart(request, uploadID: value("uploadid") ?? "", number: Int(value("partnumber") ?? "") ?? 0, requestID: requestID)
             case "InitiateMultipartUpload":
-                let id = await store.initiate(bucket: bucket, key: key)
+                let id = try await store.initiate(bucket: bucket, key: key)
                 return xml("<InitiateMultipartUploadResult><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><UploadId>\(id)</UploadId></InitiateMultipartUploadResult>", requestID: requestID)
             case "CompleteMultipartUpload": return try await complete(request, bucket: bucket, key: key, uploadID: value("uploadid") ?? "", requestID: requestID)
             case "AbortMultipartUpload":
-                guard await store.finish(value("uploadid") ?? "") != nil else { throw noSuchUpload }
+                guard try await store.finish(value("uploadid") ?? "") != nil else { throw noSuchUpload }
                 return Response(status: .noContent, headers: [HTTPField.Name("x-cos-request-id")!: requestID])
             case "ListParts": return try await listParts(uploadID: value("uploadid") ?? "", bucket: bucket, key: key, requestID: requestID)
             case "ListMultipartUploads": return await listUploads(bucket: bucket, prefix: value("prefix") ?? "", requestID: requestID)
@@ -57,6 +59,22 @@ struct COSHandler {
                 "<Error><Code>\(failure.code)</Code><Message>\(escape(failure.message))</Message><Resource>\(bucket).cos.\(region).myqcloud.com\(escape(path))</Resource><RequestId>\(requestID)</RequestId><TraceId>\(requestID)</TraceId></Error>",
                 status: failure.status, requestID: requestID)
         }
+    }
+
+    /// The connection-reset fault: reads `count` bytes of the body, then cuts the connection with a
+    /// TCP reset (SO_LINGER 0) and no response, as a failing network or load balancer would.
+    func reset(after count: Int64, of body: RequestBody) async throws -> Never {
+        var seen: Int64 = 0
+        for try await buffer in body {
+            seen += Int64(buffer.readableBytes)
+            if seen >= count { break }
+        }
+        await store.countReset()
+        if let channel {
+            if let socket = channel as? any SocketOptionProvider { try? await socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get() }
+            try? await channel.close().get()
+        }
+        throw CancellationError()
     }
 
     /// Reads and discards what is left of a body (nothing is kept in memory).
@@ -99,7 +117,7 @@ struct COSHandler {
                 throw Failure(status: .badRequest, code: "ExpiredToken", message: "The provided token has expired.")
             }
             secretKey = credential.secretKey
-            scope = credential.keys
+            scope = Set(credential.keys)
         } else {
             throw Failure(status: .forbidden, code: "InvalidAccessKeyId", message: "The access key Id format you provided is invalid.")
         }
@@ -141,6 +159,9 @@ struct COSHandler {
         guard let lengthText = request.headers[.contentLength], let length = Int64(lengthText) else {
             throw Failure(status: .lengthRequired, code: "MissingContentLength", message: "You must provide the Content-Length HTTP header.")
         }
+        if configuration.connectionResetRate > 0, Double.random(in: 0..<1) < configuration.connectionResetRate {
+            try await reset(after: length / 2, of: request.body)
+        }
         let path = incoming()
         let (size, md5) = try await receive(request.body, to: path)
         await store.received(size)
@@ -167,7 +188,7 @@ struct COSHandler {
         let final = configuration.dataDirectory + "/objects/" + UUID().uuidString
         try FileManager.default.moveItem(atPath: temp, toPath: final)
         let etag = "\"\(Hex.encode(md5))\""
-        await store.store(bucket: bucket, key: key, .init(path: final, size: size, md5: Hex.encode(md5), etag: etag))
+        try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag)
         return Response(status: .ok, headers: [.eTag: etag, HTTPField.Name("x-cos-request-id")!: requestID])
     }
 
@@ -177,7 +198,7 @@ struct COSHandler {
         let (temp, size, md5) = try await receiveChecked(request)
         let final = configuration.dataDirectory + "/parts/" + UUID().uuidString
         try FileManager.default.moveItem(atPath: temp, toPath: final)
-        guard await store.storePart(uploadID, number: number, .init(path: final, size: size, md5: Hex.encode(md5))) else {
+        guard try await store.storePart(uploadID, number: number, path: final, size: size, md5: Hex.encode(md5)) else {
             try? FileManager.default.removeItem(atPath: final)
             throw noSuchUpload
         }
@@ -225,9 +246,9 @@ struct COSHandler {
             try input.close()
         }
         try out.close()
-        _ = await store.finish(uploadID)
+        _ = try await store.finish(uploadID)
         let etag = "\"\(Hex.encode(Insecure.MD5.hash(data: digests)))-\(listed.count)\""
-        await store.store(bucket: bucket, key: key, .init(path: final, size: size, md5: Hex.encode(hasher.finalize()), etag: etag))
+        try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(hasher.finalize()), etag: etag)
         return xml(
             "<CompleteMultipartUploadResult><Location>\(bucket).cos.\(configuration.storageRegion).myqcloud.com/\(escape(key))</Location><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><ETag>\(escape(etag))</ETag></CompleteMultipartUploadResult>",
             requestID: requestID)
@@ -247,7 +268,7 @@ struct COSHandler {
     func listUploads(bucket: String, prefix: String, requestID: String) async -> Response {
         var xmlText = "<ListMultipartUploadsResult><Bucket>\(bucket)</Bucket><EncodingType>url</EncodingType><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker><Prefix>\(escape(prefix))</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>"
         for (id, upload) in await store.uploads(bucket: bucket, prefix: prefix) {
-            xmlText += "<Upload><Key>\(COSSignature.encodePath(upload.key))</Key><UploadId>\(id)</UploadId><StorageClass>STANDARD</StorageClass><Initiated>\(ISO8601DateFormatter().string(from: upload.initiated))</Initiated></Upload>"
+            xmlText += "<Upload><Key>\(COSSignature.encodePath(upload.key))</Key><UploadId>\(id)</UploadId><StorageClass>STANDARD</StorageClass><Initiated>\(EmulatorStore.iso8601(upload.initiated))</Initiated></Upload>"
         }
         return xml(xmlText + "</ListMultipartUploadsResult>", requestID: requestID)
     }

@@ -25,8 +25,7 @@ public enum Emulator {
         onReady: @escaping @Sendable (Endpoint) async -> Void
     ) async throws {
         let store = try EmulatorStore(configuration: configuration)
-        let base = EmulatorResponder.BaseURL()
-        let responder = EmulatorResponder(store: store, baseURL: base)
+        let responder = EmulatorResponder(store: store)
         var logger = Logger(label: "vodingest.emulator")
         // In-process, the caller stops it by cancellation, which Hummingbird logs as errors.
         logger.logLevel = handlesSignals ? .warning : .critical
@@ -36,7 +35,7 @@ public enum Emulator {
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
                 let url = "http://\(host):\(bound)"
-                base.set(url)
+                await store.setBaseURL(url)
                 await onReady(Endpoint(
                     url: url, port: bound, secretID: configuration.secretID, secretKey: configuration.secretKey,
                     dataDirectory: configuration.dataDirectory))

@@ -33,6 +33,11 @@ public struct EmulatorConfiguration: Sendable, Codable {
     public var cosSlowDownRate: Double
     /// Fraction of Complete Multipart Upload calls answered 200 with an `<Error>` body.
     public var completeErrorRate: Double
+    /// Fraction of COS uploads (PUT Object, Upload Part) whose connection is cut mid-body: half the
+    /// body is read, then the connection is closed with no response.
+    public var connectionResetRate: Double
+    /// How long an empty PullEvents holds the request, seconds (the platform: 5; tests: 0).
+    public var eventWaitSeconds: Double
     /// Added to every request, in milliseconds.
     public var latencyMilliseconds: Int
     /// Allowed clock skew of X-TC-Timestamp, seconds.
@@ -44,7 +49,8 @@ public struct EmulatorConfiguration: Sendable, Codable {
         appID: Int = 1_500_000_000, bucketName: String = "vodingest", storageRegion: String = "ap-guangzhou",
         dataDirectory: String, credentialLifetime: Int64 = 3600, sessionLifetime: Int64 = 86_400,
         commitPolicy: CommitPolicy = .idempotent, actionRateLimit: Double = 100, apiInternalErrorRate: Double = 0,
-        cosSlowDownRate: Double = 0, completeErrorRate: Double = 0, latencyMilliseconds: Int = 0, maximumSkew: Int64 = 300
+        cosSlowDownRate: Double = 0, completeErrorRate: Double = 0, connectionResetRate: Double = 0, eventWaitSeconds: Double = 5,
+        latencyMilliseconds: Int = 0, maximumSkew: Int64 = 300
     ) {
         self.secretID = secretID
         self.secretKey = secretKey
@@ -59,6 +65,8 @@ public struct EmulatorConfiguration: Sendable, Codable {
         self.apiInternalErrorRate = apiInternalErrorRate
         self.cosSlowDownRate = cosSlowDownRate
         self.completeErrorRate = completeErrorRate
+        self.connectionResetRate = connectionResetRate
+        self.eventWaitSeconds = eventWaitSeconds
         self.latencyMilliseconds = latencyMilliseconds
         self.maximumSkew = maximumSkew
     }
@@ -92,6 +100,7 @@ public struct EmulatedMedia: Sendable, Codable, Hashable {
     public var coverURL: String?
     public var createTime: String
     public var sessionKey: String
+    public var subAppID: Int?
 }
 
 /// Counters, for the admin API and tests.
@@ -102,5 +111,8 @@ public struct EmulatorCounters: Sendable, Codable, Hashable {
     public var cosErrors: [String: Int] = [:]
     public var commits = 0
     public var repeatedCommits = 0
+    public var deletes = 0
+    /// Connections cut mid-body by the `connectionResetRate` fault.
+    public var connectionResets = 0
     public var bytesReceived: Int64 = 0
 }

@@ -17,17 +17,8 @@ import TencentSigning
 ///
 /// Use ``Emulator/run(configuration:host:port:onReady:)`` to serve it.
 public struct EmulatorResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = EmulatorContext
     let store: EmulatorStore
-    /// `http://127.0.0.1:PORT`, known once the listener is bound.
-    let baseURL: BaseURL
-
-    final class BaseURL: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value = "http://127.0.0.1"
-        func get() -> String { lock.withLock { value } }
-        func set(_ v: String) { lock.withLock { value = v } }
-    }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let configuration = await store.configuration
@@ -37,14 +28,14 @@ public struct EmulatorResponder: HTTPResponder {
         let (path, query) = Self.split(request.uri.string)
         let host = request.head.authority ?? ""
         if let cos = COSHost(host) {
-            return try await COSHandler(store: store, configuration: configuration)
+            return try await COSHandler(store: store, configuration: configuration, channel: context.channel)
                 .handle(request, bucket: cos.bucket, region: cos.region, path: path, query: query)
         }
         if path.hasPrefix("/_emulator/") {
             return try await admin(request, path: path)
         }
         if request.headers[HTTPField.Name("X-TC-Action")!] != nil {
-            return try await VODHandler(store: store, configuration: configuration, baseURL: baseURL.get()).handle(request)
+            return try await VODHandler(store: store, configuration: configuration).handle(request)
         }
         if request.method == .get || request.method == .head, path.hasPrefix("/vod/") {
             return try await serveMedia(path: path, head: request.method == .head)
@@ -69,7 +60,7 @@ public struct EmulatorResponder: HTTPResponder {
     func admin(_ request: Request, path: String) async throws -> Response {
         switch (request.method, path) {
         case (.get, "/_emulator/media"):
-            return Self.json(await store.listing())
+            return Self.json(try await store.listing())
         case (.put, "/_emulator/sink"):
             // A raw upload with no protocol around it (same disk write and MD5 as a COS PUT): the
             // reference `scripts/bench-ingest` measures the client against.
@@ -126,6 +117,17 @@ public struct EmulatorResponder: HTTPResponder {
     }
 }
 
+/// The request context: Hummingbird's basics plus the connection (the reset fault closes it).
+public struct EmulatorContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    let channel: (any Channel)?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
 /// The settable knobs of the admin API (`PUT /_emulator/config` with a JSON object).
 struct Knobs: Sendable {
     var doubles: [String: Double] = [:]
@@ -143,6 +145,8 @@ struct Knobs: Sendable {
         if let v = doubles["apiInternalErrorRate"] { c.apiInternalErrorRate = v }
         if let v = doubles["cosSlowDownRate"] { c.cosSlowDownRate = v }
         if let v = doubles["completeErrorRate"] { c.completeErrorRate = v }
+        if let v = doubles["connectionResetRate"] { c.connectionResetRate = v }
+        if let v = doubles["eventWaitSeconds"] { c.eventWaitSeconds = v }
         if let v = doubles["latencyMilliseconds"] { c.latencyMilliseconds = Int(v) }
         if let v = doubles["credentialLifetime"] { c.credentialLifetime = Int64(v) }
         if let v = doubles["sessionLifetime"] { c.sessionLifetime = Int64(v) }

@@ -1,60 +1,33 @@
 import Foundation
+import GRDB
 
-/// The emulator's state: issued credentials and sessions, stored objects, multipart uploads, the
-/// media catalogue (persisted as JSON lines, so a restart keeps what was committed) and counters.
+/// The emulator's state and rules: issued credentials and sessions, stored objects, multipart
+/// uploads, the media catalogue, the event queue and counters. Everything but counters and rate
+/// windows is persisted in ``EmulatorDatabase`` before a request is answered, so a restarted (or
+/// killed) emulator keeps what the cloud would keep. The hot tables are also held in memory.
 actor EmulatorStore {
-    struct Credential {
-        var secretKey: String
-        var token: String
-        var expiresAt: Int64
-        var bucket: String
-        var keys: Set<String>
-    }
-
-    struct Session {
-        var key: String
-        var mediaKey: String
-        var coverKey: String?
-        var mediaType: String
-        var name: String
-        var sourceContext: String?
-        var classID: Int
-        var procedure: String?
-        var createdAt: Int64
-        var subAppID: Int?
-        var committed: EmulatedMedia?
-    }
-
-    struct StoredObject {
-        var path: String
-        var size: Int64
-        var md5: String
-        var etag: String
-    }
-
-    struct Part {
-        var path: String
-        var size: Int64
-        var md5: String
-    }
+    typealias Credential = EmulatorDatabase.Credential
+    typealias Session = EmulatorDatabase.Session
+    typealias StoredObject = EmulatorDatabase.StoredObject
+    typealias Part = EmulatorDatabase.Part
 
     struct Multipart {
         var bucket: String
         var key: String
         var parts: [Int: Part] = [:]
-        var initiated: Date
+        var initiated: Int64
     }
 
     private(set) var configuration: EmulatorConfiguration
+    private let database: EmulatorDatabase
     private var credentials: [String: Credential] = [:]
     private var sessions: [String: Session] = [:]
     private var objects: [String: StoredObject] = [:]
     private var uploads: [String: Multipart] = [:]
-    private var media: [String: EmulatedMedia] = [:]
-    private var mediaOrder: [String] = []
     private(set) var counters = EmulatorCounters()
     private var windows: [String: (second: Int64, count: Int)] = [:]
-    private let catalogue: String
+    /// `http://HOST:PORT`, known once the listener is bound; MediaUrl and CoverUrl start with it.
+    private(set) var baseURL = "http://127.0.0.1"
 
     init(configuration: EmulatorConfiguration) throws {
         self.configuration = configuration
@@ -62,14 +35,25 @@ actor EmulatorStore {
         for sub in ["objects", "parts", "incoming"] {
             try fm.createDirectory(atPath: configuration.dataDirectory + "/" + sub, withIntermediateDirectories: true)
         }
-        catalogue = configuration.dataDirectory + "/catalogue.jsonl"
-        if let data = fm.contents(atPath: catalogue) {
-            for line in data.split(separator: UInt8(ascii: "\n")) {
-                if let entry = try? JSONDecoder().decode(EmulatedMedia.self, from: Data(line)) {
-                    if media[entry.fileID] == nil { mediaOrder.append(entry.fileID) }
-                    media[entry.fileID] = entry
-                }
-            }
+        database = try EmulatorDatabase(path: configuration.dataDirectory + "/emulator.sqlite")
+        let now = Int64(Date().timeIntervalSince1970)
+        let loaded = try database.queue.write { db in
+            // What cannot be used any more is dropped at start.
+            try db.execute(sql: "DELETE FROM credential WHERE expiresAt < ?", arguments: [now])
+            var uploads: [String: Multipart] = [:]
+            for u in try EmulatorDatabase.Upload.fetchAll(db) { uploads[u.uploadID] = Multipart(bucket: u.bucket, key: u.key, initiated: u.initiated) }
+            for p in try Part.fetchAll(db) { uploads[p.uploadID]?.parts[p.number] = p }
+            return (
+                try Credential.fetchAll(db), try Session.fetchAll(db), try StoredObject.fetchAll(db), uploads
+            )
+        }
+        credentials = Dictionary(loaded.0.map { ($0.secretID, $0) }, uniquingKeysWith: { $1 })
+        sessions = Dictionary(loaded.1.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        objects = Dictionary(loaded.2.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        uploads = loaded.3
+        // Files a killed emulator left half-received.
+        for name in (try? fm.contentsOfDirectory(atPath: configuration.dataDirectory + "/incoming")) ?? [] {
+            try? fm.removeItem(atPath: configuration.dataDirectory + "/incoming/" + name)
         }
     }
 
@@ -77,12 +61,15 @@ actor EmulatorStore {
         change(&configuration)
     }
 
+    func setBaseURL(_ url: String) { baseURL = url }
+
     // MARK: Counters and limits
 
     func countAPI(_ action: String) { counters.apiCalls[action, default: 0] += 1 }
     func countAPIError(_ code: String) { counters.apiErrors[code, default: 0] += 1 }
     func countCOS(_ operation: String) { counters.cosRequests[operation, default: 0] += 1 }
     func countCOSError(_ code: String) { counters.cosErrors[code, default: 0] += 1 }
+    func countReset() { counters.connectionResets += 1 }
     func received(_ bytes: Int64) { counters.bytesReceived += bytes }
 
     /// Whether one more call of `action` fits this second's budget.
@@ -98,9 +85,13 @@ actor EmulatorStore {
 
     // MARK: Sessions
 
-    func issue(session: Session, credential id: String, _ credential: Credential) {
+    func issue(session: Session, credential: Credential) throws {
+        try database.queue.write { db in
+            try session.insert(db)
+            try credential.insert(db)
+        }
         sessions[session.key] = session
-        credentials[id] = credential
+        credentials[credential.secretID] = credential
     }
 
     func credential(_ id: String) -> Credential? { credentials[id] }
@@ -115,14 +106,16 @@ actor EmulatorStore {
         case subAppMismatch
     }
 
-    func commit(sessionKey: String, subAppID: Int?, now: Int64, baseURL: String) -> CommitOutcome {
+    func commit(sessionKey: String, subAppID: Int?, now: Int64) throws -> CommitOutcome {
         guard var session = sessions[sessionKey] else { return .unknownSession }
         if now - session.createdAt > configuration.sessionLifetime { return .expired }
         if session.subAppID != subAppID { return .subAppMismatch }
-        if let done = session.committed {
+        if let done = session.fileID {
             if configuration.commitPolicy == .reject { return .rejectedRepeat }
             counters.repeatedCommits += 1
-            return .committed(done, repeated: true)
+            // A deleted media stays spent: its key does not commit again.
+            guard let entry = media(done) else { return .rejectedRepeat }
+            return .committed(entry, repeated: true)
         }
         let bucket = configuration.bucket
         guard let object = objects[bucket + "/" + session.mediaKey] else { return .missingMedia }
@@ -131,69 +124,225 @@ actor EmulatorStore {
             guard let found = objects[bucket + "/" + coverKey] else { return .missingCover }
             cover = found
         }
-        var fileID: String
-        repeat { fileID = String(UInt64.random(in: 5_285_890_000_000_000_000...9_000_000_000_000_000_000)) } while media[fileID] != nil
         let ext = (session.mediaKey as NSString).pathExtension
-        let entry = EmulatedMedia(
-            fileID: fileID, name: session.name, mediaType: session.mediaType, size: object.size, md5: object.md5,
-            sourceContext: session.sourceContext, classID: session.classID, procedure: session.procedure,
-            storagePath: "/" + session.mediaKey, coverPath: session.coverKey.map { "/" + $0 }, coverSize: cover?.size,
-            mediaURL: "\(baseURL)/vod/\(fileID)/f0.\(ext)",
-            coverURL: session.coverKey.map { "\(baseURL)/vod/\(fileID)/cover.\(($0 as NSString).pathExtension)" },
-            createTime: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now))),
-            sessionKey: sessionKey)
-        session.committed = entry
-        sessions[sessionKey] = session
-        media[fileID] = entry
-        mediaOrder.append(fileID)
-        counters.commits += 1
-        if let line = try? JSONEncoder().encode(entry), let handle = FileHandle(forWritingAtPath: catalogue) ?? {
-            FileManager.default.createFile(atPath: catalogue, contents: nil)
-            return FileHandle(forWritingAtPath: catalogue)
-        }() {
-            handle.seekToEndOfFile()
-            handle.write(line + Data([0x0A]))
-            try? handle.synchronize()
-            try? handle.close()
+        let record = try database.queue.write { db -> EmulatorDatabase.Media in
+            var fileID: String
+            repeat {
+                fileID = String(UInt64.random(in: 5_285_890_000_000_000_000...9_000_000_000_000_000_000))
+            } while try EmulatorDatabase.Media.exists(db, key: fileID)
+            let record = EmulatorDatabase.Media(
+                fileID: fileID, name: session.name, mediaType: session.mediaType, size: object.size, md5: object.md5,
+                sourceContext: session.sourceContext, sessionContext: session.sessionContext, classID: session.classID,
+                procedure: session.procedure, storagePath: "/" + session.mediaKey, coverPath: session.coverKey.map { "/" + $0 },
+                coverSize: cover?.size, mediaPath: "/vod/\(fileID)/f0.\(ext)",
+                coverURLPath: session.coverKey.map { "/vod/\(fileID)/cover.\(($0 as NSString).pathExtension)" },
+                createdAt: now, sessionKey: sessionKey, subAppID: session.subAppID, objectFile: object.path, coverFile: cover?.path)
+            try record.insert(db)
+            try db.execute(sql: "UPDATE session SET fileID = ? WHERE key = ?", arguments: [fileID, sessionKey])
+            try EmulatorDatabase.Event(subAppID: session.subAppID, content: Self.newFileUploadEvent(record, base: baseURL, region: configuration.storageRegion), createdAt: now).insert(db)
+            return record
         }
-        return .committed(entry, repeated: false)
+        session.fileID = record.fileID
+        sessions[sessionKey] = session
+        counters.commits += 1
+        return .committed(present(record), repeated: false)
     }
 
-    func listing() -> [EmulatedMedia] { mediaOrder.compactMap { media[$0] } }
-    func media(_ fileID: String) -> EmulatedMedia? { media[fileID] }
+    // MARK: Catalogue
 
-    func objectPath(bucket: String, key: String) -> String? { objects[bucket + "/" + key]?.path }
+    /// The public view of a catalogue row, URLs on the current address.
+    func present(_ m: EmulatorDatabase.Media) -> EmulatedMedia {
+        EmulatedMedia(
+            fileID: m.fileID, name: m.name, mediaType: m.mediaType, size: m.size, md5: m.md5, sourceContext: m.sourceContext,
+            classID: m.classID, procedure: m.procedure, storagePath: m.storagePath, coverPath: m.coverPath, coverSize: m.coverSize,
+            mediaURL: baseURL + m.mediaPath, coverURL: m.coverURLPath.map { baseURL + $0 },
+            createTime: Self.iso8601(m.createdAt), sessionKey: m.sessionKey, subAppID: m.subAppID)
+    }
+
+    func listing() throws -> [EmulatedMedia] {
+        try database.queue.read { db in try EmulatorDatabase.Media.order(Column("createdAt"), Column("rowid")).fetchAll(db) }.map(present)
+    }
+
+    func media(_ fileID: String) -> EmulatedMedia? {
+        (try? database.queue.read { db in try EmulatorDatabase.Media.fetchOne(db, key: fileID) }).map(present)
+    }
+
+    /// The SearchMedia filters the emulator implements (protocol notes §3.5).
+    struct Search: Sendable {
+        var fileIDs: [String] = []
+        var names: [String] = []
+        var namePrefixes: [String] = []
+        var classIDs: [Int] = []
+        var mediaTypes: [String] = []
+        var createdAfter: Int64?
+        var createdBefore: Int64?
+        var subAppID: Int?
+        var ascending = false
+        var offset = 0
+        var limit = 10
+    }
+
+    func search(_ s: Search) throws -> (total: Int, media: [EmulatedMedia]) {
+        var clauses: [String] = []
+        var bound: [any DatabaseValueConvertible] = []
+        /// Values of one filter are ORed; filters are ANDed.
+        func anyOf(_ clause: String, _ bindings: [[any DatabaseValueConvertible]]) {
+            guard !bindings.isEmpty else { return }
+            clauses.append("(" + Array(repeating: clause, count: bindings.count).joined(separator: " OR ") + ")")
+            for b in bindings { bound += b }
+        }
+        func like(_ s: String) -> String {
+            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+        }
+        anyOf("fileID = ?", s.fileIDs.map { [$0] })
+        anyOf("name LIKE ? ESCAPE '\\'", s.names.map { ["%" + like($0) + "%"] })
+        // Prefixes are case-sensitive, like the platform's.
+        anyOf("substr(name, 1, length(?)) = ?", s.namePrefixes.map { [$0, $0] })
+        anyOf("classID = ?", s.classIDs.map { [$0] })
+        anyOf("mediaType = ?", s.mediaTypes.map { [$0.lowercased()] })
+        if let after = s.createdAfter { anyOf("createdAt >= ?", [[after]]) }
+        if let before = s.createdBefore { anyOf("createdAt < ?", [[before]]) }
+        if let sub = s.subAppID { anyOf("subAppID IS ?", [[sub]]) }
+        let arguments = StatementArguments(bound) ?? StatementArguments()
+        let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        let order = s.ascending ? "ASC" : "DESC"
+        return try database.queue.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM media" + whereSQL, arguments: arguments) ?? 0
+            var pageArguments = arguments
+            pageArguments += [s.limit, s.offset]
+            let rows = try EmulatorDatabase.Media.fetchAll(
+                db, sql: "SELECT * FROM media\(whereSQL) ORDER BY createdAt \(order), rowid \(order) LIMIT ? OFFSET ?", arguments: pageArguments)
+            return (min(total, 5000), rows.map(present))
+        }
+    }
+
+    /// Deletes a media with its original file and cover. Returns false when there is no such FileId.
+    func delete(fileID: String, now: Int64) throws -> Bool {
+        guard let record = try database.queue.read({ db in try EmulatorDatabase.Media.fetchOne(db, key: fileID) }) else { return false }
+        let bucket = configuration.bucket
+        let ids = [bucket + record.storagePath] + (record.coverPath.map { [bucket + $0] } ?? [])
+        try database.queue.write { db in
+            _ = try EmulatorDatabase.Media.deleteOne(db, key: fileID)
+            for id in ids { _ = try StoredObject.deleteOne(db, key: id) }
+            let event: [String: Any] = [
+                "EventType": "FileDeleted",
+                "FileDeleteEvent": ["FileIdSet": [fileID], "FileDeleteResultInfo": [["FileId": fileID, "DeleteParts": [["Type": "OriginalFiles", "Definition": 0]]]]],
+            ]
+            try EmulatorDatabase.Event(subAppID: record.subAppID, content: Self.json(event), createdAt: now).insert(db)
+        }
+        for id in ids {
+            if let object = objects.removeValue(forKey: id) { try? FileManager.default.removeItem(atPath: object.path) }
+        }
+        counters.deletes += 1
+        return true
+    }
 
     /// Where the bytes of a committed media (or its cover) are.
     func file(fileID: String, cover: Bool) -> String? {
-        guard let entry = media[fileID] else { return nil }
-        let path = cover ? entry.coverPath : entry.storagePath
-        return path.flatMap { objects[configuration.bucket + "/" + String($0.dropFirst())]?.path }
+        guard let record = try? database.queue.read({ db in try EmulatorDatabase.Media.fetchOne(db, key: fileID) }) else { return nil }
+        return cover ? record.coverFile : record.objectFile
+    }
+
+    // MARK: Events (PullEvents / ConfirmEvents, §3.7)
+
+    /// Up to 16 events of this SubAppId that are not confirmed and not leased, each leased for 30 s
+    /// under a fresh handle.
+    func pullEvents(subAppID: Int?, now: Int64) throws -> [(handle: String, content: String)] {
+        try database.queue.write { db in
+            let events = try EmulatorDatabase.Event.fetchAll(
+                db, sql: "SELECT * FROM event WHERE subAppID IS ? AND (leaseUntil IS NULL OR leaseUntil <= ?) ORDER BY id LIMIT 16",
+                arguments: [subAppID, now])
+            var out: [(String, String)] = []
+            for var event in events {
+                let handle = EmulatorConfiguration.randomKey(prefix: "", length: 32)
+                event.handle = handle
+                event.leaseUntil = now + 30
+                try event.update(db)
+                out.append((handle, event.content))
+            }
+            return out
+        }
+    }
+
+    enum ConfirmOutcome { case confirmed, unknown([String]) }
+
+    /// Removes the events of these handles; a handle that is unknown or whose lease ran out fails the call.
+    func confirmEvents(_ handles: [String], now: Int64) throws -> ConfirmOutcome {
+        try database.queue.write { db in
+            var unknown: [String] = []
+            for handle in handles {
+                let count = try EmulatorDatabase.Event.filter(Column("handle") == handle && Column("leaseUntil") > now).fetchCount(db)
+                if count == 0 { unknown.append(handle) }
+            }
+            guard unknown.isEmpty else { return .unknown(unknown) }
+            for handle in handles { _ = try EmulatorDatabase.Event.filter(Column("handle") == handle).deleteAll(db) }
+            return .confirmed
+        }
+    }
+
+    static func newFileUploadEvent(_ m: EmulatorDatabase.Media, base: String, region: String) -> String {
+        let basic: [String: Any] = [
+            "Name": m.name, "Description": "", "CreateTime": iso8601(m.createdAt), "UpdateTime": iso8601(m.createdAt),
+            "ExpireTime": "9999-12-31T23:59:59Z", "ClassId": m.classID, "CoverUrl": m.coverURLPath.map { base + $0 } ?? "",
+            "Type": m.mediaType, "MediaUrl": base + m.mediaPath,
+            "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""], "StorageRegion": region,
+            "StoragePath": m.storagePath, "TagSet": [String](), "Vid": "", "Category": "Video", "Status": "Normal", "StorageClass": "STANDARD",
+        ]
+        let event: [String: Any] = [
+            "EventType": "NewFileUpload",
+            "FileUploadEvent": [
+                "FileId": m.fileID, "MediaBasicInfo": basic, "ProcedureTaskId": "", "ReviewAudioVideoTaskId": "",
+                "MetaData": ["Size": m.size, "Container": m.mediaType, "Md5": m.md5] as [String: Any],
+            ] as [String: Any],
+        ]
+        return json(event)
+    }
+
+    static func json(_ object: [String: Any]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func iso8601(_ seconds: Int64) -> String {
+        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
 
     // MARK: Objects
 
-    func store(bucket: String, key: String, _ object: StoredObject) {
+    func store(bucket: String, key: String, path: String, size: Int64, md5: String, etag: String) throws {
         let id = bucket + "/" + key
-        if let old = objects[id], old.path != object.path { try? FileManager.default.removeItem(atPath: old.path) }
+        let object = StoredObject(id: id, path: path, size: size, md5: md5, etag: etag)
+        try database.queue.write { db in try object.save(db) }
+        // An overwritten object's bytes go, unless a committed media still points at them.
+        if let old = objects[id], old.path != path, !referenced(old.path) { try? FileManager.default.removeItem(atPath: old.path) }
         objects[id] = object
+    }
+
+    private func referenced(_ file: String) -> Bool {
+        (try? database.queue.read { db in
+            try EmulatorDatabase.Media.filter(Column("objectFile") == file || Column("coverFile") == file).fetchCount(db)
+        }) ?? 1 > 0
     }
 
     func object(bucket: String, key: String) -> StoredObject? { objects[bucket + "/" + key] }
 
-    func initiate(bucket: String, key: String) -> String {
+    func initiate(bucket: String, key: String) throws -> String {
         var id = ""
         for _ in 0..<4 { id += String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }
-        let uploadID = "\(Int(Date().timeIntervalSince1970))\(id)"
-        uploads[uploadID] = Multipart(bucket: bucket, key: key, initiated: Date())
+        let now = Int64(Date().timeIntervalSince1970)
+        let uploadID = "\(now)\(id)"
+        try database.queue.write { db in try EmulatorDatabase.Upload(uploadID: uploadID, bucket: bucket, key: key, initiated: now).insert(db) }
+        uploads[uploadID] = Multipart(bucket: bucket, key: key, initiated: now)
         return uploadID
     }
 
     func upload(_ id: String) -> Multipart? { uploads[id] }
 
-    func storePart(_ id: String, number: Int, _ part: Part) -> Bool {
+    func storePart(_ id: String, number: Int, path: String, size: Int64, md5: String) throws -> Bool {
         guard var upload = uploads[id] else { return false }
-        if let old = upload.parts[number], old.path != part.path { try? FileManager.default.removeItem(atPath: old.path) }
+        let part = Part(uploadID: id, number: number, path: path, size: size, md5: md5)
+        try database.queue.write { db in try part.save(db) }
+        if let old = upload.parts[number], old.path != path { try? FileManager.default.removeItem(atPath: old.path) }
         upload.parts[number] = part
         uploads[id] = upload
         return true
@@ -203,8 +352,11 @@ actor EmulatorStore {
         uploads.filter { $0.value.bucket == bucket && $0.value.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
     }
 
-    func finish(_ id: String) -> Multipart? {
-        guard let upload = uploads.removeValue(forKey: id) else { return nil }
+    /// Ends a multipart upload (completed or aborted) and deletes its parts.
+    func finish(_ id: String) throws -> Multipart? {
+        guard let upload = uploads[id] else { return nil }
+        try database.queue.write { db in _ = try EmulatorDatabase.Upload.deleteOne(db, key: id) }
+        uploads[id] = nil
         for part in upload.parts.values { try? FileManager.default.removeItem(atPath: part.path) }
         return upload
     }

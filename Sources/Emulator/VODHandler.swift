@@ -9,7 +9,6 @@ import TencentSigning
 struct VODHandler {
     let store: EmulatorStore
     let configuration: EmulatorConfiguration
-    let baseURL: String
 
     static let mediaTypes: Set<String> = [
         "wmv", "rm", "mov", "mpeg", "mp4", "3gp", "flv", "avi", "rmvb", "ts", "asf", "mpg", "webm", "mkv", "m3u8", "wm",
@@ -47,6 +46,10 @@ struct VODHandler {
             case "ApplyUpload": output = try await applyUpload(parameters, now: now)
             case "CommitUpload": output = try await commitUpload(parameters, now: now)
             case "DescribeMediaInfos": output = try await describe(parameters)
+            case "SearchMedia": output = try await search(parameters)
+            case "DeleteMedia": output = try await delete(parameters, now: now)
+            case "PullEvents": output = try await pullEvents(parameters)
+            case "ConfirmEvents": output = try await confirmEvents(parameters, now: now)
             default: throw Failure(code: "InvalidAction", message: "The action `\(action)` is not supported by the emulator.")
             }
             output["RequestId"] = requestID
@@ -129,13 +132,15 @@ struct VODHandler {
         let token = Self.random(64)
         let expires = now + configuration.credentialLifetime
         let name = (p["MediaName"] as? String) ?? "untitled"
-        await store.issue(
-            session: .init(
-                key: sessionKey, mediaKey: mediaKey, coverKey: coverKey, mediaType: mediaType, name: name,
-                sourceContext: sourceContext, classID: (p["ClassId"] as? NSNumber)?.intValue ?? 0,
-                procedure: p["Procedure"] as? String, createdAt: now, subAppID: subAppID, committed: nil),
-            credential: secretID,
-            .init(secretKey: secretKey, token: token, expiresAt: expires, bucket: configuration.bucket, keys: Set([mediaKey] + (coverKey.map { [$0] } ?? []))))
+        let session = EmulatorStore.Session(
+            key: sessionKey, mediaKey: mediaKey, coverKey: coverKey, mediaType: mediaType, name: name,
+            sourceContext: sourceContext, sessionContext: p["SessionContext"] as? String,
+            classID: (p["ClassId"] as? NSNumber)?.intValue ?? 0, procedure: p["Procedure"] as? String, createdAt: now,
+            subAppID: subAppID, fileID: nil)
+        let credential = EmulatorStore.Credential(
+            secretID: secretID, secretKey: secretKey, token: token, expiresAt: expires, bucket: configuration.bucket,
+            keys: [mediaKey] + (coverKey.map { [$0] } ?? []))
+        try await store.issue(session: session, credential: credential)
         return [
             "StorageBucket": configuration.bucket, "StorageRegion": configuration.storageRegion, "VodSessionKey": sessionKey,
             "MediaStoragePath": "/" + mediaKey, "CoverStoragePath": coverKey.map { "/" + $0 } ?? NSNull(),
@@ -147,7 +152,7 @@ struct VODHandler {
         guard let key = p["VodSessionKey"] as? String, !key.isEmpty else {
             throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `VodSessionKey`.")
         }
-        switch await store.commit(sessionKey: key, subAppID: (p["SubAppId"] as? NSNumber)?.intValue, now: now, baseURL: baseURL) {
+        switch try await store.commit(sessionKey: key, subAppID: (p["SubAppId"] as? NSNumber)?.intValue, now: now) {
         case .committed(let media, _):
             return ["FileId": media.fileID, "MediaUrl": media.mediaURL, "CoverUrl": media.coverURL ?? NSNull()]
         case .unknownSession, .expired:
@@ -167,26 +172,125 @@ struct VODHandler {
         guard let ids = p["FileIds"] as? [String], !ids.isEmpty, ids.count <= 20 else {
             throw Failure(code: "InvalidParameterValue.FileIds", message: "FileIds must hold 1 to 20 ids.")
         }
+        let subAppID = (p["SubAppId"] as? NSNumber)?.intValue
         var set: [[String: Any]] = []
         var missing: [String] = []
         for id in ids {
-            guard let m = await store.media(id) else {
+            guard let m = await store.media(id), m.subAppID == subAppID else {
                 missing.append(id)
                 continue
             }
-            set.append([
-                "FileId": m.fileID,
-                "BasicInfo": [
-                    "Name": m.name, "Description": "", "CreateTime": m.createTime, "UpdateTime": m.createTime,
-                    "ExpireTime": "9999-12-31T23:59:59Z", "ClassId": m.classID, "CoverUrl": m.coverURL ?? "", "Type": m.mediaType,
-                    "MediaUrl": m.mediaURL, "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""],
-                    "StorageRegion": configuration.storageRegion, "StoragePath": m.storagePath, "TagSet": [String](),
-                    "Category": "Video", "Status": "Normal", "StorageClass": "STANDARD",
-                ] as [String: Any],
-                "MetaData": ["Size": m.size, "Container": m.mediaType, "Md5": m.md5] as [String: Any],
-            ])
+            set.append(mediaInfo(m))
         }
         return ["MediaInfoSet": set, "NotExistFileIdSet": missing]
+    }
+
+    /// `MediaInfo` with BasicInfo and MetaData; the processing results the emulator never makes are null.
+    func mediaInfo(_ m: EmulatedMedia) -> [String: Any] {
+        var info: [String: Any] = [
+            "FileId": m.fileID,
+            "BasicInfo": [
+                "Name": m.name, "Description": "", "CreateTime": m.createTime, "UpdateTime": m.createTime,
+                "ExpireTime": "9999-12-31T23:59:59Z", "ClassId": m.classID, "ClassName": "", "ClassPath": "",
+                "CoverUrl": m.coverURL ?? "", "Type": m.mediaType, "MediaUrl": m.mediaURL,
+                "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""],
+                "StorageRegion": configuration.storageRegion, "StoragePath": m.storagePath, "TagSet": [String](), "Vid": "",
+                "Category": VODHandler.audioTypes.contains(m.mediaType) ? "Audio" : "Video", "Status": "Normal", "StorageClass": "STANDARD",
+            ] as [String: Any],
+            "MetaData": ["Size": m.size, "Container": m.mediaType, "Md5": m.md5] as [String: Any],
+        ]
+        for empty in [
+            "TranscodeInfo", "AnimatedGraphicsInfo", "SampleSnapshotInfo", "ImageSpriteInfo", "SnapshotByTimeOffsetInfo",
+            "KeyFrameDescInfo", "AdaptiveDynamicStreamingInfo", "MiniProgramReviewInfo", "SubtitleInfo", "ReviewInfo",
+        ] { info[empty] = NSNull() }
+        return info
+    }
+
+    static let audioTypes: Set<String> = ["mp3", "m4a", "flac", "wav", "ra", "aac", "amr", "ac3", "acm", "ape", "caf", "wma", "aiff"]
+
+    /// SearchMedia (§3.5): FileIds, Names (fuzzy), NamePrefixes, ClassIds, MediaTypes, CreateTime,
+    /// Sort by CreateTime, Offset and Limit.
+    func search(_ p: [String: Any]) async throws -> [String: Any] {
+        var s = EmulatorStore.Search()
+        func strings(_ name: String, max count: Int, length: Int) throws -> [String] {
+            guard let value = p[name] else { return [] }
+            guard let list = value as? [String], list.count <= count, list.allSatisfy({ $0.count <= length }) else {
+                throw Failure(code: "InvalidParameterValue.\(name)", message: "\(name) must be at most \(count) strings of at most \(length) characters.")
+            }
+            return list
+        }
+        s.fileIDs = try strings("FileIds", max: 10, length: 40)
+        s.names = try strings("Names", max: 10, length: 100)
+        s.namePrefixes = try strings("NamePrefixes", max: 10, length: 100)
+        s.mediaTypes = try strings("MediaTypes", max: 10, length: 20)
+        s.classIDs = ((p["ClassIds"] as? [NSNumber]) ?? []).map(\.intValue)
+        s.subAppID = (p["SubAppId"] as? NSNumber)?.intValue
+        if let time = p["CreateTime"] {
+            guard let range = time as? [String: Any] else { throw Failure(code: "InvalidParameterValue.CreateTime", message: "CreateTime must be {After, Before}.") }
+            for (field, value) in range {
+                guard let text = value as? String, let date = ISO8601DateFormatter().date(from: text) else {
+                    throw Failure(code: "InvalidParameterValue.CreateTime", message: "CreateTime.\(field) is not ISO 8601.")
+                }
+                if field == "After" { s.createdAfter = Int64(date.timeIntervalSince1970) }
+                if field == "Before" { s.createdBefore = Int64(date.timeIntervalSince1970) }
+            }
+        }
+        if let sort = p["Sort"] as? [String: Any] {
+            guard (sort["Field"] as? String) == "CreateTime" else { throw Failure(code: "InvalidParameterValue.Sort", message: "Sort.Field must be CreateTime.") }
+            switch sort["Order"] as? String {
+            case "Asc": s.ascending = true
+            case "Desc": s.ascending = false
+            default: throw Failure(code: "InvalidParameterValue.Sort", message: "Sort.Order must be Asc or Desc.")
+            }
+        }
+        s.offset = (p["Offset"] as? NSNumber)?.intValue ?? 0
+        s.limit = (p["Limit"] as? NSNumber)?.intValue ?? 10
+        guard s.offset >= 0, s.limit >= 0, s.offset + s.limit <= 5000 else {
+            throw Failure(code: "InvalidParameterValue.Limit", message: "Offset + Limit must not exceed 5000.")
+        }
+        let (total, found) = try await store.search(s)
+        return ["TotalCount": total, "MediaInfoSet": found.map(mediaInfo)]
+    }
+
+    /// DeleteMedia (§3.6): the whole media; DeleteParts other than OriginalFiles have nothing to delete here.
+    func delete(_ p: [String: Any], now: Int64) async throws -> [String: Any] {
+        guard let id = p["FileId"] as? String, !id.isEmpty else {
+            throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `FileId`.")
+        }
+        guard let m = await store.media(id), m.subAppID == (p["SubAppId"] as? NSNumber)?.intValue, try await store.delete(fileID: id, now: now) else {
+            throw Failure(code: "ResourceNotFound.FileNotExist", message: "The file \(id) does not exist.")
+        }
+        return [:]
+    }
+
+    /// PullEvents (§3.7): up to 16 events, each leased for 30 s; an empty poll waits up to
+    /// `eventWaitSeconds`.
+    func pullEvents(_ p: [String: Any]) async throws -> [String: Any] {
+        let subAppID = (p["SubAppId"] as? NSNumber)?.intValue
+        let deadline = Date().addingTimeInterval(configuration.eventWaitSeconds)
+        while true {
+            let events = try await store.pullEvents(subAppID: subAppID, now: Int64(Date().timeIntervalSince1970))
+            if !events.isEmpty || Date() >= deadline {
+                let set: [[String: Any]] = events.compactMap { event in
+                    guard var object = (try? JSONSerialization.jsonObject(with: Data(event.content.utf8))) as? [String: Any] else { return nil }
+                    object["EventHandle"] = event.handle
+                    return object
+                }
+                return ["EventSet": set]
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    func confirmEvents(_ p: [String: Any], now: Int64) async throws -> [String: Any] {
+        guard let handles = p["EventHandles"] as? [String], !handles.isEmpty, handles.count <= 16 else {
+            throw Failure(code: "InvalidParameterValue.EventHandles", message: "EventHandles must hold 1 to 16 handles.")
+        }
+        switch try await store.confirmEvents(handles, now: now) {
+        case .confirmed: return [:]
+        case .unknown(let bad):
+            throw Failure(code: "InvalidParameterValue.EventHandles", message: "These event handles are unknown or were pulled more than 30 s ago: \(bad.joined(separator: ", ")).")
+        }
     }
 
     static func random(_ count: Int) -> String { EmulatorConfiguration.randomKey(prefix: "", length: count) }

@@ -14,7 +14,7 @@ struct EmulatorCommand: AsyncParsableCommand {
 
             Examples:
               vodingest emulator --port 18080 --data-dir /tmp/emu
-              vodingest emulator --fault-internal-error 0.1 --fault-slow-down 0.05
+              vodingest emulator --fault-internal-error 0.1 --fault-slow-down 0.05 --fault-reset 0.05
               vodingest ingest --provider tencent --endpoint http://127.0.0.1:18080 \\
                 --cos-endpoint http://127.0.0.1:18080 samples/good.csv
             """)
@@ -46,11 +46,20 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Fraction of Complete Multipart Upload calls answered 200 with an <Error> body.")
     var faultComplete: Double = 0
 
+    @Option(help: "Fraction of COS uploads (PUT Object, Upload Part) whose connection is reset mid-body.")
+    var faultReset: Double = 0
+
     @Option(help: "Milliseconds added to every request.")
     var latency = 0
 
     @Option(help: "Lifetime of temporary credentials, seconds.")
     var credentialLifetime: Int64 = 3600
+
+    @Option(help: "Lifetime of a VodSessionKey (ApplyUpload to CommitUpload), seconds.")
+    var sessionLifetime: Int64 = 86_400
+
+    @Option(help: "Seconds an empty PullEvents waits for an event (the platform: 5).")
+    var eventWait: Double = 5
 
     @Option(help: "A repeated CommitUpload: idempotent (same FileId) or reject.")
     var commitPolicy = "idempotent"
@@ -59,7 +68,7 @@ struct EmulatorCommand: AsyncParsableCommand {
         guard EmulatorConfiguration.CommitPolicy(rawValue: commitPolicy) != nil else {
             throw ValidationError("--commit-policy is idempotent or reject")
         }
-        for (name, v) in [("--fault-internal-error", faultInternalError), ("--fault-slow-down", faultSlowDown), ("--fault-complete", faultComplete)]
+        for (name, v) in [("--fault-internal-error", faultInternalError), ("--fault-slow-down", faultSlowDown), ("--fault-complete", faultComplete), ("--fault-reset", faultReset)]
         where !(0...1).contains(v) {
             throw ValidationError("\(name) is a fraction between 0 and 1")
         }
@@ -71,8 +80,9 @@ struct EmulatorCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = EmulatorConfiguration(
             dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL.path, credentialLifetime: credentialLifetime,
-            commitPolicy: .init(rawValue: commitPolicy)!, actionRateLimit: rateLimit, apiInternalErrorRate: faultInternalError,
-            cosSlowDownRate: faultSlowDown, completeErrorRate: faultComplete, latencyMilliseconds: latency)
+            sessionLifetime: sessionLifetime, commitPolicy: .init(rawValue: commitPolicy)!, actionRateLimit: rateLimit,
+            apiInternalErrorRate: faultInternalError, cosSlowDownRate: faultSlowDown, completeErrorRate: faultComplete,
+            connectionResetRate: faultReset, eventWaitSeconds: eventWait, latencyMilliseconds: latency)
         if let secretId { configuration.secretID = secretId }
         if let key = secretKey ?? ProcessInfo.processInfo.environment["EMULATOR_SECRET_KEY"] { configuration.secretKey = key }
         try await Emulator.run(configuration: configuration, host: host, port: port, handlesSignals: true) { endpoint in

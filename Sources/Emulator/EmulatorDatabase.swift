@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+
+/// The emulator's durable state, one SQLite database (`emulator.sqlite` in the data directory, WAL,
+/// owner-only): what the cloud would still know after a restart. Issued credentials and sessions (so
+/// a client killed mid-run can resume with them), stored objects, unfinished multipart uploads and
+/// their parts, the media catalogue, and the event queue of PullEvents.
+///
+/// `EmulatorStore` keeps the hot tables (credentials, sessions, objects, uploads) in memory as well
+/// and writes through; media and events are only here, and are queried with SQL.
+struct EmulatorDatabase {
+    let queue: DatabaseQueue
+
+    struct Credential: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "credential"
+        var secretID: String
+        var secretKey: String
+        var token: String
+        var expiresAt: Int64
+        var bucket: String
+        var keys: [String]
+    }
+
+    struct Session: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "session"
+        var key: String
+        var mediaKey: String
+        var coverKey: String?
+        var mediaType: String
+        var name: String
+        var sourceContext: String?
+        var sessionContext: String?
+        var classID: Int
+        var procedure: String?
+        var createdAt: Int64
+        var subAppID: Int?
+        /// Set once committed: the FileId a repeated CommitUpload gets again.
+        var fileID: String?
+    }
+
+    struct StoredObject: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "object"
+        /// `bucket/key`.
+        var id: String
+        var path: String
+        var size: Int64
+        var md5: String
+        var etag: String
+    }
+
+    struct Upload: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "upload"
+        var uploadID: String
+        var bucket: String
+        var key: String
+        var initiated: Int64
+    }
+
+    struct Part: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "part"
+        var uploadID: String
+        var number: Int
+        var path: String
+        var size: Int64
+        var md5: String
+    }
+
+    /// One committed media. URLs are kept as paths and given the emulator's current address when
+    /// read, so an embedded emulator on a new port still serves what an earlier run committed.
+    struct Media: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "media"
+        var fileID: String
+        var name: String
+        var mediaType: String
+        var size: Int64
+        var md5: String
+        var sourceContext: String?
+        var sessionContext: String?
+        var classID: Int
+        var procedure: String?
+        var storagePath: String
+        var coverPath: String?
+        var coverSize: Int64?
+        var mediaPath: String
+        var coverURLPath: String?
+        var createdAt: Int64
+        var sessionKey: String
+        var subAppID: Int?
+        var objectFile: String
+        var coverFile: String?
+    }
+
+    struct Event: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "event"
+        var id: Int64?
+        var subAppID: Int?
+        var content: String
+        var handle: String?
+        var leaseUntil: Int64?
+        var createdAt: Int64
+    }
+
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // Process crashes never lose a committed transaction in WAL mode with NORMAL sync; only a
+            // power cut can, and this is an emulator.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let existed = FileManager.default.fileExists(atPath: path)
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        if !existed { chmod(path, 0o600) }
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try Self.migrator.migrate(queue)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: credentials, sessions, objects, uploads, media, events") { db in
+            try db.create(table: "credential") { t in
+                t.primaryKey("secretID", .text)
+                t.column("secretKey", .text).notNull()
+                t.column("token", .text).notNull()
+                t.column("expiresAt", .integer).notNull()
+                t.column("bucket", .text).notNull()
+                t.column("keys", .text).notNull()
+            }
+            try db.create(table: "session") { t in
+                t.primaryKey("key", .text)
+                t.column("mediaKey", .text).notNull()
+                t.column("coverKey", .text)
+                t.column("mediaType", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("sourceContext", .text)
+                t.column("sessionContext", .text)
+                t.column("classID", .integer).notNull()
+                t.column("procedure", .text)
+                t.column("createdAt", .integer).notNull()
+                t.column("subAppID", .integer)
+                t.column("fileID", .text)
+            }
+            try db.create(table: "object") { t in
+                t.primaryKey("id", .text)
+                t.column("path", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("md5", .text).notNull()
+                t.column("etag", .text).notNull()
+            }
+            try db.create(table: "upload") { t in
+                t.primaryKey("uploadID", .text)
+                t.column("bucket", .text).notNull()
+                t.column("key", .text).notNull()
+                t.column("initiated", .integer).notNull()
+            }
+            try db.create(table: "part") { t in
+                t.column("uploadID", .text).notNull().references("upload", onDelete: .cascade)
+                t.column("number", .integer).notNull()
+                t.column("path", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("md5", .text).notNull()
+                t.primaryKey(["uploadID", "number"])
+            }
+            try db.create(table: "media") { t in
+                t.primaryKey("fileID", .text)
+                t.column("name", .text).notNull().indexed()
+                t.column("mediaType", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("md5", .text).notNull()
+                t.column("sourceContext", .text)
+                t.column("sessionContext", .text)
+                t.column("classID", .integer).notNull()
+                t.column("procedure", .text)
+                t.column("storagePath", .text).notNull()
+                t.column("coverPath", .text)
+                t.column("coverSize", .integer)
+                t.column("mediaPath", .text).notNull()
+                t.column("coverURLPath", .text)
+                t.column("createdAt", .integer).notNull().indexed()
+                t.column("sessionKey", .text).notNull()
+                t.column("subAppID", .integer)
+                t.column("objectFile", .text).notNull()
+                t.column("coverFile", .text)
+            }
+            try db.create(table: "event") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("subAppID", .integer)
+                t.column("content", .text).notNull()
+                t.column("handle", .text).indexed()
+                t.column("leaseUntil", .integer)
+                t.column("createdAt", .integer).notNull()
+            }
+        }
+        return migrator
+    }
+}
