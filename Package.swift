@@ -82,7 +82,13 @@ let package = Package(
         .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore"]),
         .testTarget(
             name: "ProviderTencentTests",
-            dependencies: ["TencentSigning", "ProviderTencent", "Emulator", "VODHTTP", "IngestCore", "IngestTesting"],
+            dependencies: [
+                "TencentSigning", "ProviderTencent", "Emulator", "VODHTTP", "IngestCore", "IngestTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "IngestCore", "IngestTesting"]),

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Synchronization
 import NIOCore
 import TencentSigning
 
@@ -12,6 +13,15 @@ struct COSHandler {
     let configuration: EmulatorConfiguration
     /// The connection, for the reset fault.
     let channel: (any Channel)?
+    /// Whether the request body has been read: a body can be iterated once, so a refusal after
+    /// reading it must not drain it again.
+    let bodyRead = BodyRead()
+
+    final class BodyRead: Sendable {
+        private let flag = Mutex(false)
+        func mark() { flag.withLock { $0 = true } }
+        var isSet: Bool { flag.withLock { $0 } }
+    }
 
     struct Failure: Error {
         let status: HTTPResponse.Status
@@ -53,7 +63,7 @@ struct COSHandler {
         } catch let failure as Failure {
             await store.countCOSError(failure.code)
             // Drain what the client is still sending so the connection stays usable.
-            if request.method == .put || request.method == .post { await drain(request.body) }
+            if request.method == .put || request.method == .post, !bodyRead.isSet { await drain(request.body) }
             if request.method == .head { return Response(status: failure.status, headers: [HTTPField.Name("x-cos-request-id")!: requestID]) }
             return xml(
                 "<Error><Code>\(failure.code)</Code><Message>\(escape(failure.message))</Message><Resource>\(bucket).cos.\(region).myqcloud.com\(escape(path))</Resource><RequestId>\(requestID)</RequestId><TraceId>\(requestID)</TraceId></Error>",
@@ -160,9 +170,11 @@ struct COSHandler {
             throw Failure(status: .lengthRequired, code: "MissingContentLength", message: "You must provide the Content-Length HTTP header.")
         }
         if configuration.connectionResetRate > 0, Double.random(in: 0..<1) < configuration.connectionResetRate {
+            bodyRead.mark()
             try await reset(after: length / 2, of: request.body)
         }
         let path = incoming()
+        bodyRead.mark()
         let (size, md5) = try await receive(request.body, to: path)
         await store.received(size)
         guard size == length else {
@@ -206,6 +218,7 @@ struct COSHandler {
     }
 
     func complete(_ request: Request, bucket: String, key: String, uploadID: String, requestID: String) async throws -> Response {
+        bodyRead.mark()
         let body = try await request.body.collect(upTo: 4 << 20)
         guard let upload = await store.upload(uploadID), upload.key == key else { throw noSuchUpload }
         let text = String(buffer: body)

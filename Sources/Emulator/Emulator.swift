@@ -43,4 +43,44 @@ public enum Emulator {
             logger: logger)
         if handlesSignals { try await app.run() } else { try await app.runService() }
     }
+
+    /// Runs `body` with the emulator serving on a free loopback port (in-process), then stops it.
+    /// - Throws: what `body` throws; the server's own error if it cannot start (an unusable data
+    ///   directory, say).
+    public static func withRunning<T: Sendable>(
+        configuration: EmulatorConfiguration, host: String = "127.0.0.1", port: Int = 0,
+        _ body: @escaping @Sendable (Endpoint) async throws -> T
+    ) async throws -> T {
+        let (ready, continuation) = AsyncStream<Endpoint>.makeStream()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                defer { continuation.finish() }
+                try await run(configuration: configuration, host: host, port: port) { endpoint in
+                    continuation.yield(endpoint)
+                    continuation.finish()
+                }
+                return nil
+            }
+            var iterator = ready.makeAsyncIterator()
+            guard let endpoint = await iterator.next() else {
+                // The server ended before it was ready; its error says why.
+                while try await group.next() != nil {}
+                throw EmulatorError(message: "the emulator stopped before it was ready")
+            }
+            group.addTask { try await body(endpoint) }
+            while let value = try await group.next() {
+                if let value {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            throw EmulatorError(message: "the emulator stopped unexpectedly")
+        }
+    }
+}
+
+/// The emulator could not run.
+public struct EmulatorError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
 }

@@ -121,10 +121,16 @@ public struct UploadRequest: Sendable, Hashable {
     public var procedure: String?
     public var storageRegion: String?
     public var classID: Int?
+    /// Passed through to the platform's event callbacks (Tencent SessionContext, at most 1000 characters).
+    public var sessionContext: String?
 
-    public init(item: IngestItem, sourceContext: String, procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil) {
+    public init(
+        item: IngestItem, sourceContext: String, procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil,
+        sessionContext: String? = nil
+    ) {
         self.item = item
         self.sourceContext = sourceContext
+        self.sessionContext = sessionContext
         self.procedure = procedure
         self.storageRegion = storageRegion
         self.classID = classID
@@ -144,4 +150,76 @@ public protocol VODProvider: Sendable {
                   progress: @escaping @Sendable (Int64) -> Void) async throws
     /// Confirms the upload and gets the media's id (Tencent CommitUpload). One API call.
     func commit(_ session: UploadSession) async throws -> RemoteMedia
+}
+
+/// What the platform knows of one committed media: for audits (`--verify-remote`) and to find an
+/// upload again when the answer to its commit was lost.
+public struct RemoteMediaInfo: Sendable, Hashable, Codable {
+    public var fileID: String
+    public var name: String
+    public var size: Int64?
+    public var md5: String?
+    public var sourceContext: String?
+    public var mediaURL: String?
+    public var coverURL: String?
+    /// Seconds since 1970, UTC.
+    public var createdAt: Int64?
+    public var classID: Int?
+
+    public init(
+        fileID: String, name: String, size: Int64? = nil, md5: String? = nil, sourceContext: String? = nil, mediaURL: String? = nil,
+        coverURL: String? = nil, createdAt: Int64? = nil, classID: Int? = nil
+    ) {
+        self.fileID = fileID
+        self.name = name
+        self.size = size
+        self.md5 = md5
+        self.sourceContext = sourceContext
+        self.mediaURL = mediaURL
+        self.coverURL = coverURL
+        self.createdAt = createdAt
+        self.classID = classID
+    }
+}
+
+/// A search of the platform's media (Tencent SearchMedia): values of one field are ORed, fields ANDed.
+public struct MediaQuery: Sendable, Hashable {
+    public var fileIDs: [String]
+    /// Fuzzy match on the name.
+    public var names: [String]
+    public var namePrefixes: [String]
+    /// Created at or after, seconds since 1970.
+    public var createdAfter: Int64?
+    /// Created before, seconds since 1970.
+    public var createdBefore: Int64?
+    /// Oldest first when true.
+    public var ascending: Bool
+    public var offset: Int
+    public var limit: Int
+
+    public init(
+        fileIDs: [String] = [], names: [String] = [], namePrefixes: [String] = [], createdAfter: Int64? = nil,
+        createdBefore: Int64? = nil, ascending: Bool = true, offset: Int = 0, limit: Int = 10
+    ) {
+        self.fileIDs = fileIDs
+        self.names = names
+        self.namePrefixes = namePrefixes
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
+        self.ascending = ascending
+        self.offset = offset
+        self.limit = limit
+    }
+}
+
+/// Reading and deleting what is on the platform. Failures are ``ProviderError``s.
+public protocol MediaCatalog: Sendable {
+    /// Most ids one ``describe(fileIDs:)`` call takes (Tencent: 20).
+    var describeBatchLimit: Int { get }
+    /// The media of these ids that exist, and the ids that do not. At most ``describeBatchLimit`` ids.
+    func describe(fileIDs: [String]) async throws -> (found: [RemoteMediaInfo], missing: [String])
+    /// One page of matches, and how many match in all (the platform may cap it; Tencent at 5000).
+    func search(_ query: MediaQuery) async throws -> (total: Int, media: [RemoteMediaInfo])
+    /// Deletes the media with its files and cover.
+    func delete(fileID: String) async throws
 }

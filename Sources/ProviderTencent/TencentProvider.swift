@@ -26,6 +26,7 @@ public struct TencentProvider: VODProvider {
             "StorageRegion": item.storageRegion ?? request.storageRegion,
             "ClassId": item.category ?? request.classID,
             "SourceContext": request.sourceContext,
+            "SessionContext": request.sessionContext,
             "SubAppId": configuration.subAppID,
         ]
         if let expire = item.expireTime {
@@ -85,5 +86,61 @@ public struct TencentProvider: VODProvider {
                 requestID: answer.requestID, disposition: .retry)
         }
         return RemoteMedia(fileID: fileID, mediaURL: answer.string("MediaUrl"), coverURL: answer.string("CoverUrl"), requestID: answer.requestID)
+    }
+}
+
+extension TencentProvider: MediaCatalog {
+    public var describeBatchLimit: Int { 20 }
+
+    /// DescribeMediaInfos with the `basicInfo` and `metaData` filters (protocol notes §3.4).
+    public func describe(fileIDs: [String]) async throws -> (found: [RemoteMediaInfo], missing: [String]) {
+        precondition(fileIDs.count <= describeBatchLimit, "DescribeMediaInfos takes at most 20 FileIds")
+        guard !fileIDs.isEmpty else { return ([], []) }
+        let answer = try await api.call(
+            "DescribeMediaInfos", ["FileIds": fileIDs, "Filters": ["basicInfo", "metaData"], "SubAppId": configuration.subAppID],
+            step: "describe")
+        let set = answer.response["MediaInfoSet"] as? [[String: Any]] ?? []
+        return (set.compactMap(Self.info), answer.response["NotExistFileIdSet"] as? [String] ?? [])
+    }
+
+    /// SearchMedia (§3.5) on FileIds, Names, NamePrefixes and CreateTime, sorted by CreateTime.
+    public func search(_ query: MediaQuery) async throws -> (total: Int, media: [RemoteMediaInfo]) {
+        var parameters: [String: Any?] = [
+            "Sort": ["Field": "CreateTime", "Order": query.ascending ? "Asc" : "Desc"],
+            "Offset": query.offset, "Limit": query.limit, "Filters": ["basicInfo", "metaData"], "SubAppId": configuration.subAppID,
+        ]
+        if !query.fileIDs.isEmpty { parameters["FileIds"] = query.fileIDs }
+        if !query.names.isEmpty { parameters["Names"] = query.names }
+        if !query.namePrefixes.isEmpty { parameters["NamePrefixes"] = query.namePrefixes }
+        if query.createdAfter != nil || query.createdBefore != nil {
+            let format = ISO8601DateFormatter()
+            var range: [String: String] = [:]
+            if let after = query.createdAfter { range["After"] = format.string(from: Date(timeIntervalSince1970: TimeInterval(after))) }
+            if let before = query.createdBefore { range["Before"] = format.string(from: Date(timeIntervalSince1970: TimeInterval(before))) }
+            parameters["CreateTime"] = range
+        }
+        let answer = try await api.call("SearchMedia", parameters, step: "search")
+        let set = answer.response["MediaInfoSet"] as? [[String: Any]] ?? []
+        return ((answer.response["TotalCount"] as? NSNumber)?.intValue ?? set.count, set.compactMap(Self.info))
+    }
+
+    /// DeleteMedia (§3.6): everything, the cover with the original.
+    public func delete(fileID: String) async throws {
+        _ = try await api.call("DeleteMedia", ["FileId": fileID, "SubAppId": configuration.subAppID], step: "delete")
+    }
+
+    /// A `MediaInfo` object; nil without a FileId.
+    static func info(_ object: [String: Any]) -> RemoteMediaInfo? {
+        guard let fileID = object["FileId"] as? String else { return nil }
+        let basic = object["BasicInfo"] as? [String: Any] ?? [:]
+        let meta = object["MetaData"] as? [String: Any] ?? [:]
+        let source = basic["SourceInfo"] as? [String: Any] ?? [:]
+        func text(_ value: Any?) -> String? { (value as? String).flatMap { $0.isEmpty ? nil : $0 } }
+        return RemoteMediaInfo(
+            fileID: fileID, name: basic["Name"] as? String ?? "", size: (meta["Size"] as? NSNumber)?.int64Value,
+            md5: text(meta["Md5"]), sourceContext: text(source["SourceContext"]), mediaURL: text(basic["MediaUrl"]),
+            coverURL: text(basic["CoverUrl"]),
+            createdAt: text(basic["CreateTime"]).flatMap { ISO8601DateFormatter().date(from: $0) }.map { Int64($0.timeIntervalSince1970) },
+            classID: (basic["ClassId"] as? NSNumber)?.intValue)
     }
 }

@@ -143,7 +143,7 @@ struct IngestCommand: AsyncParsableCommand {
         let target: String
         if providerName == "local" {
             let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
-            (stop, target) = try await withEmulator(dataDirectory: data) { endpoint in
+            (stop, target) = try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
                 await sink.message(
                     "Uploading into the embedded emulator at \(endpoint.url) (its data: \(data)).\n"
                         + "To upload to Tencent Cloud instead: --provider tencent with TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY set.")
@@ -184,32 +184,6 @@ struct IngestCommand: AsyncParsableCommand {
         await sink.flush()
         if s.failed > 0 || s.skipped > 0 || stop != nil { throw ExitStatus.itemsFailed.exitCode }
         if summary.hasErrors { throw ExitStatus.invalidRows.exitCode }
-    }
-
-    /// Runs `body` with the emulator serving on a free loopback port; stops it afterwards.
-    func withEmulator<T: Sendable>(dataDirectory: String, _ body: @escaping @Sendable (Emulator.Endpoint) async throws -> T) async throws -> T {
-        let (ready, continuation) = AsyncStream<Emulator.Endpoint>.makeStream()
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await Emulator.run(configuration: EmulatorConfiguration(dataDirectory: dataDirectory)) { endpoint in
-                    continuation.yield(endpoint)
-                    continuation.finish()
-                }
-                return nil
-            }
-            var iterator = ready.makeAsyncIterator()
-            guard let endpoint = await iterator.next() else {
-                throw IngestError(code: "emulator.failed", message: "the embedded emulator did not start")
-            }
-            group.addTask { try await body(endpoint) }
-            while let value = try await group.next() {
-                if let value {
-                    group.cancelAll()
-                    return value
-                }
-            }
-            throw IngestError(code: "emulator.failed", message: "the embedded emulator stopped unexpectedly")
-        }
     }
 
     func upload(
