@@ -85,7 +85,8 @@ public protocol HTTPTransport: Sendable {
 /// in 256 KiB chunks, response bodies collected up to a limit.
 public struct AsyncHTTPTransport: HTTPTransport {
     public let client: HTTPClient
-    /// Called with each chunk of a file body as it is handed to the connection (progress, bandwidth).
+    /// Called with the size of each chunk of a file body before it is read and handed to the
+    /// connection; it may wait (the bandwidth cap).
     public let onBodyBytes: (@Sendable (Int) async -> Void)?
 
     public init(client: HTTPClient, onBodyBytes: (@Sendable (Int) async -> Void)? = nil) {
@@ -167,44 +168,48 @@ struct FileChunks: AsyncSequence, Sendable {
     let length: Int64
     let onChunk: (@Sendable (Int) async -> Void)?
 
+    /// An open file that closes itself when the last iterator holding it goes: a body the client
+    /// stops reading half-way (a connection reset, a timeout) leaks no descriptor.
+    final class Descriptor: @unchecked Sendable {
+        let fd: Int32
+        init(_ fd: Int32) { self.fd = fd }
+        deinit { _ = closeFile(fd) }
+    }
+
     struct AsyncIterator: AsyncIteratorProtocol {
         let path: String
         var position: Int64
         let end: Int64
-        var fd: Int32 = -1
+        var file: Descriptor? = nil
         let onChunk: (@Sendable (Int) async -> Void)?
 
         mutating func next() async throws -> ByteBuffer? {
             guard position < end else {
-                close()
+                file = nil
                 return nil
             }
             try Task.checkCancellation()
-            if fd < 0 {
-                fd = open(path, O_RDONLY)
-                if fd < 0 { throw TransportError(.fileUnreadable, "cannot open \(path): \(String(cString: strerror(errno)))") }
-            }
             let count = Int(Swift.min(Int64(FileChunks.chunkSize), end - position))
+            // Bandwidth and progress first: the bytes are reserved before they are read and sent.
+            if let onChunk { await onChunk(count) }
+            try Task.checkCancellation()
+            if file == nil {
+                let fd = open(path, O_RDONLY)
+                if fd < 0 { throw TransportError(.fileUnreadable, "cannot open \(path): \(String(cString: strerror(errno)))") }
+                file = Descriptor(fd)
+            }
             var buffer = ByteBufferAllocator().buffer(capacity: count)
-            let fd = self.fd
+            let fd = file!.fd
             let at = position
             let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
                 pread(fd, raw.baseAddress, count, off_t(at))
             }
-            guard read > 0 else {
-                close()
-                throw TransportError(.fileUnreadable, "\(path) ended at byte \(position), expected \(end): was it changed during the upload?")
+            guard read == count else {
+                file = nil
+                throw TransportError(.fileUnreadable, "\(path) ended at byte \(position + Int64(Swift.max(0, read))), expected \(end): was it changed during the upload?")
             }
             position += Int64(read)
-            if let onChunk { await onChunk(read) }
             return buffer
-        }
-
-        mutating func close() {
-            if fd >= 0 {
-                _ = closeFile(fd)
-                fd = -1
-            }
         }
     }
 

@@ -30,6 +30,7 @@ struct IngestCommand: AsyncParsableCommand {
 
             Examples:
               vodingest ingest samples/good.csv samples/good.xml
+              vodingest ingest --concurrency 16 --bandwidth 50MiB/s --api-rate 50 library.csv
               TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... \\
                 vodingest ingest --provider tencent --region ap-guangzhou --sub-app-id 1500000000 library.csv
             """)
@@ -47,6 +48,9 @@ struct IngestCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("API requests per second, shared by all workers (the platform allows 100/s for ApplyUpload and CommitUpload).", valueName: "rate"))
     var apiRate = "100"
+
+    @Option(help: ArgumentHelp("Upload bandwidth cap shared by all transfers, e.g. 50MiB/s or 400Mbit/s (default: none).", valueName: "rate"))
+    var bandwidth: String?
 
     @Option(help: ArgumentHelp("Multipart part size (files up to this size go in one PUT).", valueName: "size"))
     var partSize = "16MiB"
@@ -88,6 +92,9 @@ struct IngestCommand: AsyncParsableCommand {
         guard RequestRate(parsing: apiRate) != nil else { throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 100 or 50/s") }
         guard let size = ByteSize(parsing: partSize), size.bytes >= 1 << 20, size.bytes <= 5 << 30 else {
             throw ValidationError("--part-size '\(partSize)' must be a size between 1MiB and 5GiB")
+        }
+        if let bandwidth, ByteRate(parsing: bandwidth) == nil {
+            throw ValidationError("--bandwidth '\(bandwidth)' is not a rate; give e.g. 100MB/s, 50MiB/s or 400Mbit/s")
         }
         if providerName == "tencent", TencentCredentials.fromEnvironment() == nil {
             throw ValidationError("--provider tencent needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY in the environment (never on the command line)")
@@ -193,7 +200,11 @@ struct IngestCommand: AsyncParsableCommand {
         let client = AsyncHTTPTransport.makeClient(connections: concurrency * partConcurrency + 4)
         let format = self.format
         do {
-            let provider = TencentProvider(configuration: configuration, transport: AsyncHTTPTransport(client: client))
+            let limiter = bandwidth.flatMap(ByteRate.init(parsing:)).map { BandwidthLimiter(bytesPerSecond: $0.bytesPerSecond) }
+            var onBodyBytes: (@Sendable (Int) async -> Void)? = nil
+            if let limiter { onBodyBytes = { count in await limiter.take(count) } }
+            let transport = AsyncHTTPTransport(client: client, onBodyBytes: onBodyBytes)
+            let provider = TencentProvider(configuration: configuration, transport: transport)
             let runner = IngestRunner(options: options, stats: stats)
             let stop = try await withThrowingTaskGroup(of: IngestRunner.Stop?.self) { group in
                 group.addTask { try await Progress.show(stats: stats); return nil }

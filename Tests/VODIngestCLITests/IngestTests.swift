@@ -85,13 +85,14 @@ struct IngestTests {
         #expect(summary["apiCalls"] as? Int == 12)
     }
 
-    /// Faults on: every item committed exactly once, with its cover and the right bytes.
+    /// Faults on (InternalError, SlowDown, Complete errors, connections reset mid-body): every item
+    /// committed exactly once, with its cover and the right bytes.
     @Test func everyItemOnceUnderFaults() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let emulator = try StandaloneEmulator(
             dataDirectory: lib.path + "/emu",
-            extra: ["--fault-internal-error", "0.1", "--fault-slow-down", "0.05", "--fault-complete", "0.2"])
+            extra: ["--fault-internal-error", "0.1", "--fault-slow-down", "0.05", "--fault-complete", "0.2", "--fault-reset", "0.05"])
         var csv = "id,path,cover,title\n"
         var expected: [String: (size: Int, md5: String, cover: Bool)] = [:]
         for i in 0..<24 {
@@ -171,6 +172,26 @@ struct IngestTests {
         let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
         #expect((counters["apiCalls"] as? [String: Int])?["ApplyUpload"] == 9, "three sessions per item")
         #expect(counters["commits"] as? Int == 0)
+    }
+
+    /// `--bandwidth` caps the run: 6 MiB at 2 MiB/s cannot finish in under 2 s (one second's worth
+    /// may go at once, the other 4 MiB take 2 s). Only a lower bound: a slow machine is never a failure.
+    @Test func theBandwidthCapHolds() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        var generator = SystemRandomNumberGenerator()
+        var csv = "id,path\n"
+        for i in 0..<3 {
+            try lib.write("m/\(i).mp4", bytes: MediaBytes.mp4 + (0..<(2 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            csv += "b\(i),m/\(i).mp4\n"
+        }
+        let manifest = try lib.write("b.csv", csv)
+        let r = try CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state", "--bandwidth", "2MiB/s", "--part-size", "1MiB"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let summary = try CLI.json(String(contentsOfFile: lib.path + "/state/summary.json", encoding: .utf8))
+        let seconds = try #require(summary["durationSeconds"] as? Double)
+        #expect(seconds >= 1.9, "6 MiB went in \(seconds) s under a 2 MiB/s cap")
+        #expect(try CLI.run(["ingest", manifest, "--bandwidth", "fast"]).status == 64)
     }
 
     @Test func anUnusableStateDirIsAUsageErrorThatSaysWhy() throws {
