@@ -123,9 +123,18 @@ public struct IngestRunner: Sendable {
                     }
                     let outcome = try await ingest(item, provider: provider)
                     if outcome.status == .failed {
-                        let failures = stats.snapshot.failed
+                        let counts = stats.snapshot
+                        let failures = counts.failed
                         if let error = outcome.error, error.disposition == .abortRun {
                             stop.withLock { $0 = $0 ?? Stop(reason: "the platform refused the account or the request: \(error)", fatal: error) }
+                        } else if let error = outcome.error, error.code.hasPrefix("network."), counts.committed == 0,
+                            failures >= Swift.min(options.concurrency, Self.unreachableAfter)
+                        {
+                            // Every item so far failed to reach the platform: stop instead of trying each one.
+                            stop.withLock {
+                                $0 = $0 ?? Stop(reason: "the platform cannot be reached: \(failures) items failed with \(error.code) (\(error.message)) "
+                                    + "and none was committed; check the endpoint and the network, then run again")
+                            }
                         } else if let max = options.maxFailures, failures >= max {
                             stop.withLock { $0 = $0 ?? Stop(reason: "\(failures) items failed (--max-failures \(max))") }
                         }
@@ -139,6 +148,9 @@ public struct IngestRunner: Sendable {
         }
         return stop.withLock { $0 }
     }
+
+    /// Items failing with network errors, none committed, after which the run stops as unreachable.
+    static let unreachableAfter = 3
 
     /// A value several tasks read and write under a lock.
     final class Shared<Value: Sendable>: Sendable {

@@ -102,6 +102,10 @@ public struct AsyncHTTPTransport: HTTPTransport {
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
         configuration.decompression = .disabled
+        // A refused or failed connect fails the request at once instead of retrying inside the pool
+        // until the deadline: the engine retries with its own backoff, and an unreachable endpoint
+        // shows in seconds, not minutes.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
@@ -141,6 +145,9 @@ public struct AsyncHTTPTransport: HTTPTransport {
             throw TransportError(.connection, "\(Self.hostOf(spec.url)): \(error)")
         } catch let error as NIOTooManyBytesError {
             throw TransportError(.responseTooLarge, "the response of \(Self.hostOf(spec.url)) exceeds \(spec.responseLimit) bytes: \(error)")
+        } catch let error as IOError {
+            if Task.isCancelled { throw CancellationError() }
+            throw TransportError(.connection, "\(Self.hostOf(spec.url)): \(String(cString: strerror(error.errnoCode)))")
         } catch {
             if Task.isCancelled { throw CancellationError() }
             throw TransportError(.connection, "\(Self.hostOf(spec.url)): \(error)")

@@ -174,6 +174,29 @@ struct IngestTests {
         #expect(counters["commits"] as? Int == 0)
     }
 
+    /// Nothing listening: items fail with the connection error, and the run stops once the first few
+    /// all fail and none was committed, instead of trying every row.
+    @Test func anUnreachableEndpointStopsTheRun() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        var csv = "id,path\n"
+        for i in 0..<20 {
+            try lib.write("m/\(i).mp4", bytes: MediaBytes.mp4 + [UInt8(i)])
+            csv += "u\(i),m/\(i).mp4\n"
+        }
+        let manifest = try lib.write("u.csv", csv)
+        let r = try CLI.run(
+            ["ingest", manifest, "--provider", "tencent", "--endpoint", "http://127.0.0.1:1", "--cos-endpoint", "http://127.0.0.1:1",
+             "--state-dir", lib.path + "/state", "--concurrency", "2"],
+            environment: ["TENCENTCLOUD_SECRET_ID": "AKIDnotused", "TENCENTCLOUD_SECRET_KEY": "not-used"])
+        #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("the platform cannot be reached"))
+        let rows = try reportRows(lib.path + "/state")
+        #expect(rows.count == 20)
+        #expect(rows.filter { $0["status"] == "failed" }.allSatisfy { $0["error_code"] == "network.connection" })
+        #expect(rows.filter { $0["status"] == "skipped" }.count >= 15, "the run stopped early")
+    }
+
     /// `--bandwidth` caps the run: 6 MiB at 2 MiB/s cannot finish in under 2 s (one second's worth
     /// may go at once, the other 4 MiB take 2 s). Only a lower bound: a slow machine is never a failure.
     @Test func theBandwidthCapHolds() throws {
