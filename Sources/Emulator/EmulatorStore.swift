@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import IngestCore
 
 /// The emulator's state and rules: issued credentials and sessions, stored objects, multipart
 /// uploads, the media catalogue, the event queue and counters. Everything but counters and rate
@@ -303,9 +304,7 @@ actor EmulatorStore {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func iso8601(_ seconds: Int64) -> String {
-        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
-    }
+    static func iso8601(_ seconds: Int64) -> String { ISO8601Timestamp.format(seconds) }
 
     // MARK: Objects
 

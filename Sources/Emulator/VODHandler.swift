@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import IngestCore
 import NIOCore
 import TencentSigning
 
@@ -119,7 +120,7 @@ struct VODHandler {
         if let session = p["SessionContext"] as? String, session.count > 1000 {
             throw Failure(code: "InvalidParameterValue.SessionContextTooLong", message: "SessionContext is longer than 1000 characters.")
         }
-        if let expire = p["ExpireTime"] as? String, ISO8601DateFormatter().date(from: expire) == nil {
+        if let expire = p["ExpireTime"] as? String, ISO8601Timestamp.parse(expire) == nil {
             throw Failure(code: "InvalidParameterValue.ExpireTime", message: "ExpireTime is not ISO 8601.")
         }
         let subAppID = (p["SubAppId"] as? NSNumber)?.intValue
@@ -228,7 +229,7 @@ struct VODHandler {
         if let time = p["CreateTime"] {
             guard let range = time as? [String: Any] else { throw Failure(code: "InvalidParameterValue.CreateTime", message: "CreateTime must be {After, Before}.") }
             for (field, value) in range {
-                guard let text = value as? String, let date = ISO8601DateFormatter().date(from: text) else {
+                guard let text = value as? String, let date = ISO8601Timestamp.parse(text) else {
                     throw Failure(code: "InvalidParameterValue.CreateTime", message: "CreateTime.\(field) is not ISO 8601.")
                 }
                 if field == "After" { s.createdAfter = Int64(date.timeIntervalSince1970) }

@@ -110,6 +110,10 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     public var description: String {
         "\(step): \(code): \(message)" + (requestID.map { " (request \($0))" } ?? "")
     }
+
+    /// The platform was not reached (`network.connection`: refused, reset, unreachable;
+    /// `network.timeout`: no answer in time), as opposed to an answer that was an error.
+    public var isUnreachable: Bool { code == "network.connection" || code == "network.timeout" }
 }
 
 /// What a run asks of the platform for one item, on top of the item's own metadata.

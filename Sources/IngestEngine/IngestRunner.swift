@@ -67,6 +67,12 @@ public final class IngestStats: Sendable {
         public var apiCalls = 0
         public var retries = 0
         public var throttles = 0
+
+        /// `items` and `bytes` in summary.json.
+        enum CodingKeys: String, CodingKey {
+            case itemsTotal = "items", bytesTotal = "bytes"
+            case committed, failed, skipped, bytesSent, apiCalls, retries, throttles
+        }
     }
 
     private let state = Mutex(Snapshot())
@@ -127,7 +133,7 @@ public struct IngestRunner: Sendable {
                         let failures = counts.failed
                         if let error = outcome.error, error.disposition == .abortRun {
                             stop.withLock { $0 = $0 ?? Stop(reason: "the platform refused the account or the request: \(error)", fatal: error) }
-                        } else if let error = outcome.error, error.code.hasPrefix("network."), counts.committed == 0,
+                        } else if let error = outcome.error, error.isUnreachable, counts.committed == 0,
                             failures >= Swift.min(options.concurrency, Self.unreachableAfter)
                         {
                             // Every item so far failed to reach the platform: stop instead of trying each one.

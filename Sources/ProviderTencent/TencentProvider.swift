@@ -30,7 +30,7 @@ public struct TencentProvider: VODProvider {
             "SubAppId": configuration.subAppID,
         ]
         if let expire = item.expireTime {
-            parameters["ExpireTime"] = ISO8601DateFormatter().string(from: expire)
+            parameters["ExpireTime"] = ISO8601Timestamp.format(expire)
         }
         let answer = try await api.call("ApplyUpload", parameters, step: "apply")
         guard let bucket = answer.string("StorageBucket"), let region = answer.string("StorageRegion"),
@@ -113,10 +113,9 @@ extension TencentProvider: MediaCatalog {
         if !query.names.isEmpty { parameters["Names"] = query.names }
         if !query.namePrefixes.isEmpty { parameters["NamePrefixes"] = query.namePrefixes }
         if query.createdAfter != nil || query.createdBefore != nil {
-            let format = ISO8601DateFormatter()
             var range: [String: String] = [:]
-            if let after = query.createdAfter { range["After"] = format.string(from: Date(timeIntervalSince1970: TimeInterval(after))) }
-            if let before = query.createdBefore { range["Before"] = format.string(from: Date(timeIntervalSince1970: TimeInterval(before))) }
+            if let after = query.createdAfter { range["After"] = ISO8601Timestamp.format(after) }
+            if let before = query.createdBefore { range["Before"] = ISO8601Timestamp.format(before) }
             parameters["CreateTime"] = range
         }
         let answer = try await api.call("SearchMedia", parameters, step: "search")
@@ -140,7 +139,7 @@ extension TencentProvider: MediaCatalog {
             fileID: fileID, name: basic["Name"] as? String ?? "", size: (meta["Size"] as? NSNumber)?.int64Value,
             md5: text(meta["Md5"]), sourceContext: text(source["SourceContext"]), mediaURL: text(basic["MediaUrl"]),
             coverURL: text(basic["CoverUrl"]),
-            createdAt: text(basic["CreateTime"]).flatMap { ISO8601DateFormatter().date(from: $0) }.map { Int64($0.timeIntervalSince1970) },
+            createdAt: text(basic["CreateTime"]).flatMap(ISO8601Timestamp.parse).map { Int64($0.timeIntervalSince1970) },
             classID: (basic["ClassId"] as? NSNumber)?.intValue)
     }
 }

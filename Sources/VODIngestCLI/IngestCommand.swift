@@ -174,18 +174,16 @@ struct IngestCommand: AsyncParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         let result = RunSummary(
             provider: providerName, endpoint: target, manifests: summary.manifests, rows: summary.rows, invalid: summary.invalid,
-            items: s.itemsTotal, committed: s.committed, failed: s.failed, skipped: s.skipped, bytes: s.bytesTotal,
-            bytesSent: s.bytesSent, apiCalls: s.apiCalls, retries: s.retries, throttles: s.throttles,
-            durationSeconds: (seconds * 1000).rounded() / 1000, bytesPerSecond: seconds > 0 ? Int64(Double(s.bytesSent) / seconds) : 0,
+            counts: s, durationSeconds: (seconds * 1000).rounded() / 1000, bytesPerSecond: seconds > 0 ? Int64(Double(s.bytesSent) / seconds) : 0,
             stoppedEarly: stop?.reason, report: stateDir + "/report.csv")
         try await report.finish(summary: result)
         if format == .json {
             await sink.result(JSON.encode(["summary": result]))
         } else {
             await sink.result(
-                "\n\(result.committed) committed, \(result.failed) failed, \(result.skipped) not attempted, \(result.invalid) invalid rows; "
-                    + "\(ByteSize.format(result.bytesSent)) in \(formatDuration(seconds)) (\(ByteSize.format(result.bytesPerSecond))/s), "
-                    + "\(result.apiCalls) API calls, \(result.retries) retries\nreport: \(stateDir)/report.csv, report.jsonl, summary.json")
+                "\n\(s.committed) committed, \(s.failed) failed, \(s.skipped) not attempted, \(result.invalid) invalid rows; "
+                    + "\(ByteSize.format(s.bytesSent)) in \(formatDuration(seconds)) (\(ByteSize.format(result.bytesPerSecond))/s), "
+                    + "\(s.apiCalls) API calls, \(s.retries) retries\nreport: \(stateDir)/report.csv, report.jsonl, summary.json")
             if let reason = stop?.reason { await sink.message("The run stopped early: \(reason)") }
         }
         await sink.flush()
@@ -241,22 +239,14 @@ struct IngestCommand: AsyncParsableCommand {
     }
 }
 
-/// `summary.json`.
-struct RunSummary: Codable, Sendable {
+/// `summary.json`: the run, and the engine's counters under `counts`.
+struct RunSummary: Encodable, Sendable {
     var provider: String
     var endpoint: String
     var manifests: [String]
     var rows: Int
     var invalid: Int
-    var items: Int
-    var committed: Int
-    var failed: Int
-    var skipped: Int
-    var bytes: Int64
-    var bytesSent: Int64
-    var apiCalls: Int
-    var retries: Int
-    var throttles: Int
+    var counts: IngestStats.Snapshot
     var durationSeconds: Double
     var bytesPerSecond: Int64
     var stoppedEarly: String?

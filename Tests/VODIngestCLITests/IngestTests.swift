@@ -81,8 +81,9 @@ struct IngestTests {
         #expect(rows.filter { !($0["cover_url"] ?? "").isEmpty }.count == 3)
         #expect(r.stdout.components(separatedBy: "FileId ").count - 1 == 6)
         let summary = try CLI.json(String(contentsOfFile: state.path + "/summary.json", encoding: .utf8))
-        #expect(summary["committed"] as? Int == 6)
-        #expect(summary["apiCalls"] as? Int == 12)
+        let counts = try #require(summary["counts"] as? [String: Any])
+        #expect(counts["committed"] as? Int == 6)
+        #expect(counts["apiCalls"] as? Int == 12)
     }
 
     /// Faults on (InternalError, SlowDown, Complete errors, connections reset mid-body): every item
