@@ -33,10 +33,14 @@ actor EmulatorStore {
     init(configuration: EmulatorConfiguration) throws {
         self.configuration = configuration
         let fm = FileManager.default
-        for sub in ["objects", "parts", "incoming"] {
-            try fm.createDirectory(atPath: configuration.dataDirectory + "/" + sub, withIntermediateDirectories: true)
+        do {
+            for sub in ["objects", "parts", "incoming"] {
+                try fm.createDirectory(atPath: configuration.dataDirectory + "/" + sub, withIntermediateDirectories: true)
+            }
+            database = try EmulatorDatabase(path: configuration.dataDirectory + "/emulator.sqlite")
+        } catch {
+            throw EmulatorError(message: "cannot use \(configuration.dataDirectory) for the emulator's data: \(error.localizedDescription)")
         }
-        database = try EmulatorDatabase(path: configuration.dataDirectory + "/emulator.sqlite")
         let now = Int64(Date().timeIntervalSince1970)
         let loaded = try database.queue.write { db in
             // What cannot be used any more is dropped at start.

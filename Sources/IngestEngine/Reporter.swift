@@ -92,18 +92,11 @@ public actor ReportWriter {
 
     public init(directory: String) throws {
         self.directory = directory
-        // mkdir -p by hand: Foundation's error on Linux does not say why (ENOTDIR, EACCES, ...).
-        var prefix = directory.hasPrefix("/") ? "" : "."
-        for component in directory.split(separator: "/") {
-            prefix += "/" + component
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: prefix, isDirectory: &isDirectory), isDirectory.boolValue { continue }
-            if mkdir(prefix, 0o755) != 0, errno != EEXIST {
-                throw IngestError(
-                    code: "report.unwritable",
-                    message: "cannot create the folder \(prefix) for the report (\(String(cString: strerror(errno)))); choose another --state-dir",
-                    subject: directory)
-            }
+        if let failure = Folder.create(directory) {
+            throw IngestError(
+                code: "report.unwritable",
+                message: "cannot create the folder \(failure.folder) for the report (\(failure.reason)); choose another --state-dir",
+                subject: directory)
         }
         func create(_ name: String) throws -> FileHandle {
             let path = directory + "/" + name

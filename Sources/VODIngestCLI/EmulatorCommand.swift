@@ -1,6 +1,7 @@
 import ArgumentParser
 import Emulator
 import Foundation
+import IngestEngine
 
 /// `vodingest emulator`: the local stand-in for Tencent VOD + COS, standalone.
 struct EmulatorCommand: AsyncParsableCommand {
@@ -78,8 +79,13 @@ struct EmulatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let data = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        if let failure = Folder.create(data) {
+            FileHandle.standardError.write(Data("error: cannot create the folder \(failure.folder) for the emulator's data (\(failure.reason)); choose another --data-dir\n".utf8))
+            throw ExitStatus.usage.exitCode
+        }
         var configuration = EmulatorConfiguration(
-            dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL.path, credentialLifetime: credentialLifetime,
+            dataDirectory: data, credentialLifetime: credentialLifetime,
             sessionLifetime: sessionLifetime, commitPolicy: .init(rawValue: commitPolicy)!, actionRateLimit: rateLimit,
             apiInternalErrorRate: faultInternalError, cosSlowDownRate: faultSlowDown, completeErrorRate: faultComplete,
             connectionResetRate: faultReset, eventWaitSeconds: eventWait, latencyMilliseconds: latency)

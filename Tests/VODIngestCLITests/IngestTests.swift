@@ -218,6 +218,16 @@ struct IngestTests {
         #expect(try CLI.run(["ingest", manifest, "--bandwidth", "fast"]).status == 64)
     }
 
+    @Test func anUnusableEmulatorDataDirIsAUsageErrorThatSaysWhy() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let file = try lib.write("not-a-folder", "x")
+        let r = try CLI.run(["emulator", "--port", "0", "--data-dir", file + "/emu"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("cannot create the folder \(file)"))
+        #expect(r.stderr.contains("Not a directory"))
+    }
+
     @Test func anUnusableStateDirIsAUsageErrorThatSaysWhy() throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
