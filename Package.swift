@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Targets follow ../shared/docs/architecture.md: arrows point toward IngestCore.
-// Later issues add ProviderAliyun and JournalSQLite.
+// A later issue adds ProviderAliyun.
 let package = Package(
     name: "vodingest",
     platforms: [.macOS(.v15)],
@@ -65,10 +65,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The journal on SQLite: only the CLI (the composition root) knows it.
+        .target(
+            name: "JournalSQLite",
+            dependencies: ["IngestCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .target(
             name: "VODIngestCLI",
             dependencies: [
-                "IngestCore", "Manifests", "IngestEngine", "ProviderTencent", "Emulator", "VODHTTP",
+                "IngestCore", "Manifests", "IngestEngine", "ProviderTencent", "Emulator", "VODHTTP", "JournalSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -93,6 +98,7 @@ let package = Package(
         ),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "IngestCore", "IngestTesting"]),
         .testTarget(name: "IngestEngineTests", dependencies: ["IngestEngine", "IngestCore", "IngestTesting", "Manifests"]),
+        .testTarget(name: "JournalSQLiteTests", dependencies: ["JournalSQLite", "IngestCore", "IngestTesting"]),
         // Runs the built `vodingest` binary (end to end).
         .testTarget(name: "VODIngestCLITests", dependencies: ["IngestTesting", "IngestCore", "Manifests"]),
     ],

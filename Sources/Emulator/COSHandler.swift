@@ -55,7 +55,10 @@ struct COSHandler {
             case "AbortMultipartUpload":
                 guard try await store.finish(value("uploadid") ?? "") != nil else { throw noSuchUpload }
                 return Response(status: .noContent, headers: [HTTPField.Name("x-cos-request-id")!: requestID])
-            case "ListParts": return try await listParts(uploadID: value("uploadid") ?? "", bucket: bucket, key: key, requestID: requestID)
+            case "ListParts":
+                return try await listParts(
+                    uploadID: value("uploadid") ?? "", bucket: bucket, key: key, marker: Int(value("part-number-marker") ?? "") ?? 0,
+                    maxParts: min(1000, max(1, Int(value("max-parts") ?? "") ?? 1000)), requestID: requestID)
             case "ListMultipartUploads": return await listUploads(bucket: bucket, prefix: value("prefix") ?? "", requestID: requestID)
             case "HeadObject", "GetObject": return try await getObject(bucket: bucket, key: key, head: operation == "HeadObject", requestID: requestID)
             default: throw Failure(status: .methodNotAllowed, code: "MethodNotAllowed", message: "The specified method is not allowed against this resource.")
@@ -267,14 +270,17 @@ struct COSHandler {
             requestID: requestID)
     }
 
-    func listParts(uploadID: String, bucket: String, key: String, requestID: String) async throws -> Response {
+    /// ListParts, paged like COS: parts after `part-number-marker`, at most `max-parts` (1000) a page.
+    func listParts(uploadID: String, bucket: String, key: String, marker: Int, maxParts: Int, requestID: String) async throws -> Response {
         guard let upload = await store.upload(uploadID), upload.key == key else { throw noSuchUpload }
-        var xmlText = "<ListPartsResult><Bucket>\(bucket)</Bucket><EncodingType>url</EncodingType><Key>\(escape(key))</Key><UploadId>\(uploadID)</UploadId><PartNumberMarker>0</PartNumberMarker>"
-        for number in upload.parts.keys.sorted() {
+        var xmlText = "<ListPartsResult><Bucket>\(bucket)</Bucket><EncodingType>url</EncodingType><Key>\(escape(key))</Key><UploadId>\(uploadID)</UploadId><PartNumberMarker>\(marker)</PartNumberMarker>"
+        let numbers = upload.parts.keys.sorted().filter { $0 > marker }
+        let page = numbers.prefix(maxParts)
+        for number in page {
             let part = upload.parts[number]!
             xmlText += "<Part><PartNumber>\(number)</PartNumber><ETag>&quot;\(part.md5)&quot;</ETag><Size>\(part.size)</Size></Part>"
         }
-        xmlText += "<NextPartNumberMarker>\(upload.parts.keys.max() ?? 0)</NextPartNumberMarker><StorageClass>STANDARD</StorageClass><MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated></ListPartsResult>"
+        xmlText += "<NextPartNumberMarker>\(page.last ?? marker)</NextPartNumberMarker><StorageClass>STANDARD</StorageClass><MaxParts>\(maxParts)</MaxParts><IsTruncated>\(numbers.count > maxParts)</IsTruncated></ListPartsResult>"
         return xml(xmlText, requestID: requestID)
     }
 

@@ -100,3 +100,16 @@ public struct RowOutcome: Sendable {
         self.isValid = isValid ?? (item != nil)
     }
 }
+
+extension IngestItem.Fields: Codable {}
+
+/// Encoded as its fields (the journal keeps in-flight items this way).
+extension IngestItem: Codable {
+    public init(from decoder: any Decoder) throws {
+        storage = CopyOnWriteBox(try Fields(from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try storage.value.encode(to: encoder)
+    }
+}

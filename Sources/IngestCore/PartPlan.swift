@@ -38,6 +38,11 @@ public struct PartPlan: Sendable, Hashable {
         partCount = Int((size + part - 1) / part)
     }
 
+    /// Bytes in part `number` (1-based): `partSize`, less for the last.
+    public func length(ofPart number: Int) -> Int64 {
+        min(partSize, size - Int64(number - 1) * partSize)
+    }
+
     /// Object-storage requests this upload takes: 1 PUT, or initiate + parts + complete.
     public var storageRequests: Int { mode == .simple ? 1 : partCount + 2 }
 }

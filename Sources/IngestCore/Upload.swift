@@ -141,19 +141,69 @@ public struct UploadRequest: Sendable, Hashable {
     }
 }
 
+/// What a transfer knows from the journal, and how it reports what the journal must record.
+public struct TransferCheckpoint: Sendable {
+    /// A multipart upload of this object initiated earlier: continue it. The parts the store lists
+    /// (ListParts) and whose size and MD5 match the local bytes are kept; if the store no longer
+    /// knows the upload, a new one is initiated.
+    public var uploadID: String?
+    /// Called with the id of a new multipart upload before any part is sent; must be durable when it returns.
+    public var multipartStarted: @Sendable (String) async throws -> Void
+    /// Called when the store confirmed a part (number, ETag, size).
+    public var partConfirmed: @Sendable (Int, String, Int64) async throws -> Void
+    /// Called with each chunk's byte count as it is sent.
+    public var progress: @Sendable (Int64) -> Void
+
+    public init(
+        uploadID: String? = nil, multipartStarted: @escaping @Sendable (String) async throws -> Void = { _ in },
+        partConfirmed: @escaping @Sendable (Int, String, Int64) async throws -> Void = { _, _, _ in },
+        progress: @escaping @Sendable (Int64) -> Void = { _ in }
+    ) {
+        self.uploadID = uploadID
+        self.multipartStarted = multipartStarted
+        self.partConfirmed = partConfirmed
+        self.progress = progress
+    }
+}
+
+/// What a finished transfer found out.
+public struct TransferResult: Sendable, Hashable {
+    /// MD5 of the whole file (lower-case hex), as sent.
+    public var md5: String?
+    /// Bytes already in storage from an earlier attempt (parts kept on resume).
+    public var resumedBytes: Int64
+
+    public init(md5: String?, resumedBytes: Int64 = 0) {
+        self.md5 = md5
+        self.resumedBytes = resumedBytes
+    }
+}
+
 /// A video platform's server-upload flow, step by step, so the engine can schedule, rate-limit,
-/// retry and (later) journal each step. Implementations map every failure to a ``ProviderError``.
+/// retry and journal each step. Implementations map every failure to a ``ProviderError``.
 public protocol VODProvider: Sendable {
     /// Shown in output (`tencent`).
     var name: String { get }
     /// Asks the platform for an upload session (Tencent ApplyUpload). One API call.
     func prepare(_ request: UploadRequest) async throws -> UploadSession
-    /// Sends one file's bytes to `location` with the session's credentials (simple or multipart).
-    /// - Parameter progress: called with each chunk's byte count as it is sent.
-    func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession,
-                  progress: @escaping @Sendable (Int64) -> Void) async throws
+    /// Sends one file's bytes to `location` with the session's credentials (simple or multipart),
+    /// continuing the multipart upload of `checkpoint` when there is one.
+    func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint)
+        async throws -> TransferResult
+    /// Gives up a multipart upload that will not be finished (best effort: the session's credentials
+    /// may have expired).
+    func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async
     /// Confirms the upload and gets the media's id (Tencent CommitUpload). One API call.
     func commit(_ session: UploadSession) async throws -> RemoteMedia
+}
+
+extension VODProvider {
+    /// A transfer without a journal: `progress` gets each chunk's byte count.
+    public func transfer(
+        file: FileReference, to location: ObjectLocation, session: UploadSession, progress: @escaping @Sendable (Int64) -> Void
+    ) async throws -> TransferResult {
+        try await transfer(file: file, to: location, session: session, checkpoint: TransferCheckpoint(progress: progress))
+    }
 }
 
 /// What the platform knows of one committed media: for audits (`--verify-remote`) and to find an

@@ -19,10 +19,19 @@ public struct IngestOptions: Sendable {
     public var classID: Int?
     /// Names the run in generated SourceContexts.
     public var runID: String
+    /// Upload rows whose content (size and MD5) is committed already (`--allow-duplicates`).
+    public var allowDuplicates: Bool
+    /// Searches for a media whose commit answer was lost, and the pause between them (search
+    /// indexes may lag behind CommitUpload).
+    public var recoverySearches: Int
+    public var recoveryPause: Duration
+    /// A session whose credentials expire sooner than this is not used for a transfer: a fresh one is applied for.
+    public var credentialMargin: Int64
 
     public init(
         concurrency: Int = 8, apiRate: Double = 100, maxAttempts: Int = 6, maxSessions: Int = 3, maxFailures: Int? = nil,
-        procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil, runID: String
+        procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil, runID: String, allowDuplicates: Bool = false,
+        recoverySearches: Int = 3, recoveryPause: Duration = .seconds(2), credentialMargin: Int64 = 120
     ) {
         self.concurrency = max(1, concurrency)
         self.apiRate = apiRate
@@ -33,7 +42,37 @@ public struct IngestOptions: Sendable {
         self.storageRegion = storageRegion
         self.classID = classID
         self.runID = runID
+        self.allowDuplicates = allowDuplicates
+        self.recoverySearches = max(1, recoverySearches)
+        self.recoveryPause = recoveryPause
+        self.credentialMargin = credentialMargin
     }
+}
+
+/// One item for the runner: its journal key, and where an earlier run left it.
+public struct Work: Sendable {
+    public var key: Int64
+    public var item: IngestItem
+    /// Set when the item is resumed from the journal.
+    public var resume: ResumePoint?
+    /// SourceContext for a new item (a resumed one keeps the one it was applied with).
+    public var sourceContext: String
+    /// Committed items of the same size: the MD5 decides whether this one is a duplicate.
+    public var duplicates: [CommittedContent]
+
+    public init(key: Int64, item: IngestItem, resume: ResumePoint? = nil, sourceContext: String, duplicates: [CommittedContent] = []) {
+        self.key = key
+        self.item = item
+        self.resume = resume
+        self.sourceContext = sourceContext
+        self.duplicates = duplicates
+    }
+}
+
+/// Where the runner gets its work, one item at a time, in its own task (the CLI reads manifests
+/// and the journal behind it).
+public protocol WorkSource: AnyObject {
+    func next() async throws -> Work?
 }
 
 /// What happened to one item.
@@ -41,8 +80,8 @@ public struct ItemOutcome: Sendable {
     public enum Status: String, Sendable, Codable {
         case committed
         case failed
-        /// Not attempted: the run stopped first (too many failures, or a fatal error).
-        case skipped
+        /// Not uploaded: its content is committed already (``duplicateOf``).
+        case duplicate
     }
 
     public var item: IngestItem
@@ -53,6 +92,23 @@ public struct ItemOutcome: Sendable {
     public var attempts: Int
     /// The last platform request id seen for the item.
     public var requestID: String?
+    public var duplicateOf: String?
+    /// Committed, found by a search after the answer to CommitUpload was lost.
+    public var recovered: Bool
+
+    public init(
+        item: IngestItem, status: Status, remote: RemoteMedia? = nil, error: ProviderError? = nil, attempts: Int, requestID: String? = nil,
+        duplicateOf: String? = nil, recovered: Bool = false
+    ) {
+        self.item = item
+        self.status = status
+        self.remote = remote
+        self.error = error
+        self.attempts = attempts
+        self.requestID = requestID
+        self.duplicateOf = duplicateOf
+        self.recovered = recovered
+    }
 }
 
 /// Counters every view of progress reads (terminal line, summary).
@@ -62,22 +118,37 @@ public final class IngestStats: Sendable {
         public var bytesTotal: Int64 = 0
         public var committed = 0
         public var failed = 0
+        /// Valid rows not attempted because the run stopped (still pending in the journal).
         public var skipped = 0
+        /// Committed by an earlier run: nothing done.
+        public var alreadyCommitted = 0
+        /// Not uploaded: same content as a committed item.
+        public var duplicates = 0
+        /// Taken over from an earlier run's journal.
+        public var resumed = 0
+        /// Commits whose answer was lost, found again on the platform.
+        public var recovered = 0
+        /// In flight when the run was interrupted: a resume finishes them.
+        public var interrupted = 0
         public var bytesSent: Int64 = 0
         public var apiCalls = 0
         public var retries = 0
         public var throttles = 0
+        /// Seconds from the start of the run to its first API request.
+        public var firstRequestSeconds: Double?
 
         /// `items` and `bytes` in summary.json.
         enum CodingKeys: String, CodingKey {
             case itemsTotal = "items", bytesTotal = "bytes"
-            case committed, failed, skipped, bytesSent, apiCalls, retries, throttles
+            case committed, failed, skipped, alreadyCommitted, duplicates, resumed, recovered, interrupted, bytesSent, apiCalls, retries,
+                throttles, firstRequestSeconds
         }
     }
 
     private let state = Mutex(Snapshot())
+    private let started = ContinuousClock.now
 
-    public init(items: Int, bytes: Int64) {
+    public init(items: Int = 0, bytes: Int64 = 0) {
         state.withLock {
             $0.itemsTotal = items
             $0.bytesTotal = bytes
@@ -85,133 +156,358 @@ public final class IngestStats: Sendable {
     }
 
     public var snapshot: Snapshot { state.withLock { $0 } }
-    func update(_ change: (inout Snapshot) -> Void) { state.withLock { change(&$0) } }
+    public func update(_ change: (inout Snapshot) -> Void) { state.withLock { change(&$0) } }
+
+    func apiCall() {
+        let elapsed = ContinuousClock.now - started
+        state.withLock {
+            $0.apiCalls += 1
+            if $0.firstRequestSeconds == nil {
+                $0.firstRequestSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            }
+        }
+    }
+}
+
+/// Stops a run from outside (a signal) or inside (too many failures): no new item is taken, those
+/// in flight go on.
+public final class RunControl: Sendable {
+    private let stop = Mutex<IngestRunner.Stop?>(nil)
+
+    public init() {}
+
+    /// Stops taking items; the first reason wins.
+    public func stopTaking(_ reason: IngestRunner.Stop) {
+        stop.withLock { $0 = $0 ?? reason }
+    }
+
+    public var stopped: IngestRunner.Stop? { stop.withLock { $0 } }
 }
 
 /// Runs the server-upload flow for many items in parallel under the run's limits: bounded items in
 /// flight, one shared API token bucket (AIMD on throttling), retries with backoff per step, a fresh
-/// session when one expires, and a stop after too many failures or a fatal error. Cancellation
-/// stops the run and is never reported as an item failure.
+/// session when one expires, and a stop after too many failures or a fatal error.
+///
+/// Every transition is journalled before the side effect it announces, so a run killed at any
+/// instant resumes: an item continues where the journal (and the store's ListParts) says it was,
+/// and a commit whose answer was lost is found on the platform instead of being made twice.
+/// Cancellation stops the run and is never recorded as an item failure.
 public struct IngestRunner: Sendable {
     public let options: IngestOptions
     public let limiter: RateLimiter
     public let stats: IngestStats
+    public let journal: any JournalStore
+    public let sources: any SourceFiles
+    public let control: RunControl
 
-    public init(options: IngestOptions, stats: IngestStats) {
+    public init(options: IngestOptions, stats: IngestStats, journal: any JournalStore, sources: any SourceFiles, control: RunControl = RunControl()) {
         self.options = options
         self.limiter = RateLimiter(rate: options.apiRate)
         self.stats = stats
+        self.journal = journal
+        self.sources = sources
+        self.control = control
     }
 
     /// Why the run stopped taking items, if it did.
     public struct Stop: Sendable {
         public var reason: String
         public var fatal: ProviderError?
+        /// Stopped by a signal (SIGINT, SIGTERM).
+        public var signal: Int32?
+
+        public init(reason: String, fatal: ProviderError? = nil, signal: Int32? = nil) {
+            self.reason = reason
+            self.fatal = fatal
+            self.signal = signal
+        }
     }
 
-    /// Uploads `items`; `onOutcome` gets each item's outcome as it ends (committed, failed, or skipped).
+    /// Uploads the work of `source`; `onOutcome` gets each item's outcome as it ends. Items that
+    /// are cancelled get none (they stay in flight in the journal).
     /// - Returns: why the run stopped early, or nil when every item was attempted.
     public func run(
-        _ items: [IngestItem], provider: any VODProvider, onOutcome: @escaping @Sendable (ItemOutcome) async -> Void
+        _ source: some WorkSource, provider: any VODProvider, catalog: (any MediaCatalog)?,
+        onOutcome: @escaping @Sendable (ItemOutcome) async -> Void
     ) async throws -> Stop? {
-        let stop = Shared<Stop?>(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func startNext() -> Bool {
-                guard next < items.count else { return false }
-                let item = items[next]
-                next += 1
+            var running = 0
+            while true {
+                while running >= options.concurrency {
+                    try await group.next()
+                    running -= 1
+                }
+                guard control.stopped == nil, let work = try await source.next() else { break }
+                running += 1
                 group.addTask {
-                    if stop.withLock({ $0 }) != nil {
-                        stats.update { $0.skipped += 1 }
-                        await onOutcome(ItemOutcome(item: item, status: .skipped, attempts: 0))
+                    let outcome: ItemOutcome
+                    do {
+                        outcome = try await ingest(work, provider: provider, catalog: catalog)
+                    } catch is CancellationError {
+                        stats.update { $0.interrupted += 1 }
                         return
                     }
-                    let outcome = try await ingest(item, provider: provider)
-                    if outcome.status == .failed {
-                        let counts = stats.snapshot
-                        let failures = counts.failed
-                        if let error = outcome.error, error.disposition == .abortRun {
-                            stop.withLock { $0 = $0 ?? Stop(reason: "the platform refused the account or the request: \(error)", fatal: error) }
-                        } else if let error = outcome.error, error.isUnreachable, counts.committed == 0,
-                            failures >= Swift.min(options.concurrency, Self.unreachableAfter)
-                        {
-                            // Every item so far failed to reach the platform: stop instead of trying each one.
-                            stop.withLock {
-                                $0 = $0 ?? Stop(reason: "the platform cannot be reached: \(failures) items failed with \(error.code) (\(error.message)) "
-                                    + "and none was committed; check the endpoint and the network, then run again")
-                            }
-                        } else if let max = options.maxFailures, failures >= max {
-                            stop.withLock { $0 = $0 ?? Stop(reason: "\(failures) items failed (--max-failures \(max))") }
-                        }
-                    }
+                    if outcome.status == .failed { noteFailure(outcome) }
                     await onOutcome(outcome)
                 }
-                return true
             }
-            for _ in 0..<options.concurrency where startNext() {}
-            while try await group.next() != nil { _ = startNext() }
+            try await group.waitForAll()
         }
-        return stop.withLock { $0 }
+        return control.stopped
+    }
+
+    /// Stops the run on a fatal error, on too many failures, or when nothing reaches the platform.
+    private func noteFailure(_ outcome: ItemOutcome) {
+        let counts = stats.snapshot
+        let failures = counts.failed
+        if let error = outcome.error, error.disposition == .abortRun {
+            control.stopTaking(Stop(reason: "the platform refused the account or the request: \(error)", fatal: error))
+        } else if let error = outcome.error, error.isUnreachable, counts.committed == 0,
+            failures >= Swift.min(options.concurrency, Self.unreachableAfter)
+        {
+            control.stopTaking(Stop(
+                reason: "the platform cannot be reached: \(failures) items failed with \(error.code) (\(error.message)) "
+                    + "and none was committed; check the endpoint and the network, then run again"))
+        } else if let max = options.maxFailures, failures >= max {
+            control.stopTaking(Stop(reason: "\(failures) items failed (--max-failures \(max))"))
+        }
     }
 
     /// Items failing with network errors, none committed, after which the run stops as unreachable.
     static let unreachableAfter = 3
 
-    /// A value several tasks read and write under a lock.
-    final class Shared<Value: Sendable>: Sendable {
-        private let mutex: Mutex<Value>
-        init(_ value: Value) { mutex = Mutex(value) }
-        func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    /// A SourceContext naming the run and the item, unique per item: it finds an upload again when
+    /// the answer to its CommitUpload was lost.
+    public static func sourceContext(for item: IngestItem, runID: String) -> String {
+        if let given = item.sourceContext { return given }
+        let token = "vodingest:\(runID):\(item.id)"
+        if token.count <= 250 { return token }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, stable across runs
+        for b in item.id.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return "vodingest:\(runID):id-fnv1a-\(String(hash, radix: 16))"
     }
 
     /// A step that must start over from prepare.
     private struct RenewSession: Error { let cause: ProviderError }
 
-    func sourceContext(for item: IngestItem) -> String {
-        if let given = item.sourceContext { return given }
-        let token = "vodingest:\(options.runID):\(item.id)"
-        if token.count <= 250 { return token }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, stable across runs
-        for b in item.id.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return "vodingest:\(options.runID):id-fnv1a-\(String(hash, radix: 16))"
+    /// One item's journal position, shared by the item's tasks (its parts report concurrently).
+    final class Position: Sendable {
+        let key: Int64
+        let journal: any JournalStore
+        private let current: Mutex<ItemState>
+
+        init(key: Int64, state: ItemState, journal: any JournalStore) {
+            self.key = key
+            self.journal = journal
+            self.current = Mutex(state)
+        }
+
+        var state: ItemState { current.withLock { $0 } }
+
+        /// Journals `event` (durably), then moves.
+        func record(_ event: JournalEvent) async throws {
+            let from = state
+            try await journal.record(key, from: from, event)
+            if let next = ItemLifecycle.next(from, event) { current.withLock { $0 = next } }
+        }
     }
 
-    func ingest(_ item: IngestItem, provider: any VODProvider) async throws -> ItemOutcome {
-        let request = UploadRequest(
-            item: item, sourceContext: sourceContext(for: item), procedure: options.procedure,
-            storageRegion: options.storageRegion, classID: options.classID)
+    func ingest(_ work: Work, provider: any VODProvider, catalog: (any MediaCatalog)?) async throws -> ItemOutcome {
+        let item = work.item
+        let position = Position(key: work.key, state: work.resume?.state ?? .pending, journal: journal)
+        let token = work.resume?.sourceContext ?? work.sourceContext
+        var session = work.resume?.session
+        var uploadID = work.resume?.uploadID
+        // The whole file's MD5 as computed here (never the manifest's claim, which is checked against it).
+        var md5 = work.resume?.md5
+        var appliedAt = work.resume?.appliedAt
         var attempts = 0
         var lastRequestID: String? = nil
         var sessions = 0
-        while true {
-            sessions += 1
-            do {
-                let session = try await step(api: true, attempts: &attempts) { try await provider.prepare(request) }
-                lastRequestID = session.requestID
-                try await step(api: false, attempts: &attempts) {
-                    try await provider.transfer(file: item.media, to: session.media, session: session) { bytes in
-                        stats.update { $0.bytesSent += bytes }
-                    }
-                }
-                if let cover = item.cover, let location = session.cover {
-                    try await step(api: false, attempts: &attempts) {
-                        try await provider.transfer(file: cover, to: location, session: session) { _ in }
-                    }
-                }
-                let remote = try await step(api: true, attempts: &attempts) { try await provider.commit(session) }
-                stats.update { $0.committed += 1 }
-                return ItemOutcome(item: item, status: .committed, remote: remote, attempts: attempts, requestID: remote.requestID)
-            } catch let renew as RenewSession {
-                if sessions >= options.maxSessions {
-                    stats.update { $0.failed += 1 }
-                    return ItemOutcome(item: item, status: .failed, error: renew.cause, attempts: attempts, requestID: renew.cause.requestID ?? lastRequestID)
-                }
-            } catch let error as ProviderError {
-                stats.update { $0.failed += 1 }
-                return ItemOutcome(item: item, status: .failed, error: error, attempts: attempts, requestID: error.requestID ?? lastRequestID)
+        var renewCause: ProviderError? = nil
+        // A CommitUpload may have reached the platform (its answer lost): look before applying again.
+        var commitMaybeSent = position.state == .committing
+        if work.resume != nil { stats.update { $0.resumed += 1 } }
+
+        func fail(_ error: ProviderError) async throws -> ItemOutcome {
+            try await position.record(.failed(code: error.code, message: "\(error.step): \(error.message)", attempts: attempts))
+            stats.update { $0.failed += 1 }
+            return ItemOutcome(item: item, status: .failed, error: error, attempts: attempts, requestID: error.requestID ?? lastRequestID)
+        }
+        func committed(_ remote: RemoteMedia, recovered: Bool) async throws -> ItemOutcome {
+            try await position.record(.committed(remote, recovered: recovered))
+            stats.update {
+                $0.committed += 1
+                if recovered { $0.recovered += 1 }
+            }
+            return ItemOutcome(item: item, status: .committed, remote: remote, attempts: attempts, requestID: remote.requestID, recovered: recovered)
+        }
+        func sourceChanged(_ file: FileReference) -> ProviderError? {
+            sources.change(of: file).map {
+                ProviderError(
+                    step: "source", code: "source.modified",
+                    message: "\(file.given) changed since it was validated (\($0)); nothing was committed for it. Check the file, then run again",
+                    disposition: .failItem)
             }
         }
+
+        // A new row whose content is committed already is not uploaded again.
+        if position.state == .pending, !work.duplicates.isEmpty, !options.allowDuplicates {
+            let digest: String
+            if let known = md5 {
+                digest = known
+            } else {
+                do {
+                    digest = try await sources.md5(of: item.media)
+                } catch let error as ProviderError {
+                    return try await fail(error)
+                }
+            }
+            md5 = digest
+            if let match = work.duplicates.first(where: { $0.md5 == digest }) {
+                try await position.record(.duplicate(of: match.fileID, md5: digest))
+                stats.update { $0.duplicates += 1 }
+                return ItemOutcome(item: item, status: .duplicate, attempts: 0, duplicateOf: match.fileID)
+            }
+        }
+
+        while true {
+            do {
+                // 1. A session: the journalled one while its credentials last, else a fresh one.
+                if position.state == .applied || position.state == .uploading {
+                    let now = Int64(Date().timeIntervalSince1970)
+                    if session == nil || session!.credentials.expiresAt < now + options.credentialMargin {
+                        if let old = session, let id = uploadID { await provider.abandon(uploadID: id, at: old.media, session: old) }
+                        try await position.record(.sessionAbandoned)
+                        session = nil
+                        uploadID = nil
+                    }
+                } else if position.state == .committing && session == nil {
+                    if let found = try await find(item, token: token, md5: md5, appliedAt: appliedAt, catalog: catalog, attempts: &attempts) {
+                        return try await committed(found, recovered: true)
+                    }
+                    try await position.record(.sessionAbandoned)
+                } else if position.state == .uploaded && session == nil {
+                    try await position.record(.sessionAbandoned)
+                }
+                if position.state == .pending {
+                    sessions += 1
+                    if sessions > options.maxSessions, let cause = renewCause { return try await fail(cause) }
+                    if let changed = sourceChanged(item.media) ?? item.cover.flatMap(sourceChanged) { return try await fail(changed) }
+                    let request = UploadRequest(
+                        item: item, sourceContext: token, procedure: options.procedure, storageRegion: options.storageRegion,
+                        classID: options.classID)
+                    let fresh = try await step(api: true, attempts: &attempts) { try await provider.prepare(request) }
+                    lastRequestID = fresh.requestID
+                    try await position.record(.applied(fresh, item: item, sourceContext: token))
+                    session = fresh
+                    uploadID = nil
+                    appliedAt = Int64(Date().timeIntervalSince1970)
+                    commitMaybeSent = false
+                }
+                guard let current = session else { continue }
+
+                // 2. The bytes: media (continuing a journalled multipart upload), then cover.
+                if position.state == .applied || position.state == .uploading {
+                    var resumeID = uploadID
+                    let result = try await step(api: false, attempts: &attempts) {
+                        let checkpoint = TransferCheckpoint(
+                            uploadID: resumeID,
+                            multipartStarted: { id in try await position.record(.multipartStarted(uploadID: id)) },
+                            partConfirmed: { number, etag, size in try await position.record(.partConfirmed(number: number, etag: etag, size: size)) },
+                            progress: { bytes in stats.update { $0.bytesSent += bytes } })
+                        // A retry after a failure starts a new upload (the failed one was aborted).
+                        resumeID = nil
+                        return try await provider.transfer(file: item.media, to: current.media, session: current, checkpoint: checkpoint)
+                    }
+                    if let cover = item.cover, let location = current.cover {
+                        _ = try await step(api: false, attempts: &attempts) {
+                            try await provider.transfer(file: cover, to: location, session: current, progress: { _ in })
+                        }
+                    }
+                    // The bytes sent must be the bytes validated: a file changed mid-way is not committed.
+                    if let changed = sourceChanged(item.media) { return try await fail(changed) }
+                    if let expected = md5, let sent = result.md5, expected != sent {
+                        return try await fail(ProviderError(
+                            step: "source", code: "source.modified",
+                            message: "\(item.media.given) has MD5 \(sent) now, not \(expected) as when it was first read; nothing was committed for it",
+                            disposition: .failItem))
+                    }
+                    if let claimed = item.md5, let sent = result.md5, claimed.lowercased() != sent {
+                        return try await fail(ProviderError(
+                            step: "source", code: "source.checksum-mismatch",
+                            message: "\(item.media.given) has MD5 \(sent), not the manifest's \(claimed); nothing was committed for it. "
+                                + "Fix the manifest or the file (validate --checksums finds these before a run)",
+                            disposition: .failItem))
+                    }
+                    md5 = result.md5 ?? md5
+                    try await position.record(.uploaded(md5: md5))
+                }
+
+                // 3. The commit, recorded as intended first: a resume retries it with the same key.
+                if position.state == .uploaded { try await position.record(.committing) }
+                do {
+                    let remote = try await step(api: true, attempts: &attempts) {
+                        // From here on, an error does not prove the platform did not commit.
+                        commitMaybeSent = true
+                        return try await provider.commit(current)
+                    }
+                    return try await committed(remote, recovered: false)
+                } catch let error as ProviderError {
+                    guard error.disposition != .abortRun else { throw error }
+                    if commitMaybeSent, let found = try await find(item, token: token, md5: md5, appliedAt: appliedAt, catalog: catalog, attempts: &attempts) {
+                        return try await committed(found, recovered: true)
+                    }
+                    // Not on the platform: the key is unusable (expired or refused); start over.
+                    throw RenewSession(cause: error)
+                } catch let renew as RenewSession {
+                    if commitMaybeSent, let found = try await find(item, token: token, md5: md5, appliedAt: appliedAt, catalog: catalog, attempts: &attempts) {
+                        return try await committed(found, recovered: true)
+                    }
+                    throw renew
+                }
+            } catch let renew as RenewSession {
+                renewCause = renew.cause
+                if position.state.isInFlight {
+                    if let old = session, let id = uploadID { await provider.abandon(uploadID: id, at: old.media, session: old) }
+                    try await position.record(.sessionAbandoned)
+                }
+                session = nil
+                uploadID = nil
+                if sessions >= options.maxSessions { return try await fail(renew.cause) }
+            } catch let error as ProviderError {
+                return try await fail(error)
+            }
+        }
+    }
+
+    /// Finds the media a lost CommitUpload answer was about: by name and creation time (SearchMedia),
+    /// then the SourceContext token, size and MD5 of each match. Nil when it is not there.
+    func find(_ item: IngestItem, token: String, md5: String?, appliedAt: Int64?, catalog: (any MediaCatalog)?, attempts: inout Int) async throws
+        -> RemoteMedia?
+    {
+        guard let catalog else { return nil }
+        let now = Int64(Date().timeIntervalSince1970)
+        let after = (appliedAt ?? now - 86_400) - 300
+        // A SourceContext the tool made names this item only; one from the manifest needs the MD5 too.
+        let tokenIsUnique = item.sourceContext == nil
+        for search in 1...options.recoverySearches {
+            var offset = 0
+            while true {
+                let query = MediaQuery(namePrefixes: [item.title], createdAfter: after, createdBefore: now + 300, offset: offset, limit: 100)
+                let page = try await step(api: true, attempts: &attempts) { try await catalog.search(query) }
+                for media in page.media where media.sourceContext == token {
+                    if let size = item.media.size, let found = media.size, size != found { continue }
+                    if let md5, let found = media.md5, md5 != found { continue }
+                    if !tokenIsUnique, md5 == nil || media.md5 == nil { continue }
+                    return RemoteMedia(fileID: media.fileID, mediaURL: media.mediaURL, coverURL: media.coverURL, requestID: "")
+                }
+                offset += page.media.count
+                if page.media.isEmpty || offset >= min(page.total, 5000) { break }
+            }
+            if search < options.recoverySearches { try await Task.sleep(for: options.recoveryPause) }
+        }
+        return nil
     }
 
     /// Runs one step with retries: transient errors back off and retry, throttling also slows the
@@ -223,7 +519,7 @@ public struct IngestRunner: Sendable {
             attempts += 1
             if api {
                 try await limiter.acquire()
-                stats.update { $0.apiCalls += 1 }
+                stats.apiCall()
             }
             do {
                 let value = try await body()

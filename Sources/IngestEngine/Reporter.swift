@@ -9,130 +9,327 @@ public struct ReportRow: Sendable, Codable, Hashable {
     public var path: String
     public var size: Int64?
     public var md5: String?
-    /// `committed`, `failed`, `invalid` or `skipped`.
+    /// `committed`, `skipped`, `invalid`, `failed` or `pending`.
     public var status: String
     public var fileID: String?
     public var mediaURL: String?
     public var coverURL: String?
+    public var title: String?
+    public var sourceContext: String?
+    /// For `skipped`: the FileId of the committed item with the same content.
+    public var duplicateOf: String?
     public var errorCode: String?
     public var errorMessage: String?
     public var attempts: Int
-    public var requestID: String?
+    public var applyRequestID: String?
+    public var commitRequestID: String?
+    /// Committed, found by a search after the answer to CommitUpload was lost.
+    public var recovered: Bool
+    /// ISO 8601, UTC, milliseconds.
+    public var createdAt: String
+    public var updatedAt: String
+    public var committedAt: String?
 
     public static let columns = [
-        "manifest", "line", "id", "path", "size", "md5", "status", "file_id", "media_url", "cover_url", "error_code",
-        "error_message", "attempts", "request_id",
+        "manifest", "line", "id", "path", "size", "md5", "status", "file_id", "media_url", "cover_url", "title", "source_context",
+        "duplicate_of", "error_code", "error_message", "attempts", "apply_request_id", "commit_request_id", "recovered", "created_at",
+        "updated_at", "committed_at",
     ]
 
     enum CodingKeys: String, CodingKey {
-        case manifest, line, id, path, size, md5, status, attempts
-        case fileID = "file_id", mediaURL = "media_url", coverURL = "cover_url", errorCode = "error_code"
-        case errorMessage = "error_message", requestID = "request_id"
+        case manifest, line, id, path, size, md5, status, title, attempts, recovered
+        case fileID = "file_id", mediaURL = "media_url", coverURL = "cover_url", sourceContext = "source_context"
+        case duplicateOf = "duplicate_of", errorCode = "error_code", errorMessage = "error_message"
+        case applyRequestID = "apply_request_id", commitRequestID = "commit_request_id"
+        case createdAt = "created_at", updatedAt = "updated_at", committedAt = "committed_at"
     }
 
-    public init(outcome: ItemOutcome) {
-        let item = outcome.item
-        manifest = item.location.manifest
-        line = item.location.line
-        id = item.id
-        path = item.media.given
-        size = item.media.size
-        md5 = item.md5
-        status = outcome.status.rawValue
-        fileID = outcome.remote?.fileID
-        mediaURL = outcome.remote?.mediaURL
-        coverURL = outcome.remote?.coverURL
-        errorCode = outcome.error?.code ?? (outcome.status == .skipped ? "run.stopped" : nil)
-        errorMessage = outcome.error.map { "\($0.step): \($0.message)" }
-            ?? (outcome.status == .skipped ? "not attempted: the run stopped before this item" : nil)
-        attempts = outcome.attempts
-        requestID = outcome.requestID
+    public init(_ record: JournalRecord) {
+        manifest = record.manifest
+        line = record.line
+        id = record.id
+        path = record.path
+        size = record.size
+        md5 = record.md5
+        status = Self.status(record.state)
+        fileID = record.fileID
+        mediaURL = record.mediaURL
+        coverURL = record.coverURL
+        title = record.title
+        sourceContext = record.sourceContext
+        duplicateOf = record.duplicateOf
+        errorCode = record.errorCode
+        errorMessage = record.errorMessage
+        if record.state == .skipped, let of = record.duplicateOf {
+            errorCode = "duplicate"
+            errorMessage = "duplicate of \(of): the same content (size and MD5) is committed already; --allow-duplicates uploads it again"
+        }
+        attempts = record.attempts
+        applyRequestID = record.applyRequestID
+        commitRequestID = record.commitRequestID
+        recovered = record.recovered
+        createdAt = Self.time(record.createdAt)
+        updatedAt = Self.time(record.updatedAt)
+        committedAt = record.committedAt.map(Self.time)
     }
 
-    /// A row that failed validation: never uploaded.
-    public init(invalid outcome: RowOutcome, path: String?) {
-        manifest = outcome.location.manifest
-        line = outcome.location.line
-        id = outcome.id ?? ""
-        self.path = path ?? ""
-        status = "invalid"
-        let first = outcome.diagnostics.first { $0.severity == .error }
-        errorCode = first?.code.rawValue
-        errorMessage = outcome.diagnostics.filter { $0.severity == .error }.map(\.message).joined(separator: "; ")
-        attempts = 0
+    /// Items in flight are `pending` in a report: not finished yet.
+    static func status(_ state: ItemState) -> String {
+        switch state {
+        case .committed, .skipped, .invalid, .failed, .pending: state.rawValue
+        case .applied, .uploading, .uploaded, .committing: "pending"
+        }
     }
 
-    public var csvLine: String {
-        let fields: [String] = [
-            manifest, String(line), id, path, size.map(String.init) ?? "", md5 ?? "", status, fileID ?? "", mediaURL ?? "",
-            coverURL ?? "", errorCode ?? "", errorMessage ?? "", String(attempts), requestID ?? "",
+    static func time(_ millis: Int64) -> String {
+        let seconds = millis / 1000
+        let base = ISO8601Timestamp.format(seconds)
+        return String(base.dropLast()) + String(format: ".%03dZ", Int(millis % 1000))
+    }
+
+    public var csvFields: [String] {
+        [
+            manifest, String(line), id, path, size.map(String.init) ?? "", md5 ?? "", status, fileID ?? "", mediaURL ?? "", coverURL ?? "",
+            title ?? "", sourceContext ?? "", duplicateOf ?? "", errorCode ?? "", errorMessage ?? "", String(attempts), applyRequestID ?? "",
+            commitRequestID ?? "", recovered ? "true" : "false", createdAt, updatedAt, committedAt ?? "",
         ]
-        return fields.map(Self.csvField).joined(separator: ",")
     }
 
-    static func csvField(_ s: String) -> String {
-        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    public var csvLine: String { csvFields.map(CSVCell.escape).joined(separator: ",") }
+}
+
+/// CSV cells as RFC 4180 wants them, and safe to open in a spreadsheet: a cell starting with `=`,
+/// `+`, `-` or `@` (a formula) gets a leading `'` (OWASP "CSV injection").
+public enum CSVCell {
+    public static func escape(_ s: String) -> String {
+        var value = s
+        if let first = value.utf8.first, first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
+            || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
+        {
+            value = "'" + value
+        }
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Splits one CSV record (as written by ``escape(_:)``) into cells; the leading `'` is kept.
+    public static func split(_ line: Substring) -> [String] {
+        var cells: [String] = []
+        var cell = ""
+        var quoted = false
+        var iterator = line.makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? iterator.next() {
+            pending = nil
+            if quoted {
+                if c == "\"" {
+                    if let next = iterator.next() {
+                        if next == "\"" { cell.append("\"") } else { quoted = false; pending = next }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    cell.append(c)
+                }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                cells.append(cell)
+                cell = ""
+            } else {
+                cell.append(c)
+            }
+        }
+        cells.append(cell)
+        return cells
     }
 }
 
-/// Writes `report.csv` and `report.jsonl` as rows arrive, and `summary.json` at the end.
-public actor ReportWriter {
-    private let csv: FileHandle
-    private let jsonl: FileHandle
-    private let directory: String
-    private var pending = Data()
-    private var pendingJSON = Data()
-    private let encoder: JSONEncoder = {
+/// The report's index (like S3 Batch Operations' completion manifest): the runs, the manifests with
+/// their checksums, counts per status, bytes and duration.
+public struct ReportSummary: Sendable, Codable {
+    public struct Run: Sendable, Codable {
+        public var id: String
+        public var startedAt: String
+        public var finishedAt: String?
+        public var status: String
+        public var toolVersion: String
+        public var manifests: [ManifestFingerprint]
+    }
+
+    /// The latest run.
+    public var runID: String?
+    public var runs: [Run]
+    public var toolVersion: String
+    public var generatedAt: String
+    public var rows: Int
+    /// Rows per status (`committed`, `skipped`, `invalid`, `failed`, `pending`).
+    public var counts: [String: Int]
+    /// Bytes of the committed media.
+    public var bytesCommitted: Int64
+    /// From the first run's start to the last run's end (or now, mid-run).
+    public var durationSeconds: Double
+    /// Whether the report is final (no run going on or interrupted, nothing pending).
+    public var complete: Bool
+}
+
+/// Builds the reconciliation report from the journal in any of its formats, streaming rows.
+public enum ReportBuilder {
+    public enum Format: String, Sendable, CaseIterable {
+        case csv, jsonl, json, html
+    }
+
+    /// Writes the report of every journalled item (of the manifests at `manifestPaths`, when given)
+    /// to `out`; returns its summary.
+    public static func write(
+        _ format: Format, journal: any JournalStore, manifestPaths: [String]? = nil, toolVersion: String, to out: ReportOutput
+    ) async throws -> ReportSummary {
+        var runs = try await journal.runs()
+        if let paths = manifestPaths.map(Set.init) {
+            runs = runs.filter { run in run.manifests.contains { paths.contains($0.path) } }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-    public private(set) var rows = 0
-
-    public init(directory: String) throws {
-        self.directory = directory
-        if let failure = Folder.create(directory) {
-            throw IngestError(
-                code: "report.unwritable",
-                message: "cannot create the folder \(failure.folder) for the report (\(failure.reason)); choose another --state-dir",
-                subject: directory)
-        }
-        func create(_ name: String) throws -> FileHandle {
-            let path = directory + "/" + name
-            guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-                throw IngestError(code: "report.unwritable", message: "cannot write \(path); check the --state-dir permissions")
+        var tally = Tally()
+        switch format {
+        case .csv:
+            out.write(ReportRow.columns.joined(separator: ",") + "\n")
+            try journal.records(manifestPaths: manifestPaths) { record in
+                let row = ReportRow(record)
+                tally.add(record, row)
+                out.write(row.csvLine + "\n")
             }
-            return handle
+        case .jsonl:
+            try journal.records(manifestPaths: manifestPaths) { record in
+                let row = ReportRow(record)
+                tally.add(record, row)
+                out.write(try encoder.encode(row))
+                out.write("\n")
+            }
+        case .json:
+            out.write("{\"rows\":[")
+            var first = true
+            try journal.records(manifestPaths: manifestPaths) { record in
+                let row = ReportRow(record)
+                tally.add(record, row)
+                out.write(first ? "\n" : ",\n")
+                first = false
+                out.write(try encoder.encode(row))
+            }
+            let summary = tally.summary(runs: runs, toolVersion: toolVersion)
+            out.write("\n],\"summary\":")
+            out.write(try encoder.encode(summary))
+            out.write("}\n")
+            try out.finish()
+            return summary
+        case .html:
+            // Problems first: one pass for failed and invalid rows (and the counts), one for the rest.
+            var problems: [ReportRow] = []
+            var others: [ReportRow] = []
+            try journal.records(manifestPaths: manifestPaths) { record in
+                let row = ReportRow(record)
+                tally.add(record, row)
+                if row.status == "failed" || row.status == "invalid" {
+                    if problems.count < HTMLReport.rowLimit { problems.append(row) }
+                } else if others.count < HTMLReport.rowLimit {
+                    others.append(row)
+                }
+            }
+            let summary = tally.summary(runs: runs, toolVersion: toolVersion)
+            out.write(HTMLReport.page(summary: summary, problems: problems, others: others, throughput: tally.throughput()))
+            try out.finish()
+            return summary
         }
-        csv = try create("report.csv")
-        jsonl = try create("report.jsonl")
-        pending.append(Data((ReportRow.columns.joined(separator: ",") + "\n").utf8))
+        try out.finish()
+        return tally.summary(runs: runs, toolVersion: toolVersion)
     }
 
-    public func add(_ row: ReportRow) {
-        rows += 1
-        pending.append(Data((row.csvLine + "\n").utf8))
-        if let data = try? encoder.encode(row) { pendingJSON.append(data + Data([0x0A])) }
-        if pending.count > 64 * 1024 { flush() }
+    /// Counts, bytes and the commits over time, gathered while rows stream.
+    struct Tally {
+        var rows = 0
+        var counts: [String: Int] = [:]
+        var bytes: Int64 = 0
+        /// (committed at, size), for the throughput chart; sampled down past 200,000.
+        var commits: [(Int64, Int64)] = []
+
+        mutating func add(_ record: JournalRecord, _ row: ReportRow) {
+            rows += 1
+            counts[row.status, default: 0] += 1
+            if record.state == .committed {
+                bytes += record.size ?? 0
+                if let at = record.committedAt, commits.count < 200_000 { commits.append((at, record.size ?? 0)) }
+            }
+        }
+
+        func summary(runs: [RunRecord], toolVersion: String) -> ReportSummary {
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let start = runs.first?.startedAt ?? now
+            let running = runs.contains { $0.status == "running" || $0.status == "interrupted" }
+            let end = running ? now : runs.compactMap(\.finishedAt).max() ?? now
+            return ReportSummary(
+                runID: runs.last?.id,
+                runs: runs.map {
+                    ReportSummary.Run(
+                        id: $0.id, startedAt: ReportRow.time($0.startedAt), finishedAt: $0.finishedAt.map(ReportRow.time), status: $0.status,
+                        toolVersion: $0.toolVersion, manifests: $0.manifests)
+                },
+                toolVersion: toolVersion, generatedAt: ReportRow.time(now), rows: rows, counts: counts, bytesCommitted: bytes,
+                durationSeconds: Double(max(0, end - start)) / 1000,
+                complete: !running && (counts["pending"] ?? 0) == 0)
+        }
+
+        /// Bytes per second in up to 60 buckets from the first to the last commit.
+        func throughput() -> [(at: Int64, bytesPerSecond: Double)] {
+            guard let first = commits.map(\.0).min(), let last = commits.map(\.0).max() else { return [] }
+            let span = max(last - first, 1000)
+            let buckets = min(60, max(1, Int(span / 1000)))
+            let width = Double(span) / Double(buckets)
+            var sums = Array(repeating: Int64(0), count: buckets)
+            for (at, size) in commits {
+                let index = min(buckets - 1, Int(Double(at - first) / width))
+                sums[index] += size
+            }
+            return sums.enumerated().map { (first + Int64(Double($0.offset) * width), Double($0.element) / (width / 1000)) }
+        }
+    }
+}
+
+/// Where a report goes: a file or standard output, written in 64 KiB blocks.
+public final class ReportOutput {
+    private let handle: FileHandle
+    private var buffer = Data()
+    private let closes: Bool
+
+    public init(handle: FileHandle, closes: Bool) {
+        self.handle = handle
+        self.closes = closes
     }
 
-    public func flush() {
-        csv.write(pending)
-        jsonl.write(pendingJSON)
-        pending.removeAll(keepingCapacity: true)
-        pendingJSON.removeAll(keepingCapacity: true)
+    /// Creates (or truncates) `path`.
+    public convenience init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw IngestError(code: "report.unwritable", message: "cannot write \(path); check the folder exists and can be written", subject: path)
+        }
+        self.init(handle: handle, closes: true)
     }
 
-    /// Flushes, writes `summary.json`, closes the files.
-    public func finish<Summary: Encodable>(summary: Summary) throws {
+    public func write(_ text: String) { write(Data(text.utf8)) }
+
+    public func write(_ data: Data) {
+        buffer.append(data)
+        if buffer.count >= 64 * 1024 { flush() }
+    }
+
+    func flush() {
+        handle.write(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    public func finish() throws {
         flush()
-        try csv.synchronize()
-        try jsonl.synchronize()
-        try csv.close()
-        try jsonl.close()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        try (encoder.encode(summary) + Data([0x0A])).write(to: URL(fileURLWithPath: directory + "/summary.json"))
+        if closes {
+            try handle.synchronize()
+            try handle.close()
+        }
     }
 }

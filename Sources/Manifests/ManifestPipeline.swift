@@ -24,7 +24,7 @@ public struct ValidationSummary: Sendable, Hashable, Codable {
 
 /// Reads and validates manifests in order, streaming: each row is validated as it is read and
 /// handed to the caller, then forgotten.
-public struct ManifestPipeline {
+public struct ManifestPipeline: Sendable {
     public var options: ValidationOptions
     /// `--root`; `nil` means each manifest's own folder (the current directory for standard input).
     public var rootOverride: String?

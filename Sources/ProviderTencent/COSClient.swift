@@ -64,62 +64,159 @@ struct COSClient: Sendable {
             disposition: TencentErrors.cosDisposition(code: code, status: response.status, message: message))
     }
 
-    /// Uploads `file` to `location`: one PUT up to the part size, multipart above it.
+    /// Uploads `file` to `location`: one PUT up to the part size, multipart above it, continuing
+    /// `checkpoint.uploadID` when there is one.
     func upload(
         file path: String, size: Int64, to location: ObjectLocation, credentials: TemporaryCredentials, step: String,
-        progress: @escaping @Sendable (Int64) -> Void
-    ) async throws {
+        checkpoint: TransferCheckpoint
+    ) async throws -> TransferResult {
         let plan = PartPlan(size: size, preferredPartSize: configuration.partSize, rules: TencentConfiguration.partRules)
         if plan.mode == .simple {
-            try await retryingPart(step: step) {
+            let etag = try await retryingPart(step: step) {
                 try await putRange(path, offset: 0, length: size, location: location, query: [], credentials: credentials, step: step)
             }
-            progress(size)
-            return
+            checkpoint.progress(size)
+            return TransferResult(md5: String(etag.lowercased().filter { $0 != "\"" }))
         }
-        let initiated = try await retryingPart(step: step) {
-            try await send("POST", location, query: [("uploads", "")], credentials: credentials, step: step, timeout: configuration.apiTimeout)
+        // The parts the store has of an earlier upload, if it still knows it.
+        var kept: [Int: String] = [:]
+        var uploadID = checkpoint.uploadID
+        if let earlier = uploadID {
+            if let listed = try await listParts(uploadID: earlier, location: location, credentials: credentials, step: step) {
+                kept = try keptParts(listed, plan: plan, path: path, step: step)
+            } else {
+                uploadID = nil
+            }
         }
-        guard let uploadID = XMLText.first("UploadId", in: initiated.body), !uploadID.isEmpty else {
-            throw ProviderError(step: step, code: "response.malformed", message: "Initiate Multipart Upload returned no UploadId", disposition: .retry)
+        if uploadID == nil {
+            let initiated = try await retryingPart(step: step) {
+                try await send("POST", location, query: [("uploads", "")], credentials: credentials, step: step, timeout: configuration.apiTimeout)
+            }
+            guard let id = XMLText.first("UploadId", in: initiated.body), !id.isEmpty else {
+                throw ProviderError(step: step, code: "response.malformed", message: "Initiate Multipart Upload returned no UploadId", disposition: .retry)
+            }
+            try await checkpoint.multipartStarted(id)
+            uploadID = id
         }
+        let id = uploadID!
+        let resumedBytes = kept.keys.reduce(Int64(0)) { $0 + plan.length(ofPart: $1) }
         do {
-            let etags = try await uploadParts(path, plan: plan, uploadID: uploadID, location: location, credentials: credentials, step: step, progress: progress)
-            try await complete(uploadID: uploadID, etags: etags, location: location, credentials: credentials, step: step)
+            // The whole file's MD5 (for the report and audits) is read alongside the parts.
+            async let whole = Self.wholeMD5(path: path, size: size, step: step)
+            let etags = try await uploadParts(
+                path, plan: plan, uploadID: id, kept: kept, location: location, credentials: credentials, step: step, checkpoint: checkpoint)
+            try await complete(uploadID: id, etags: etags, location: location, credentials: credentials, step: step)
+            return TransferResult(md5: try await whole, resumedBytes: resumedBytes)
+        } catch is CancellationError {
+            // Stopped, not failed: the journal keeps the upload id, and a resume continues it.
+            throw CancellationError()
         } catch {
-            // Leave nothing behind on the platform: abort (best effort, not when cancelled mid-way
-            // with the journal in charge of resuming; until then, always).
-            _ = try? await send("DELETE", location, query: [("uploadId", uploadID)], credentials: credentials, step: step, timeout: configuration.apiTimeout)
+            // Leave nothing behind on the platform.
+            await abort(uploadID: id, location: location, credentials: credentials, step: step)
             throw error
         }
     }
 
+    /// Abort Multipart Upload, best effort.
+    func abort(uploadID: String, location: ObjectLocation, credentials: TemporaryCredentials, step: String) async {
+        _ = try? await send("DELETE", location, query: [("uploadId", uploadID)], credentials: credentials, step: step, timeout: configuration.apiTimeout)
+    }
+
+    /// ListParts of `uploadID`, every page: part number to (ETag, size); nil when the store no
+    /// longer knows the upload (completed, aborted or expired).
+    func listParts(uploadID: String, location: ObjectLocation, credentials: TemporaryCredentials, step: String) async throws
+        -> [Int: (etag: String, size: Int64)]?
+    {
+        var parts: [Int: (etag: String, size: Int64)] = [:]
+        var marker = 0
+        while true {
+            let response: HTTPResponseData
+            do {
+                response = try await retryingPart(step: step) {
+                    try await send(
+                        "GET", location, query: [("part-number-marker", String(marker)), ("uploadId", uploadID)], credentials: credentials,
+                        step: step, timeout: configuration.apiTimeout)
+                }
+            } catch let error as ProviderError where error.code == "NoSuchUpload" {
+                return nil
+            }
+            let text = String(decoding: response.body, as: UTF8.self)
+            for block in XMLText.blocks("Part", in: text) {
+                guard let number = XMLText.first("PartNumber", in: block).flatMap({ Int($0) }),
+                    let etag = XMLText.first("ETag", in: block), let size = XMLText.first("Size", in: block).flatMap({ Int64($0) })
+                else { continue }
+                parts[number] = (etag, size)
+            }
+            guard XMLText.first("IsTruncated", in: Substring(text)) == "true",
+                let next = XMLText.first("NextPartNumberMarker", in: Substring(text)).flatMap({ Int($0) }), next > marker
+            else { return parts }
+            marker = next
+        }
+    }
+
+    /// The listed parts that hold exactly the local bytes of their range (size and MD5), like the
+    /// official SDK's resume (protocol notes §5.3): the store decides, not the journal.
+    private func keptParts(_ listed: [Int: (etag: String, size: Int64)], plan: PartPlan, path: String, step: String) throws -> [Int: String] {
+        var kept: [Int: String] = [:]
+        for (number, part) in listed where number >= 1 && number <= plan.partCount {
+            let offset = Int64(number - 1) * plan.partSize
+            let length = plan.length(ofPart: number)
+            guard part.size == length else { continue }
+            let md5: [UInt8]
+            do {
+                md5 = try FileRange.md5(path: path, offset: offset, length: length)
+            } catch let error as TransportError {
+                throw TencentErrors.transport(error, step: step)
+            }
+            if part.etag.lowercased() == "\"" + Hex.encode(md5) + "\"" { kept[number] = part.etag }
+        }
+        return kept
+    }
+
+    /// MD5 of the whole file, read off the cooperative threads.
+    static func wholeMD5(path: String, size: Int64, step: String) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                do {
+                    continuation.resume(returning: Hex.encode(try FileRange.md5(path: path, offset: 0, length: size)))
+                } catch let error as TransportError {
+                    continuation.resume(throwing: TencentErrors.transport(error, step: step))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
     private func uploadParts(
-        _ path: String, plan: PartPlan, uploadID: String, location: ObjectLocation, credentials: TemporaryCredentials,
-        step: String, progress: @escaping @Sendable (Int64) -> Void
+        _ path: String, plan: PartPlan, uploadID: String, kept: [Int: String], location: ObjectLocation, credentials: TemporaryCredentials,
+        step: String, checkpoint: TransferCheckpoint
     ) async throws -> [String] {
         var etags = Array(repeating: "", count: plan.partCount)
+        for (number, etag) in kept { etags[number - 1] = etag }
+        let missing = (1...plan.partCount).filter { kept[$0] == nil }
         try await withThrowingTaskGroup(of: (Int, String).self) { group in
             var next = 0
             func add() {
-                let index = next
+                let number = missing[next]
                 next += 1
-                let offset = Int64(index) * plan.partSize
-                let length = min(plan.partSize, plan.size - offset)
+                let offset = Int64(number - 1) * plan.partSize
+                let length = plan.length(ofPart: number)
                 group.addTask {
                     let etag = try await retryingPart(step: step) {
                         try await putRange(
                             path, offset: offset, length: length, location: location,
-                            query: [("partNumber", String(index + 1)), ("uploadId", uploadID)], credentials: credentials, step: step)
+                            query: [("partNumber", String(number)), ("uploadId", uploadID)], credentials: credentials, step: step)
                     }
-                    progress(length)
-                    return (index, etag)
+                    checkpoint.progress(length)
+                    try await checkpoint.partConfirmed(number, etag, length)
+                    return (number, etag)
                 }
             }
-            for _ in 0..<min(max(1, configuration.partConcurrency), plan.partCount) { add() }
-            while let (index, etag) = try await group.next() {
-                etags[index] = etag
-                if next < plan.partCount { add() }
+            for _ in 0..<min(max(1, configuration.partConcurrency), missing.count) { add() }
+            while let (number, etag) = try await group.next() {
+                etags[number - 1] = etag
+                if next < missing.count { add() }
             }
         }
         return etags

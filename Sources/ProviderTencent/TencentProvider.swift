@@ -61,8 +61,8 @@ public struct TencentProvider: VODProvider {
     static func key(_ path: String) -> String { path.hasPrefix("/") ? String(path.dropFirst()) : path }
 
     public func transfer(
-        file: FileReference, to location: ObjectLocation, session: UploadSession, progress: @escaping @Sendable (Int64) -> Void
-    ) async throws {
+        file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
+    ) async throws -> TransferResult {
         let step = location == session.cover ? "cover" : "upload"
         let size: Int64
         if let known = file.size {
@@ -74,7 +74,12 @@ public struct TencentProvider: VODProvider {
             }
             size = s
         }
-        try await cos.upload(file: file.resolved, size: size, to: location, credentials: session.credentials, step: step, progress: progress)
+        return try await cos.upload(
+            file: file.resolved, size: size, to: location, credentials: session.credentials, step: step, checkpoint: checkpoint)
+    }
+
+    public func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async {
+        await cos.abort(uploadID: uploadID, location: location, credentials: session.credentials, step: "upload")
     }
 
     public func commit(_ session: UploadSession) async throws -> RemoteMedia {

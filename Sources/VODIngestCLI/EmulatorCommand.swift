@@ -1,5 +1,6 @@
 import ArgumentParser
 import Emulator
+import IngestCore
 import Foundation
 import IngestEngine
 

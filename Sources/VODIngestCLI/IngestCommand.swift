@@ -4,6 +4,7 @@ import Emulator
 import Foundation
 import IngestCore
 import IngestEngine
+import JournalSQLite
 import Manifests
 import ProviderTencent
 import VODHTTP
@@ -37,7 +38,7 @@ struct IngestCommand: AsyncParsableCommand {
 
     @OptionGroup var input: ManifestOptions
 
-    @Option(help: ArgumentHelp("Folder for the report (and the embedded emulator's data).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Folder of the journal (resume: run the same command again), the report, and the embedded emulator's data.", valueName: "dir"))
     var stateDir = "vodingest-state"
 
     @Option(help: "Files in flight at once.")
@@ -82,6 +83,12 @@ struct IngestCommand: AsyncParsableCommand {
     @Option(help: "Output format: text, or json (JSON Lines of report rows, then the summary).")
     var format: OutputFormat = .text
 
+    @Flag(help: "Upload rows whose content (size and MD5) was committed already from this state directory.")
+    var allowDuplicates = false
+
+    @Option(help: ArgumentHelp("After SIGINT/SIGTERM, seconds in-flight items get to finish before they are stopped (a second signal stops at once).", valueName: "seconds"))
+    var grace = 30
+
     var providerName: String { input.provider ?? "local" }
 
     mutating func validate() throws {
@@ -107,50 +114,61 @@ struct IngestCommand: AsyncParsableCommand {
     func run() async throws {
         let started = Date()
         let sink = OutputSink()
-        let report: ReportWriter
+        // 1. The journal: refuses a second process on the same state directory.
+        let journal: SQLiteJournal
         do {
-            report = try ReportWriter(directory: stateDir)
+            journal = try SQLiteJournal(directory: stateDir)
         } catch let error as IngestError {
             await sink.message("error: \(error.message)")
-            throw ExitStatus.usage.exitCode
+            throw (error.code == "journal.locked" ? ExitStatus.itemsFailed : ExitStatus.usage).exitCode
         }
-        // 1. Validate; invalid rows go to the report and to standard error.
-        var items: [IngestItem] = []
-        let errors = Console.standardError()
-        let renderer = TextDiagnosticRenderer(out: errors)
-        var invalidRows: [ReportRow] = []
-        let summary = input.pipeline().run(
-            manifests: input.manifests,
-            onDiagnostic: { renderer.manifestDiagnostic($0) },
-            onRow: { outcome in
-                if !outcome.diagnostics.isEmpty { renderer.row(outcome) }
-                if let item = outcome.item {
-                    items.append(item)
-                } else {
-                    invalidRows.append(ReportRow(invalid: outcome, path: nil))
-                }
-            })
-        renderer.end(summary)
-        errors.flush()
-        for row in invalidRows { await report.add(row) }
-        if !summary.unreadable.isEmpty {
-            try await report.finish(summary: ["error": "a manifest could not be read"])
-            throw ExitStatus.manifestUnreadable.exitCode
+        defer { journal.close() }
+        let runID = String(UUID().uuidString.prefix(8)).lowercased()
+        let fingerprints = input.manifests.map { name in
+            ManifestFingerprint(name: name == "-" ? "<stdin>" : name, path: name == "-" ? "-" : URL(fileURLWithPath: name).standardizedFileURL.path, sha256: nil)
         }
-        let validItems = items
-        let bytes = items.reduce(Int64(0)) { $0 + ($1.media.size ?? 0) + ($1.cover?.size ?? 0) }
-        let stats = IngestStats(items: items.count, bytes: bytes)
+        try await journal.begin(RunRecord(
+            id: runID, startedAt: Int64(started.timeIntervalSince1970 * 1000), toolVersion: VODIngestCommand.version, manifests: fingerprints,
+            options: runOptions))
+        let checksums = Task.detached { Self.checksums(of: fingerprints) }
+
+        // 2. What an earlier run left in flight goes first; then the manifests stream through validation.
+        let resumes = try await journal.inFlight()
+        if !resumes.isEmpty {
+            await sink.message("Resuming \(resumes.count) item(s) an earlier run left in flight (journal: \(stateDir)/\(SQLiteJournal.databaseName)).")
+        }
+        let stats = IngestStats()
+        let stream = ManifestStream()
+        stream.start(
+            pipeline: input.pipeline(), manifests: input.manifests,
+            fingerprints: Dictionary(fingerprints.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))
+        let format = self.format
+        let feed = JournalFeed(journal: journal, stream: stream, resumes: resumes, runID: runID, reopenDuplicates: allowDuplicates, stats: stats) { item, known in
+            let line: String
+            switch known {
+            case .committed(_, let remote):
+                stats.update { $0.alreadyCommitted += 1 }
+                line = format == .json ? JSON.encode(["id": item.id, "status": "committed", "file_id": remote.fileID, "already": "true"])
+                    : "done       \(item.id)  FileId \(remote.fileID)  (committed by an earlier run)"
+            case .duplicate(_, let of):
+                stats.update { $0.duplicates += 1 }
+                line = format == .json ? JSON.encode(["id": item.id, "status": "skipped", "duplicate_of": of])
+                    : "skipped    \(item.id)  duplicate of \(of)"
+            default: return
+            }
+            await sink.result(line)
+        }
         let options = IngestOptions(
             concurrency: concurrency, apiRate: RequestRate(parsing: apiRate)!.perSecond, maxFailures: maxFailures,
-            procedure: procedure, storageRegion: storageRegion, classID: classId,
-            runID: String(UUID().uuidString.prefix(8)).lowercased())
+            procedure: procedure, storageRegion: storageRegion, classID: classId, runID: runID, allowDuplicates: allowDuplicates)
+        let control = RunControl()
 
-        // 2. Upload.
-        let stop: IngestRunner.Stop?
+        // 3. Upload.
+        let result: UploadResult
         let target: String
         if providerName == "local" {
             let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
-            (stop, target) = try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
+            (result, target) = try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
                 await sink.message(
                     "Uploading into the embedded emulator at \(endpoint.url) (its data: \(data)).\n"
                         + "To upload to Tencent Cloud instead: --provider tencent with TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY set.")
@@ -158,99 +176,201 @@ struct IngestCommand: AsyncParsableCommand {
                     endpoint: URL(string: endpoint.url)!, cosEndpoint: URL(string: endpoint.url)!, region: region, subAppID: subAppId,
                     credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: endpoint.secretKey),
                     partSize: ByteSize(parsing: partSize)!.bytes, partConcurrency: partConcurrency)
-                return (try await upload(validItems, configuration: configuration, options: options, stats: stats, report: report, sink: sink), endpoint.url)
+                let result = try await upload(
+                    feed, configuration: configuration, options: options, stats: stats, journal: journal, control: control, sink: sink)
+                return (result, endpoint.url)
             }
         } else {
             let configuration = TencentConfiguration(
                 endpoint: URL(string: endpoint)!, cosEndpoint: cosEndpoint.flatMap(URL.init(string:)), region: region, subAppID: subAppId,
                 credentials: TencentCredentials.fromEnvironment()!, partSize: ByteSize(parsing: partSize)!.bytes,
                 partConcurrency: partConcurrency)
-            stop = try await upload(items, configuration: configuration, options: options, stats: stats, report: report, sink: sink)
+            result = try await upload(feed, configuration: configuration, options: options, stats: stats, journal: journal, control: control, sink: sink)
             target = endpoint
         }
+        let stop = result.stop
+        let interrupted = result.signal ?? stop?.signal
+        if stop != nil || interrupted != nil { stream.cancel() }
+        let summary = await stream.summary()
+        for (path, sha256) in await checksums.value { try? await journal.setChecksum(runID: runID, path: path, sha256: sha256) }
 
-        // 3. Summary and exit status.
+        // 4. Journal the end, write the report from the journal, print the summary.
         let s = stats.snapshot
         let seconds = Date().timeIntervalSince(started)
-        let result = RunSummary(
-            provider: providerName, endpoint: target, manifests: summary.manifests, rows: summary.rows, invalid: summary.invalid,
-            counts: s, durationSeconds: (seconds * 1000).rounded() / 1000, bytesPerSecond: seconds > 0 ? Int64(Double(s.bytesSent) / seconds) : 0,
-            stoppedEarly: stop?.reason, report: stateDir + "/report.csv")
-        try await report.finish(summary: result)
+        let status = interrupted != nil ? "interrupted" : (stop != nil ? "stopped" : "finished")
+        var run = RunSummary(
+            runID: runID, provider: providerName, endpoint: target, manifests: fingerprints.map(\.name), rows: summary?.rows,
+            invalid: summary?.invalid, counts: s, durationSeconds: (seconds * 1000).rounded() / 1000,
+            bytesPerSecond: seconds > 0 ? Int64(Double(s.bytesSent) / seconds) : 0, stoppedEarly: stop?.reason, status: status,
+            report: stateDir + "/report.csv")
+        let report: ReportSummary
+        do {
+            try await journal.end(runID: runID, status: status, summary: JSON.encode(run))
+            report = try await Self.writeReports(journal: journal, manifestPaths: fingerprints.map(\.path), directory: stateDir)
+        } catch let error as IngestError {
+            await sink.message("error: \(error.message)")
+            throw ExitStatus.internalError.exitCode
+        }
+        run.pending = report.counts["pending"] ?? 0
+        try Data((JSON.encode(run, pretty: true) + "\n").utf8).write(to: URL(fileURLWithPath: stateDir + "/summary.json"))
         if format == .json {
-            await sink.result(JSON.encode(["summary": result]))
+            await sink.result(JSON.encode(["summary": run]))
         } else {
-            await sink.result(
-                "\n\(s.committed) committed, \(s.failed) failed, \(s.skipped) not attempted, \(result.invalid) invalid rows; "
-                    + "\(ByteSize.format(s.bytesSent)) in \(formatDuration(seconds)) (\(ByteSize.format(result.bytesPerSecond))/s), "
-                    + "\(s.apiCalls) API calls, \(s.retries) retries\nreport: \(stateDir)/report.csv, report.jsonl, summary.json")
-            if let reason = stop?.reason { await sink.message("The run stopped early: \(reason)") }
+            var text = "\n\(s.committed) committed, \(s.alreadyCommitted) already committed, \(s.duplicates) duplicates skipped, "
+                + "\(s.failed) failed, \(run.pending) pending, \(summary.map { String($0.invalid) } ?? "?") invalid rows; "
+                + "\(ByteSize.format(s.bytesSent)) in \(formatDuration(seconds)) (\(ByteSize.format(run.bytesPerSecond))/s), "
+                + "\(s.apiCalls) API calls, \(s.retries) retries"
+            if s.resumed > 0 || s.recovered > 0 { text += "; \(s.resumed) resumed, \(s.recovered) commits recovered" }
+            text += "\nreport: \(stateDir)/report.csv, report.jsonl, summary.json (again any time: vodingest report --state-dir \(stateDir))"
+            await sink.result(text)
+            if let reason = stop?.reason, interrupted == nil { await sink.message("The run stopped early: \(reason)") }
+        }
+        if let signal = interrupted {
+            await sink.message(
+                "Interrupted by \(signal == SIGINT ? "SIGINT" : "SIGTERM"): \(s.interrupted) item(s) in flight were left journalled, "
+                    + "\(run.pending) row(s) are pending. Nothing is lost: run the same command again to resume "
+                    + "(vodingest ingest ... --state-dir \(stateDir)).")
+            await sink.flush()
+            throw ExitCode(128 + signal)
         }
         await sink.flush()
-        if s.failed > 0 || s.skipped > 0 || stop != nil { throw ExitStatus.itemsFailed.exitCode }
-        if summary.hasErrors { throw ExitStatus.invalidRows.exitCode }
+        if s.failed > 0 || stop != nil || run.pending > 0 { throw ExitStatus.itemsFailed.exitCode }
+        if summary?.hasErrors ?? true { throw ExitStatus.invalidRows.exitCode }
     }
 
+    /// The options that change what a run uploads, as the journal records them.
+    var runOptions: [String: String] {
+        var options = ["provider": providerName, "partSize": partSize, "allowDuplicates": String(allowDuplicates)]
+        if providerName == "tencent" { options["endpoint"] = endpoint }
+        if let procedure { options["procedure"] = procedure }
+        if let storageRegion { options["storageRegion"] = storageRegion }
+        if let classId { options["classId"] = String(classId) }
+        if let subAppId { options["subAppId"] = String(subAppId) }
+        return options
+    }
+
+    /// SHA-256 of each manifest file (not of standard input), by absolute path.
+    static func checksums(of manifests: [ManifestFingerprint]) -> [(String, String)] {
+        manifests.compactMap { manifest in
+            guard manifest.path != "-", case .success(let digests) = FileDigest.compute(path: manifest.path, md5: false, sha256: true),
+                let sha = digests.sha256
+            else { return nil }
+            return (manifest.path, sha)
+        }
+    }
+
+    /// `report.csv`, `report.jsonl` and `report.html` in `directory`, from the journal: the rows of this run's manifests.
+    static func writeReports(journal: any JournalStore, manifestPaths: [String], directory: String) async throws -> ReportSummary {
+        var summary: ReportSummary? = nil
+        for format in [ReportBuilder.Format.csv, .jsonl, .html] {
+            summary = try await ReportBuilder.write(
+                format, journal: journal, manifestPaths: manifestPaths, toolVersion: VODIngestCommand.version, to: try ReportOutput(path: directory + "/report." + format.rawValue))
+        }
+        return summary!
+    }
+
+    struct UploadResult: Sendable {
+        var stop: IngestRunner.Stop?
+        /// Set when a second signal (or the end of the grace period) stopped the run at once.
+        var signal: Int32?
+    }
+
+    /// Stops the run at once: a second signal, or the grace period is over.
+    struct StopNow: Error { let signal: Int32 }
+
     func upload(
-        _ items: [IngestItem], configuration: TencentConfiguration, options: IngestOptions, stats: IngestStats, report: ReportWriter,
-        sink: OutputSink
-    ) async throws -> IngestRunner.Stop? {
+        _ feed: JournalFeed, configuration: TencentConfiguration, options: IngestOptions, stats: IngestStats, journal: any JournalStore,
+        control: RunControl, sink: OutputSink
+    ) async throws -> UploadResult {
         let client = AsyncHTTPTransport.makeClient(connections: concurrency * partConcurrency + 4)
         let format = self.format
+        let grace = Duration.seconds(self.grace)
         do {
             let limiter = bandwidth.flatMap(ByteRate.init(parsing:)).map { BandwidthLimiter(bytesPerSecond: $0.bytesPerSecond) }
             var onBodyBytes: (@Sendable (Int) async -> Void)? = nil
             if let limiter { onBodyBytes = { count in await limiter.take(count) } }
             let transport = AsyncHTTPTransport(client: client, onBodyBytes: onBodyBytes)
             let provider = TencentProvider(configuration: configuration, transport: transport)
-            let runner = IngestRunner(options: options, stats: stats)
-            let stop = try await withThrowingTaskGroup(of: IngestRunner.Stop?.self) { group in
-                group.addTask { try await Progress.show(stats: stats); return nil }
-                group.addTask {
-                    try await runner.run(items, provider: provider) { outcome in
-                        let row = ReportRow(outcome: outcome)
-                        await report.add(row)
-                        if format == .json {
-                            await sink.result(JSON.encode(row))
-                        } else {
-                            await sink.result(Self.describe(row))
+            let runner = IngestRunner(options: options, stats: stats, journal: journal, sources: LocalSourceFiles(), control: control)
+            let signals = SignalWatcher()
+            let result: UploadResult
+            do {
+                let stop = try await withThrowingTaskGroup(of: IngestRunner.Stop?.self) { group in
+                    group.addTask { try await Progress.show(stats: stats); return nil }
+                    group.addTask { try await signals.watch(control: control, grace: grace, sink: sink); return nil }
+                    group.addTask {
+                        try await runner.run(feed, provider: provider, catalog: provider) { outcome in
+                            await sink.result(format == .json ? JSON.encode(Self.line(outcome)) : Self.describe(outcome))
                         }
                     }
+                    let result = try await group.next() ?? nil
+                    group.cancelAll()
+                    return result
                 }
-                let result = try await group.next() ?? nil
-                group.cancelAll()
-                return result
+                result = UploadResult(stop: stop)
+            } catch let now as StopNow {
+                result = UploadResult(stop: control.stopped, signal: now.signal)
             }
+            signals.stop()
             Progress.clearLine()
             try await client.shutdown()
-            return stop
+            return result
         } catch {
             try? await client.shutdown()
             throw error
         }
     }
 
-    static func describe(_ row: ReportRow) -> String {
-        switch row.status {
-        case "committed": "committed  \(row.id)  FileId \(row.fileID ?? "?")  \(row.path)"
-        case "skipped": "skipped    \(row.id)  not attempted (the run stopped)"
-        default: "failed     \(row.id)  \(row.errorCode ?? "?"): \(row.errorMessage ?? "")\(row.requestID.map { " (request \($0))" } ?? "")"
+    static func line(_ outcome: ItemOutcome) -> [String: String] {
+        var line = ["id": outcome.item.id, "manifest": outcome.item.location.manifest, "line": String(outcome.item.location.line)]
+        switch outcome.status {
+        case .committed:
+            line["status"] = "committed"
+            line["file_id"] = outcome.remote?.fileID
+        case .duplicate:
+            line["status"] = "skipped"
+            line["duplicate_of"] = outcome.duplicateOf
+        case .failed:
+            line["status"] = "failed"
+            line["error_code"] = outcome.error?.code
+            line["error_message"] = outcome.error.map { "\($0.step): \($0.message)" }
+        }
+        return line
+    }
+
+    static func describe(_ outcome: ItemOutcome) -> String {
+        let item = outcome.item
+        switch outcome.status {
+        case .committed:
+            return "committed  \(item.id)  FileId \(outcome.remote?.fileID ?? "?")  \(item.media.given)"
+                + (outcome.recovered ? "  (commit answer lost; found on the platform)" : "")
+        case .duplicate: return "skipped    \(item.id)  duplicate of \(outcome.duplicateOf ?? "?")"
+        case .failed:
+            let error = outcome.error
+            return "failed     \(item.id)  \(error?.code ?? "?"): \(error.map { "\($0.step): \($0.message)" } ?? "")"
+                + (outcome.requestID.map { " (request \($0))" } ?? "")
         }
     }
 }
 
 /// `summary.json`: the run, and the engine's counters under `counts`.
 struct RunSummary: Encodable, Sendable {
+    var runID: String
     var provider: String
     var endpoint: String
     var manifests: [String]
-    var rows: Int
-    var invalid: Int
+    /// Nil when the run stopped before every manifest was read.
+    var rows: Int?
+    var invalid: Int?
     var counts: IngestStats.Snapshot
     var durationSeconds: Double
     var bytesPerSecond: Int64
     var stoppedEarly: String?
+    /// `finished`, `stopped` or `interrupted`.
+    var status: String
     var report: String
+    /// Rows of the journal not finished (not attempted, or in flight when interrupted).
+    var pending = 0
 }
 
 /// Results to standard output, messages to standard error, from any task.

@@ -18,7 +18,7 @@ public struct VODIngestCommand: AsyncParsableCommand {
             See README.md for manifest formats and exit codes.
             """,
         version: version,
-        subcommands: [IngestCommand.self, ValidateCommand.self, PlanCommand.self, EmulatorCommand.self])
+        subcommands: [IngestCommand.self, ReportCommand.self, AuditCommand.self, ValidateCommand.self, PlanCommand.self, EmulatorCommand.self])
 
     public init() {}
 

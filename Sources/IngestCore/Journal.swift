@@ -1,0 +1,270 @@
+import Foundation
+
+/// Where an item is in its life (architecture §1). The journal stores it; ``ItemLifecycle`` says
+/// which moves are allowed.
+///
+/// `pending → applied → uploading → uploaded → committing → committed`, with `failed`,
+/// `invalid` and `skipped` (a duplicate of committed content) as ends. `applied`, `uploading`,
+/// `uploaded` and `committing` are in flight: a resume continues them.
+public enum ItemState: String, Sendable, Codable, CaseIterable {
+    case pending, applied, uploading, uploaded, committing, committed, failed, invalid, skipped
+
+    /// Started and not finished: a resume picks it up from the journal.
+    public var isInFlight: Bool { self == .applied || self == .uploading || self == .uploaded || self == .committing }
+}
+
+/// One journalled change of an item, recorded before the side effect it announces (or right after
+/// the platform's answer that it records).
+public enum JournalEvent: Sendable {
+    /// ApplyUpload answered: the session (its credentials are kept only until they expire), the
+    /// item as it will be uploaded, and the SourceContext sent.
+    case applied(UploadSession, item: IngestItem, sourceContext: String)
+    /// The media's multipart upload was initiated (before any part is sent).
+    case multipartStarted(uploadID: String)
+    /// COS confirmed one part.
+    case partConfirmed(number: Int, etag: String, size: Int64)
+    /// Media and cover are in storage; `md5` is the media's whole-file MD5.
+    case uploaded(md5: String?)
+    /// CommitUpload is about to be sent (a resume retries it with the same session key).
+    case committing
+    /// The platform gave the media's FileId. `recovered`: found by a search after the answer to
+    /// CommitUpload was lost.
+    case committed(RemoteMedia, recovered: Bool)
+    /// The session cannot be used again (expired, or refused): the item starts over from ApplyUpload.
+    case sessionAbandoned
+    /// The item cannot succeed as it is.
+    case failed(code: String, message: String, attempts: Int)
+    /// Not uploaded: the same content (size and MD5) is committed already.
+    case duplicate(of: String, md5: String)
+}
+
+/// The allowed moves of ``ItemState``, as a pure function (tested on its own). The journal applies
+/// an event only to an item in the state the engine expects (compare-and-set).
+public enum ItemLifecycle {
+    /// The state after `event`, or nil when `event` is not allowed in `state`.
+    public static func next(_ state: ItemState, _ event: JournalEvent) -> ItemState? {
+        switch (state, event) {
+        case (.pending, .applied), (.applied, .applied), (.uploading, .applied): return .applied
+        case (.applied, .multipartStarted), (.uploading, .multipartStarted): return .uploading
+        case (.uploading, .partConfirmed): return .uploading
+        case (.applied, .uploaded), (.uploading, .uploaded): return .uploaded
+        case (.uploaded, .committing), (.committing, .committing): return .committing
+        case (.committing, .committed): return .committed
+        case (let from, .sessionAbandoned) where from.isInFlight: return .pending
+        case (let from, .failed) where from == .pending || from.isInFlight: return .failed
+        case (.pending, .duplicate): return .skipped
+        default: return nil
+        }
+    }
+}
+
+/// One manifest as a run read it.
+public struct ManifestFingerprint: Sendable, Hashable, Codable {
+    /// As given on the command line.
+    public var name: String
+    /// Absolute path (the item's identity together with its id); `-` for standard input.
+    public var path: String
+    /// SHA-256 of the file's bytes, hex; nil for standard input.
+    public var sha256: String?
+
+    public init(name: String, path: String, sha256: String?) {
+        self.name = name
+        self.path = path
+        self.sha256 = sha256
+    }
+}
+
+/// One invocation of `vodingest ingest` on a state directory.
+public struct RunRecord: Sendable, Hashable, Codable {
+    public var id: String
+    /// Unix milliseconds.
+    public var startedAt: Int64
+    public var finishedAt: Int64?
+    public var toolVersion: String
+    public var manifests: [ManifestFingerprint]
+    /// The options that change what is uploaded (provider, endpoint, procedure, part size, ...).
+    public var options: [String: String]
+    /// `running`, `finished`, `stopped`, `interrupted`; `running` after a crash.
+    public var status: String
+
+    public init(
+        id: String, startedAt: Int64, finishedAt: Int64? = nil, toolVersion: String, manifests: [ManifestFingerprint],
+        options: [String: String], status: String = "running"
+    ) {
+        self.id = id
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.toolVersion = toolVersion
+        self.manifests = manifests
+        self.options = options
+        self.status = status
+    }
+}
+
+/// What the journal already knows of a row that a run registers.
+public enum Registration: Sendable {
+    /// Upload it (new, pending, or failed before). `duplicates`: committed items of the same size,
+    /// to compare MD5s with before uploading.
+    case start(key: Int64, duplicates: [CommittedContent])
+    /// Committed before: nothing to do.
+    case committed(key: Int64, RemoteMedia)
+    /// Skipped before as a duplicate (of this FileId).
+    case duplicate(key: Int64, of: String)
+    /// In flight from an earlier run: the resume of ``JournalStore/inFlight()`` carries it on.
+    case inFlight(key: Int64)
+}
+
+/// A committed item's content, to tell a new row's file is the same.
+public struct CommittedContent: Sendable, Hashable {
+    public var fileID: String
+    public var md5: String?
+
+    public init(fileID: String, md5: String?) {
+        self.fileID = fileID
+        self.md5 = md5
+    }
+}
+
+/// An item a run resumes from the journal: where it was, and what it needs to go on.
+public struct ResumePoint: Sendable {
+    public var key: Int64
+    public var state: ItemState
+    public var item: IngestItem
+    public var sourceContext: String
+    /// With its credentials when they have not expired; nil when they have (a fresh ApplyUpload then).
+    public var session: UploadSession?
+    /// The media's multipart upload, when one was initiated.
+    public var uploadID: String?
+    /// Parts COS confirmed, as journalled (the store's ListParts decides what is really there).
+    public var parts: [Int: String]
+    public var md5: String?
+    /// Unix seconds of the ApplyUpload, to bound the search for a lost commit.
+    public var appliedAt: Int64?
+    public var attempts: Int
+
+    public init(
+        key: Int64, state: ItemState, item: IngestItem, sourceContext: String, session: UploadSession?, uploadID: String?,
+        parts: [Int: String], md5: String?, appliedAt: Int64?, attempts: Int
+    ) {
+        self.key = key
+        self.state = state
+        self.item = item
+        self.sourceContext = sourceContext
+        self.session = session
+        self.uploadID = uploadID
+        self.parts = parts
+        self.md5 = md5
+        self.appliedAt = appliedAt
+        self.attempts = attempts
+    }
+}
+
+/// One item as the report shows it: everything the journal knows, no secrets.
+public struct JournalRecord: Sendable, Hashable, Codable {
+    public var manifest: String
+    public var line: Int
+    public var id: String
+    public var path: String
+    public var title: String?
+    public var size: Int64?
+    public var md5: String?
+    public var state: ItemState
+    public var sourceContext: String?
+    public var fileID: String?
+    public var mediaURL: String?
+    public var coverURL: String?
+    public var duplicateOf: String?
+    public var errorCode: String?
+    public var errorMessage: String?
+    public var attempts: Int
+    public var applyRequestID: String?
+    public var commitRequestID: String?
+    public var recovered: Bool
+    /// Unix milliseconds.
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var committedAt: Int64?
+
+    public init(
+        manifest: String, line: Int, id: String, path: String, title: String?, size: Int64?, md5: String?, state: ItemState,
+        sourceContext: String?, fileID: String?, mediaURL: String?, coverURL: String?, duplicateOf: String?, errorCode: String?,
+        errorMessage: String?, attempts: Int, applyRequestID: String?, commitRequestID: String?, recovered: Bool, createdAt: Int64,
+        updatedAt: Int64, committedAt: Int64?
+    ) {
+        self.manifest = manifest
+        self.line = line
+        self.id = id
+        self.path = path
+        self.title = title
+        self.size = size
+        self.md5 = md5
+        self.state = state
+        self.sourceContext = sourceContext
+        self.fileID = fileID
+        self.mediaURL = mediaURL
+        self.coverURL = coverURL
+        self.duplicateOf = duplicateOf
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.attempts = attempts
+        self.applyRequestID = applyRequestID
+        self.commitRequestID = commitRequestID
+        self.recovered = recovered
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.committedAt = committedAt
+    }
+}
+
+/// A row that failed validation, as the journal keeps it.
+public struct InvalidRow: Sendable, Hashable {
+    public var manifest: ManifestFingerprint
+    public var line: Int
+    public var id: String
+    public var path: String
+    public var code: String
+    public var message: String
+
+    public init(manifest: ManifestFingerprint, line: Int, id: String, path: String, code: String, message: String) {
+        self.manifest = manifest
+        self.line = line
+        self.id = id
+        self.path = path
+        self.code = code
+        self.message = message
+    }
+}
+
+/// The durable record of a state directory's runs and items (architecture §3, `JournalStore`).
+/// Every method is atomic; ``record(_:from:_:)`` is durable when it returns, so the engine calls it
+/// before the side effect it announces.
+public protocol JournalStore: Sendable {
+    /// Records a run's start.
+    func begin(_ run: RunRecord) async throws
+    /// Records how a run ended (`finished`, `stopped`, `interrupted`) and its summary (JSON).
+    func end(runID: String, status: String, summary: String?) async throws
+    /// Items an earlier run left in flight, oldest first.
+    func inFlight() async throws -> [ResumePoint]
+    /// Adds valid rows (or finds them) and says what to do with each, in order. Rows that failed
+    /// (or were invalid) before start again; rows skipped as duplicates too when `reopenDuplicates`.
+    func register(
+        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
+    ) async throws -> [Registration]
+    /// Records rows that failed validation (an item committed before stays committed).
+    func registerInvalid(_ rows: [InvalidRow], runID: String) async throws
+    /// Applies `event` to the item `key` if it is in `state`.
+    /// - Throws: ``IngestError`` `journal.conflict` when it is not (nothing is written).
+    func record(_ key: Int64, from state: ItemState, _ event: JournalEvent) async throws
+    /// Every item (of the manifests at these absolute paths, when given), by manifest and line.
+    func records(manifestPaths: [String]?, _ body: (JournalRecord) throws -> Void) throws
+    /// Every run, oldest first.
+    func runs() async throws -> [RunRecord]
+}
+
+/// The engine's view of the source files (the CLI gives the local file system).
+public protocol SourceFiles: Sendable {
+    /// Why `file` is no longer as validated (gone, or its size or modification time changed), or nil.
+    func change(of file: FileReference) -> String?
+    /// MD5 of the whole file, lower-case hex.
+    func md5(of file: FileReference) async throws -> String
+}

@@ -1,0 +1,498 @@
+import Foundation
+import GRDB
+import IngestCore
+
+#if canImport(Glibc)
+    import Glibc
+    private func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { Glibc.open(path, flags, mode) }
+    @discardableResult private func posixClose(_ fd: Int32) -> Int32 { Glibc.close(fd) }
+#elseif canImport(Darwin)
+    import Darwin
+    private func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { Darwin.open(path, flags, mode) }
+    @discardableResult private func posixClose(_ fd: Int32) -> Int32 { Darwin.close(fd) }
+#endif
+
+/// The journal of one state directory: `journal.sqlite` (WAL, `synchronous = FULL`, owner-only),
+/// migrated on open with named migrations, and `journal.lock`, held (flock) by the one process that
+/// writes it. A second writer is refused with a message naming the holder; readers (`vodingest
+/// report`) open it read-only at any time, mid-run too.
+///
+/// Secrets: the temporary credentials of an applied session are kept (in this owner-only file) only
+/// until they expire, and are erased when the item is committed, or on open once past their expiry.
+public final class SQLiteJournal: JournalStore {
+    /// File names inside the state directory.
+    public static let databaseName = "journal.sqlite"
+    public static let lockName = "journal.lock"
+
+    let database: DatabaseQueue
+    let writer: GroupCommitWriter?
+    private let lockDescriptor: Int32
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// Opens (creating and migrating) the journal of `directory` for writing.
+    /// - Throws: ``IngestError`` `journal.locked` when another process holds it, `journal.unusable`
+    ///   when the folder or database cannot be used.
+    public init(directory: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+        if let failure = Folder.create(directory) {
+            throw IngestError(
+                code: "journal.unusable",
+                message: "cannot create the state folder \(failure.folder) (\(failure.reason)); choose another --state-dir", subject: directory)
+        }
+        let lockPath = directory + "/" + Self.lockName
+        let fd = posixOpen(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw IngestError(
+                code: "journal.unusable", message: "cannot open \(lockPath) (\(String(cString: strerror(errno)))); check the --state-dir permissions",
+                subject: directory)
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = pread(fd, &buffer, 63, 0)
+            posixClose(fd)
+            let holder = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            throw IngestError(
+                code: "journal.locked",
+                message: "another vodingest (pid \(holder)) is using the state directory \(directory); wait for it to finish or stop it, "
+                    + "or use another --state-dir (reading with `vodingest report` is always allowed)",
+                subject: directory)
+        }
+        ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        lockDescriptor = fd
+        do {
+            database = try Self.openDatabase(path: directory + "/" + Self.databaseName, readOnly: false)
+            try Self.migrator.migrate(database)
+            try database.write { db in
+                try db.execute(sql: "UPDATE item SET secret = NULL WHERE secret IS NOT NULL AND secret_expires < ?", arguments: [now])
+            }
+        } catch let error as IngestError {
+            posixClose(fd)
+            throw error
+        } catch {
+            posixClose(fd)
+            throw IngestError(
+                code: "journal.unusable", message: "cannot open the journal in \(directory): \(error); move it aside or use another --state-dir",
+                subject: directory)
+        }
+        writer = GroupCommitWriter(database: database)
+    }
+
+    /// Opens the journal of `directory` read-only (no lock): for reports while a run goes on.
+    public init(readingFrom directory: String) throws {
+        let path = directory + "/" + Self.databaseName
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw IngestError(
+                code: "journal.missing", message: "\(directory) has no journal (\(Self.databaseName)); give the --state-dir of an ingest",
+                subject: directory)
+        }
+        do {
+            database = try Self.openDatabase(path: path, readOnly: true)
+            let applied = try database.read { try Self.migrator.appliedIdentifiers($0) }
+            let known = Set(Self.migrator.migrations)
+            if let unknown = applied.first(where: { !known.contains($0) }) {
+                throw IngestError(
+                    code: "journal.newer", message: "the journal in \(directory) was written by a newer vodingest (migration '\(unknown)'); use that version",
+                    subject: directory)
+            }
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw IngestError(code: "journal.unusable", message: "cannot read the journal in \(directory): \(error)", subject: directory)
+        }
+        writer = nil
+        lockDescriptor = -1
+    }
+
+    deinit {
+        writer?.close()
+        if lockDescriptor >= 0 { _ = posixClose(lockDescriptor) }
+    }
+
+    /// Waits for queued writes and releases the lock.
+    public func close() {
+        writer?.close()
+    }
+
+    /// Group-commit counters: (transactions, writes).
+    public var writeCounts: (transactions: Int, writes: Int) { writer?.counts ?? (0, 0) }
+
+    static func openDatabase(path: String, readOnly: Bool) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.readonly = readOnly
+        configuration.busyMode = .timeout(10)
+        configuration.label = "journal"
+        if !readOnly {
+            // SQLite gives the -wal and -shm files the database file's permissions.
+            if !FileManager.default.fileExists(atPath: path) {
+                let fd = posixOpen(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+                if fd >= 0 { posixClose(fd) }
+            }
+            chmod(path, 0o600)
+            configuration.prepareDatabase { db in
+                // Durable at each commit, a power cut included; group commit shares the fsync.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+        }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        if !readOnly {
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        }
+        return queue
+    }
+
+    /// Named migrations, in SQL; a shipped one is never edited (architecture §4.9).
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: runs, manifests, items, parts") { db in
+            try db.execute(sql: """
+                CREATE TABLE run (
+                    id TEXT PRIMARY KEY,
+                    started_at INTEGER NOT NULL,
+                    finished_at INTEGER,
+                    tool_version TEXT NOT NULL,
+                    options TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    summary TEXT
+                );
+                CREATE TABLE run_manifest (
+                    run_id TEXT NOT NULL REFERENCES run(id),
+                    position INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    sha256 TEXT,
+                    PRIMARY KEY (run_id, position)
+                );
+                CREATE TABLE item (
+                    id INTEGER PRIMARY KEY,
+                    manifest TEXT NOT NULL,
+                    manifest_path TEXT NOT NULL,
+                    row_id TEXT NOT NULL,
+                    line INTEGER NOT NULL,
+                    path TEXT NOT NULL,
+                    title TEXT,
+                    size INTEGER,
+                    md5 TEXT,
+                    state TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    source_context TEXT,
+                    item_json TEXT,
+                    session TEXT,
+                    secret TEXT,
+                    secret_expires INTEGER,
+                    applied_at INTEGER,
+                    apply_request_id TEXT,
+                    upload_id TEXT,
+                    file_id TEXT,
+                    media_url TEXT,
+                    cover_url TEXT,
+                    commit_request_id TEXT,
+                    recovered INTEGER NOT NULL DEFAULT 0,
+                    duplicate_of TEXT,
+                    error_code TEXT,
+                    error_message TEXT,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    committed_at INTEGER,
+                    UNIQUE (manifest_path, row_id)
+                );
+                CREATE INDEX item_in_flight ON item(state) WHERE state IN ('applied', 'uploading', 'uploaded', 'committing');
+                CREATE INDEX item_committed_size ON item(size) WHERE state = 'committed';
+                CREATE INDEX item_by_line ON item(manifest, line);
+                CREATE TABLE part (
+                    item_id INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL,
+                    etag TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    PRIMARY KEY (item_id, number)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    func json<T: Encodable>(_ value: T) -> String {
+        (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+
+    func writeAccess() throws -> GroupCommitWriter {
+        guard let writer else { throw IngestError(code: "journal.read-only", message: "the journal was opened for reading") }
+        return writer
+    }
+
+    // MARK: JournalStore
+
+    public func begin(_ run: RunRecord) async throws {
+        let options = json(run.options)
+        try await writeAccess().write { db in
+            try db.execute(
+                sql: "INSERT INTO run (id, started_at, tool_version, options, status) VALUES (?, ?, ?, ?, ?)",
+                arguments: [run.id, run.startedAt, run.toolVersion, options, run.status])
+            for (position, manifest) in run.manifests.enumerated() {
+                try db.execute(
+                    sql: "INSERT INTO run_manifest (run_id, position, name, path, sha256) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [run.id, position, manifest.name, manifest.path, manifest.sha256])
+            }
+        }
+    }
+
+    public func end(runID: String, status: String, summary: String?) async throws {
+        let now = Self.nowMillis()
+        try await writeAccess().write { db in
+            try db.execute(
+                sql: "UPDATE run SET finished_at = ?, status = ?, summary = ? WHERE id = ?", arguments: [now, status, summary, runID])
+            try db.execute(sql: "UPDATE item SET secret = NULL WHERE secret IS NOT NULL AND secret_expires < ?", arguments: [now / 1000])
+        }
+    }
+
+    /// Records each manifest's checksum once it is known (it is computed while the rows stream).
+    public func setChecksum(runID: String, path: String, sha256: String) async throws {
+        try await writeAccess().write { db in
+            try db.execute(sql: "UPDATE run_manifest SET sha256 = ? WHERE run_id = ? AND path = ?", arguments: [sha256, runID, path])
+        }
+    }
+
+    public func inFlight() async throws -> [ResumePoint] {
+        let now = Int64(Date().timeIntervalSince1970)
+        let decoder = JSONDecoder()
+        return try await database.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, state, item_json, source_context, session, secret, secret_expires, upload_id, md5, applied_at, attempts
+                    FROM item WHERE state IN ('applied', 'uploading', 'uploaded', 'committing') ORDER BY id
+                    """)
+            var points: [ResumePoint] = []
+            for row in rows {
+                let key: Int64 = row["id"]
+                guard let itemJSON: String = row["item_json"], let item = try? decoder.decode(IngestItem.self, from: Data(itemJSON.utf8)),
+                    let state = ItemState(rawValue: row["state"])
+                else { continue }
+                var session: UploadSession? = nil
+                if let sessionJSON: String = row["session"], let secretJSON: String = row["secret"],
+                    let expires: Int64 = row["secret_expires"], expires > now,
+                    var stored = try? decoder.decode(UploadSession.self, from: Data(sessionJSON.utf8)),
+                    let credentials = try? decoder.decode(TemporaryCredentials.self, from: Data(secretJSON.utf8))
+                {
+                    stored.credentials = credentials
+                    session = stored
+                } else if state == .committing || state == .uploaded, let sessionJSON: String = row["session"],
+                    let stored = try? decoder.decode(UploadSession.self, from: Data(sessionJSON.utf8))
+                {
+                    // A commit needs the session key only, not the credentials.
+                    session = stored
+                }
+                var parts: [Int: String] = [:]
+                for part in try Row.fetchAll(db, sql: "SELECT number, etag FROM part WHERE item_id = ?", arguments: [key]) {
+                    parts[part["number"]] = part["etag"]
+                }
+                points.append(ResumePoint(
+                    key: key, state: state, item: item, sourceContext: row["source_context"] ?? "", session: session,
+                    uploadID: row["upload_id"], parts: parts, md5: row["md5"], appliedAt: row["applied_at"], attempts: row["attempts"]))
+            }
+            return points
+        }
+    }
+
+    public func register(
+        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
+    ) async throws -> [Registration] {
+        let reopened = reopenDuplicates ? "'failed', 'invalid', 'skipped'" : "'failed', 'invalid'"
+        let now = Self.nowMillis()
+        return try await writeAccess().write { db in
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO item (manifest, manifest_path, row_id, line, path, title, size, md5, state, run_id, source_context,
+                                  created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
+                ON CONFLICT (manifest_path, row_id) DO UPDATE SET
+                    manifest = excluded.manifest, line = excluded.line, path = excluded.path, title = excluded.title,
+                    run_id = excluded.run_id, updated_at = excluded.updated_at,
+                    size = CASE WHEN state IN ('committed', 'skipped') OR state IN ('applied', 'uploading', 'uploaded', 'committing')
+                        THEN size ELSE excluded.size END,
+                    md5 = CASE WHEN state IN ('committed', 'skipped') OR state IN ('applied', 'uploading', 'uploaded', 'committing')
+                        THEN md5 ELSE excluded.md5 END,
+                    source_context = CASE WHEN state IN ('pending', \(reopened)) THEN excluded.source_context ELSE source_context END,
+                    error_code = CASE WHEN state IN (\(reopened)) THEN NULL ELSE error_code END,
+                    error_message = CASE WHEN state IN (\(reopened)) THEN NULL ELSE error_message END,
+                    duplicate_of = CASE WHEN state IN (\(reopened)) THEN NULL ELSE duplicate_of END,
+                    state = CASE WHEN state IN (\(reopened)) THEN 'pending' ELSE state END
+                RETURNING id, state, file_id, media_url, cover_url, commit_request_id, duplicate_of
+                """)
+            let candidates = try db.cachedStatement(
+                sql: "SELECT file_id, md5 FROM item WHERE state = 'committed' AND size = ? AND id <> ? LIMIT 20")
+            // The row was invalid in an earlier run and is valid now: its invalid record goes.
+            let fixed = try db.cachedStatement(sql: "DELETE FROM item WHERE manifest_path = ? AND row_id = ?")
+            var result: [Registration] = []
+            result.reserveCapacity(items.count)
+            for (index, item) in items.enumerated() {
+                let row = try Row.fetchOne(
+                    upsert,
+                    arguments: [
+                        manifest.name, manifest.path, item.id, item.location.line, item.media.given, item.title, item.media.size, item.md5,
+                        runID, sourceContexts[index], now, now,
+                    ])!
+                let key: Int64 = row["id"]
+                try fixed.execute(arguments: [manifest.path, "#line:\(item.location.line)"])
+                switch ItemState(rawValue: row["state"]) ?? .pending {
+                case .committed:
+                    result.append(.committed(
+                        key: key,
+                        RemoteMedia(fileID: row["file_id"] ?? "", mediaURL: row["media_url"], coverURL: row["cover_url"], requestID: row["commit_request_id"] ?? "")))
+                case .skipped:
+                    result.append(.duplicate(key: key, of: row["duplicate_of"] ?? ""))
+                case let state where state.isInFlight:
+                    result.append(.inFlight(key: key))
+                default:
+                    var duplicates: [CommittedContent] = []
+                    if let size = item.media.size {
+                        for match in try Row.fetchAll(candidates, arguments: [size, key]) {
+                            duplicates.append(CommittedContent(fileID: match["file_id"], md5: match["md5"]))
+                        }
+                    }
+                    result.append(.start(key: key, duplicates: duplicates))
+                }
+            }
+            return result
+        }
+    }
+
+    public func registerInvalid(_ rows: [InvalidRow], runID: String) async throws {
+        let now = Self.nowMillis()
+        try await writeAccess().write { db in
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO item (manifest, manifest_path, row_id, line, path, state, run_id, error_code, error_message, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, 'invalid', ?, ?, ?, ?, ?)
+                ON CONFLICT (manifest_path, row_id) DO UPDATE SET
+                    manifest = excluded.manifest, line = excluded.line, path = excluded.path, run_id = excluded.run_id,
+                    updated_at = excluded.updated_at,
+                    error_code = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN excluded.error_code ELSE error_code END,
+                    error_message = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN excluded.error_message ELSE error_message END,
+                    state = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN 'invalid' ELSE state END
+                """)
+            // An invalid row is keyed by its line: its id may be missing, or be the id of a valid row
+            // (a duplicate id). An item of the same line not yet committed becomes invalid with it.
+            let demote = try db.cachedStatement(sql: """
+                UPDATE item SET state = 'invalid', error_code = ?, error_message = ?, updated_at = ?, run_id = ?
+                WHERE manifest_path = ? AND line = ? AND state IN ('pending', 'failed') AND row_id NOT LIKE '#line:%'
+                """)
+            for row in rows {
+                try upsert.execute(arguments: [
+                    row.manifest.name, row.manifest.path, "#line:\(row.line)", row.line, row.path, runID, row.code, row.message, now, now,
+                ])
+                try demote.execute(arguments: [row.code, row.message, now, runID, row.manifest.path, row.line])
+            }
+        }
+    }
+
+    public func record(_ key: Int64, from state: ItemState, _ event: JournalEvent) async throws {
+        guard let next = ItemLifecycle.next(state, event) else {
+            throw IngestError(code: "journal.conflict", message: "item \(key): \(event) is not allowed in state \(state.rawValue)")
+        }
+        let now = Self.nowMillis()
+        let (sql, arguments) = update(for: event, now: now)
+        try await writeAccess().write { db in
+            if case .partConfirmed(let number, let etag, let size) = event {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO part (item_id, number, etag, size) VALUES (?, ?, ?, ?)", arguments: [key, number, etag, size])
+            }
+            if case .sessionAbandoned = event {
+                try db.execute(sql: "DELETE FROM part WHERE item_id = ?", arguments: [key])
+            }
+            var all = arguments
+            all += [next.rawValue, now, key, state.rawValue]
+            try db.execute(sql: "UPDATE item SET \(sql)state = ?, updated_at = ? WHERE id = ? AND state = ?", arguments: all)
+            if db.changesCount != 1 {
+                throw IngestError(
+                    code: "journal.conflict", message: "item \(key) is no longer in state \(state.rawValue); another run may have changed it")
+            }
+            if case .committed = event {
+                try db.execute(sql: "DELETE FROM part WHERE item_id = ?", arguments: [key])
+            }
+        }
+    }
+
+    /// The columns an event sets (each followed by `, `), and their values.
+    private func update(for event: JournalEvent, now: Int64) -> (String, StatementArguments) {
+        switch event {
+        case .applied(let session, let item, let sourceContext):
+            var stored = session
+            stored.credentials = TemporaryCredentials(secretID: "", secretKey: "", token: "", expiresAt: session.credentials.expiresAt)
+            return (
+                "item_json = ?, source_context = ?, session = ?, secret = ?, secret_expires = ?, applied_at = ?, apply_request_id = ?, "
+                    + "upload_id = NULL, attempts = attempts + 1, ",
+                [json(item), sourceContext, json(stored), json(session.credentials), session.credentials.expiresAt, now / 1000, session.requestID])
+        case .multipartStarted(let uploadID):
+            return ("upload_id = ?, ", [uploadID])
+        case .partConfirmed:
+            return ("", [])
+        case .uploaded(let md5):
+            return ("md5 = COALESCE(?, md5), ", [md5])
+        case .committing:
+            return ("", [])
+        case .committed(let remote, let recovered):
+            return (
+                "file_id = ?, media_url = ?, cover_url = ?, commit_request_id = ?, recovered = ?, committed_at = ?, secret = NULL, "
+                    + "secret_expires = NULL, item_json = NULL, upload_id = NULL, error_code = NULL, error_message = NULL, ",
+                [remote.fileID, remote.mediaURL, remote.coverURL, remote.requestID, recovered, now])
+        case .sessionAbandoned:
+            return ("session = NULL, secret = NULL, secret_expires = NULL, upload_id = NULL, ", [])
+        case .failed(let code, let message, let attempts):
+            return (
+                "error_code = ?, error_message = ?, attempts = ?, secret = NULL, secret_expires = NULL, ", [code, message, attempts])
+        case .duplicate(let fileID, let md5):
+            return ("duplicate_of = ?, md5 = ?, ", [fileID, md5])
+        }
+    }
+
+    public func records(manifestPaths: [String]?, _ body: (JournalRecord) throws -> Void) throws {
+        try database.read { db in
+            var filter = ""
+            var arguments = StatementArguments()
+            if let paths = manifestPaths {
+                filter = "WHERE manifest_path IN (" + paths.map { _ in "?" }.joined(separator: ", ") + ")"
+                arguments = StatementArguments(paths)
+            }
+            let cursor = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT manifest, line, row_id, path, title, size, md5, state, source_context, file_id, media_url, cover_url,
+                           duplicate_of, error_code, error_message, attempts, apply_request_id, commit_request_id, recovered,
+                           created_at, updated_at, committed_at
+                    FROM item \(filter) ORDER BY manifest, line
+                    """, arguments: arguments)
+            while let row = try cursor.next() {
+                try body(JournalRecord(
+                    manifest: row[0], line: row[1], id: row[2], path: row[3], title: row[4], size: row[5], md5: row[6],
+                    state: ItemState(rawValue: row[7]) ?? .pending, sourceContext: row[8], fileID: row[9], mediaURL: row[10],
+                    coverURL: row[11], duplicateOf: row[12], errorCode: row[13], errorMessage: row[14], attempts: row[15],
+                    applyRequestID: row[16], commitRequestID: row[17], recovered: row[18], createdAt: row[19], updatedAt: row[20],
+                    committedAt: row[21]))
+            }
+        }
+    }
+
+    public func runs() async throws -> [RunRecord] {
+        let decoder = JSONDecoder()
+        return try await database.read { db in
+            var runs: [RunRecord] = []
+            for row in try Row.fetchAll(db, sql: "SELECT id, started_at, finished_at, tool_version, options, status FROM run ORDER BY started_at") {
+                let id: String = row["id"]
+                let manifests = try Row.fetchAll(
+                    db, sql: "SELECT name, path, sha256 FROM run_manifest WHERE run_id = ? ORDER BY position", arguments: [id]
+                ).map { ManifestFingerprint(name: $0["name"], path: $0["path"], sha256: $0["sha256"]) }
+                let options = (try? decoder.decode([String: String].self, from: Data((row["options"] as String).utf8))) ?? [:]
+                runs.append(RunRecord(
+                    id: id, startedAt: row["started_at"], finishedAt: row["finished_at"], toolVersion: row["tool_version"],
+                    manifests: manifests, options: options, status: row["status"]))
+            }
+            return runs
+        }
+    }
+}

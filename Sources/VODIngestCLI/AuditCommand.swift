@@ -1,0 +1,234 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Emulator
+import Foundation
+import IngestCore
+import IngestEngine
+import Manifests
+import ProviderTencent
+import VODHTTP
+
+/// `vodingest audit`: checks a reconciliation report against the manifests, the files, and the platform.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check a reconciliation report against its manifests, the files on disk and (--verify-remote) the platform.",
+        discussion: """
+            Every manifest row must have exactly one report row (audit.missing-row, audit.extra-row), no
+            FileId may appear twice (audit.duplicate-file-id), and each committed row's file must still have
+            the report's size and MD5 (audit.size-mismatch, audit.checksum-mismatch). With --verify-remote,
+            DescribeMediaInfos (20 FileIds a call, under --api-rate) confirms each FileId exists with the
+            expected name, size and SourceContext (audit.remote-missing, audit.remote-mismatch).
+
+            The report may be CSV, JSONL or JSON, as `vodingest report` or `ingest` wrote it.
+            Exit status: 0 no findings; 1 findings; 64 usage error; 66 a manifest or the report cannot be read.
+
+            Examples:
+              vodingest audit samples/good.csv samples/good.xml --report vodingest-state/report.csv
+              vodingest audit library.csv --report report.jsonl --verify-remote --state-dir vodingest-state
+              TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... \\
+                vodingest audit library.csv --report report.csv --verify-remote --provider tencent
+            """)
+
+    @OptionGroup var input: ManifestOptions
+
+    @Option(help: ArgumentHelp("The report to audit (CSV, JSONL or JSON).", valueName: "file"))
+    var report: String
+
+    @Flag(help: "Also ask the platform about every committed FileId (DescribeMediaInfos).")
+    var verifyRemote = false
+
+    @Option(help: ArgumentHelp("With --provider local: the state directory whose embedded emulator holds the media.", valueName: "dir"))
+    var stateDir = "vodingest-state"
+
+    @Option(help: ArgumentHelp("VOD API endpoint (--provider tencent, or a standalone emulator).", valueName: "url"))
+    var endpoint = "https://vod.tencentcloudapi.com"
+
+    @Option(help: ArgumentHelp("X-TC-Region of API calls.", valueName: "region"))
+    var region = "ap-guangzhou"
+
+    @Option(help: "VOD sub-application id.")
+    var subAppId: Int?
+
+    @Option(help: ArgumentHelp("DescribeMediaInfos calls per second.", valueName: "rate"))
+    var apiRate = "20"
+
+    @Option(help: "Output format: text, or json.")
+    var format: OutputFormat = .text
+
+    var providerName: String { input.provider ?? "local" }
+
+    mutating func validate() throws {
+        guard RequestRate(parsing: apiRate) != nil else { throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 20 or 20/s") }
+        if verifyRemote, providerName == "tencent", TencentCredentials.fromEnvironment() == nil {
+            throw ValidationError("--verify-remote with --provider tencent needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY in the environment")
+        }
+        if verifyRemote, !["local", "tencent"].contains(providerName) {
+            throw ValidationError("--verify-remote supports --provider local and tencent")
+        }
+    }
+
+    func run() async throws {
+        let errors = FileHandle.standardError
+        // 1. The report.
+        let rows: [ReportRow]
+        do {
+            rows = try ReportFile.read(report)
+        } catch let error as IngestError {
+            errors.write(Data("error: \(error.message)\n".utf8))
+            throw ExitStatus.manifestUnreadable.exitCode
+        }
+        // 2. The manifests' rows (diagnostics are the validator's business, not the audit's).
+        var manifestRows: [AuditManifestRow] = []
+        var index: [String: Int] = [:]
+        let summary = input.pipeline().run(
+            manifests: input.manifests, onDiagnostic: { _ in },
+            onRow: { outcome in
+                let position = index[outcome.location.manifest] ?? {
+                    let next = index.count
+                    index[outcome.location.manifest] = next
+                    return next
+                }()
+                manifestRows.append(AuditManifestRow(
+                    manifest: position, line: outcome.location.line, id: outcome.id, file: outcome.item?.media.resolved))
+            })
+        if !summary.unreadable.isEmpty {
+            errors.write(Data("error: cannot read \(summary.unreadable.joined(separator: ", "))\n".utf8))
+            throw ExitStatus.manifestUnreadable.exitCode
+        }
+        var names = Array(repeating: "", count: index.count)
+        for (name, position) in index { names[position] = name }
+        // Manifests with no rows still count as audited.
+        for manifest in summary.manifests where index[manifest] == nil { names.append(manifest) }
+
+        let auditor = Auditor(manifests: names) { path in
+            switch FileDigest.compute(path: path, md5: true, sha256: false) {
+            case .failure(let error): return (nil, nil, "cannot be read: \(error)")
+            case .success(let digests):
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
+                return (size, digests.md5, nil)
+            }
+        }
+        let cwd = FileManager.default.currentDirectoryPath
+        let result: (findings: [AuditFinding], totals: AuditTotals)
+        let collected = manifestRows
+        if verifyRemote {
+            result = try await withCatalog { catalog in
+                try await auditor.audit(
+                    manifestRows: collected, report: rows, currentDirectory: cwd,
+                    remote: RemoteCheck(catalog: catalog, apiRate: RequestRate(parsing: apiRate)!.perSecond))
+            }
+        } else {
+            result = try await auditor.audit(manifestRows: manifestRows, report: rows, currentDirectory: cwd)
+        }
+
+        // 3. Findings.
+        let out = Console.standardOutput()
+        if format == .json {
+            struct Document: Encodable {
+                var findings: [AuditFinding]
+                var totals: AuditTotals
+                var clean: Bool
+            }
+            out.line(JSON.encode(Document(findings: result.findings, totals: result.totals, clean: result.findings.isEmpty)))
+        } else {
+            for finding in result.findings {
+                let place = [finding.manifest, finding.line.map(String.init)].compactMap { $0 }.joined(separator: ":")
+                out.line("\(finding.code)  \(place)  \(finding.id ?? "")  \(finding.message)")
+            }
+            let t = result.totals
+            out.line(
+                "\(t.manifestRows) manifest rows, \(t.reportRows) report rows, \(t.committed) committed, \(t.filesChecked) files checked"
+                    + (verifyRemote ? ", \(t.remoteChecked) FileIds checked on the platform" : "")
+                    + ": \(result.findings.isEmpty ? "no findings" : "\(result.findings.count) finding(s)")")
+        }
+        out.flush()
+        if !result.findings.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The platform's catalogue: the embedded emulator on the state directory's data, or Tencent.
+    func withCatalog<T: Sendable>(_ body: @escaping @Sendable (any MediaCatalog) async throws -> T) async throws -> T {
+        let client = AsyncHTTPTransport.makeClient(connections: 4)
+        defer { _ = client.shutdown() }
+        let transport = AsyncHTTPTransport(client: client)
+        if providerName == "local" {
+            let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
+            guard FileManager.default.fileExists(atPath: data) else {
+                FileHandle.standardError.write(Data("error: \(data) does not exist: give the --state-dir of the ingest, or --provider tencent\n".utf8))
+                throw ExitStatus.usage.exitCode
+            }
+            let region = self.region, subAppID = subAppId
+            return try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
+                let configuration = TencentConfiguration(
+                    endpoint: URL(string: endpoint.url)!, cosEndpoint: URL(string: endpoint.url)!, region: region, subAppID: subAppID,
+                    credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: endpoint.secretKey))
+                return try await body(TencentProvider(configuration: configuration, transport: transport))
+            }
+        }
+        guard let url = URL(string: endpoint), url.host != nil else { throw ValidationError("'\(endpoint)' is not a URL") }
+        let configuration = TencentConfiguration(
+            endpoint: url, cosEndpoint: nil, region: region, subAppID: subAppId, credentials: TencentCredentials.fromEnvironment()!)
+        return try await body(TencentProvider(configuration: configuration, transport: transport))
+    }
+}
+
+/// Reads a report as `report`/`ingest` wrote it: CSV (with its header), JSON Lines, or the JSON document.
+enum ReportFile {
+    static func read(_ path: String) throws -> [ReportRow] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw IngestError(code: "report.unreadable", message: "cannot read the report \(path)", subject: path)
+        }
+        let decoder = JSONDecoder()
+        let text = String(decoding: data, as: UTF8.self)
+        let start = text.first { !$0.isWhitespace }
+        do {
+            if start == "{" {
+                if text.hasPrefix("{\"rows\":") {
+                    struct Document: Decodable { var rows: [ReportRow] }
+                    return try decoder.decode(Document.self, from: data).rows
+                }
+                return try text.split(separator: "\n").map { try decoder.decode(ReportRow.self, from: Data($0.utf8)) }
+            }
+            return try csv(text, path: path)
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw IngestError(code: "report.malformed", message: "\(path) is not a vodingest report: \(error)", subject: path)
+        }
+    }
+
+    /// CSV records (quoted cells may hold newlines), each turned into a ``ReportRow`` through its JSON form.
+    static func csv(_ text: String, path: String) throws -> [ReportRow] {
+        var records: [[String]] = []
+        var pending = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            pending = pending.isEmpty ? String(line) : pending + "\n" + line
+            if pending.count(where: { $0 == "\"" }) % 2 == 0 {
+                if !pending.isEmpty { records.append(CSVCell.split(Substring(pending))) }
+                pending = ""
+            }
+        }
+        guard let header = records.first, header.first == "manifest", header.contains("status") else {
+            throw IngestError(code: "report.malformed", message: "\(path) has no report header (manifest,line,...,status,...)", subject: path)
+        }
+        let integers: Set<String> = ["line", "size", "attempts"]
+        let decoder = JSONDecoder()
+        return try records.dropFirst().map { cells in
+            var object: [String: Any] = [:]
+            for (name, raw) in zip(header, cells) {
+                var cell = raw
+                // Undo the spreadsheet guard of CSVCell.escape.
+                if cell.hasPrefix("'"), let next = cell.dropFirst().first, "=+-@\t\r".contains(next) { cell.removeFirst() }
+                if cell.isEmpty { continue }
+                if integers.contains(name) {
+                    object[name] = Int64(cell) ?? 0
+                } else if name == "recovered" {
+                    object[name] = cell == "true"
+                } else {
+                    object[name] = cell
+                }
+            }
+            return try decoder.decode(ReportRow.self, from: JSONSerialization.data(withJSONObject: object))
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import IngestCore
+import IngestEngine
+import Manifests
+import Synchronization
+
+/// Validated rows, in batches, from the validating thread to the run.
+enum FeedBatch: Sendable {
+    case valid(ManifestFingerprint, [IngestItem])
+    case invalid([InvalidRow])
+}
+
+/// Streams the manifests through validation on a thread of its own, in batches, with back-pressure:
+/// the thread waits while `capacity` batches are not taken yet, so memory stays bounded however
+/// long the manifests are.
+final class ManifestStream: Sendable {
+    static let batchSize = 512
+
+    let batches: AsyncStream<FeedBatch>
+    private let continuation: AsyncStream<FeedBatch>.Continuation
+    private let slots: DispatchSemaphore
+    private let cancelled = Atomic<Bool>(false)
+    private let result = Mutex<ValidationSummary?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(capacity: Int = 4) {
+        (batches, continuation) = AsyncStream.makeStream(of: FeedBatch.self)
+        slots = DispatchSemaphore(value: capacity)
+    }
+
+    /// Starts validating; rows with diagnostics are rendered to standard error as they come.
+    func start(pipeline: ManifestPipeline, manifests: [String], fingerprints: [String: ManifestFingerprint]) {
+        let thread = Thread { [self] in
+            let errors = Console.standardError()
+            let renderer = TextDiagnosticRenderer(out: errors)
+            var valid: [IngestItem] = []
+            var validManifest: String? = nil
+            var invalid: [InvalidRow] = []
+            func fingerprint(_ name: String) -> ManifestFingerprint {
+                fingerprints[name] ?? ManifestFingerprint(name: name, path: name, sha256: nil)
+            }
+            func flushValid() {
+                if let name = validManifest, !valid.isEmpty { send(.valid(fingerprint(name), valid)) }
+                valid.removeAll(keepingCapacity: true)
+            }
+            let summary = pipeline.run(
+                manifests: manifests,
+                onDiagnostic: { renderer.manifestDiagnostic($0) },
+                onRow: { outcome in
+                    if self.cancelled.load(ordering: .relaxed) { return }
+                    if !outcome.diagnostics.isEmpty {
+                        renderer.row(outcome)
+                        errors.flush()
+                    }
+                    if let item = outcome.item {
+                        if validManifest != item.location.manifest { flushValid() }
+                        validManifest = item.location.manifest
+                        valid.append(item)
+                        if valid.count >= Self.batchSize { flushValid() }
+                    } else {
+                        let first = outcome.diagnostics.first { $0.severity == .error }
+                        invalid.append(InvalidRow(
+                            manifest: fingerprint(outcome.location.manifest), line: outcome.location.line, id: outcome.id ?? "",
+                            path: "", code: first?.code.rawValue ?? "row.invalid",
+                            message: outcome.diagnostics.filter { $0.severity == .error }.map(\.message).joined(separator: "; ")))
+                        if invalid.count >= Self.batchSize {
+                            send(.invalid(invalid))
+                            invalid.removeAll(keepingCapacity: true)
+                        }
+                    }
+                })
+            flushValid()
+            if !invalid.isEmpty { send(.invalid(invalid)) }
+            renderer.end(summary)
+            errors.flush()
+            result.withLock { $0 = summary }
+            continuation.finish()
+            done.signal()
+        }
+        thread.name = "vodingest-validate"
+        thread.start()
+    }
+
+    /// Waits for a free slot (or for the run to stop reading), then hands the batch over.
+    private func send(_ batch: FeedBatch) {
+        while slots.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
+            if cancelled.load(ordering: .relaxed) { return }
+        }
+        if cancelled.load(ordering: .relaxed) { return }
+        continuation.yield(batch)
+    }
+
+    /// The consumer took a batch.
+    func taken() { slots.signal() }
+
+    /// The run stops reading: the validating thread drops what is left.
+    func cancel() {
+        cancelled.store(true, ordering: .relaxed)
+        continuation.finish()
+    }
+
+    /// The validation summary, once every manifest was read (nil after ``cancel()``).
+    func summary() async -> ValidationSummary? {
+        if cancelled.load(ordering: .relaxed) { return result.withLock { $0 } }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                self.done.wait()
+                self.done.signal()
+                continuation.resume()
+            }
+        }
+        return result.withLock { $0 }
+    }
+}
+
+/// The run's work: first the items an earlier run left in flight (from the journal), then the
+/// manifests' rows as they are validated, each registered in the journal, which says whether to
+/// upload it, or that it is committed already.
+///
+/// `@unchecked Sendable`: it is handed to the runner's task and used there only, one call at a time.
+final class JournalFeed: WorkSource, @unchecked Sendable {
+    private let journal: any JournalStore
+    private let stream: ManifestStream
+    private var iterator: AsyncStream<FeedBatch>.Iterator
+    private var resumes: [ResumePoint]
+    private let resuming: Set<Int64>
+    private var buffer: [Work] = []
+    private var position = 0
+    private let runID: String
+    private let reopenDuplicates: Bool
+    private let stats: IngestStats
+    private let onKnown: @Sendable (IngestItem, Registration) async -> Void
+
+    /// - Parameter onKnown: rows the journal has committed (or skipped as duplicates) already.
+    init(
+        journal: any JournalStore, stream: ManifestStream, resumes: [ResumePoint], runID: String, reopenDuplicates: Bool, stats: IngestStats,
+        onKnown: @escaping @Sendable (IngestItem, Registration) async -> Void
+    ) {
+        self.journal = journal
+        self.stream = stream
+        self.iterator = stream.batches.makeAsyncIterator()
+        self.resumes = resumes.reversed()
+        self.resuming = Set(resumes.map(\.key))
+        self.runID = runID
+        self.reopenDuplicates = reopenDuplicates
+        self.stats = stats
+        self.onKnown = onKnown
+        stats.update { s in
+            s.itemsTotal += resumes.count
+            s.bytesTotal += resumes.reduce(0) { $0 + ($1.item.media.size ?? 0) }
+        }
+    }
+
+    func next() async throws -> Work? {
+        if let point = resumes.popLast() {
+            return Work(key: point.key, item: point.item, resume: point, sourceContext: point.sourceContext)
+        }
+        while position >= buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            position = 0
+            guard let batch = await iterator.next() else { return nil }
+            stream.taken()
+            switch batch {
+            case .invalid(let rows):
+                try await journal.registerInvalid(rows, runID: runID)
+            case .valid(let manifest, let items):
+                let contexts = items.map { IngestRunner.sourceContext(for: $0, runID: runID) }
+                let registrations = try await journal.register(
+                    items, manifest: manifest, runID: runID, sourceContexts: contexts, reopenDuplicates: reopenDuplicates)
+                var count = 0
+                var bytes: Int64 = 0
+                for (index, registration) in registrations.enumerated() {
+                    let item = items[index]
+                    switch registration {
+                    case .start(let key, let duplicates) where !resuming.contains(key):
+                        buffer.append(Work(key: key, item: item, sourceContext: contexts[index], duplicates: duplicates))
+                        count += 1
+                        bytes += (item.media.size ?? 0) + (item.cover?.size ?? 0)
+                    case .committed, .duplicate:
+                        await onKnown(item, registration)
+                    case .start, .inFlight:
+                        break  // taken over from the journal above
+                    }
+                }
+                stats.update {
+                    $0.itemsTotal += count
+                    $0.bytesTotal += bytes
+                }
+            }
+        }
+        defer { position += 1 }
+        return buffer[position]
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import IngestCore
+import IngestEngine
+import JournalSQLite
+
+extension ReportBuilder.Format: ExpressibleByArgument {}
+
+/// `vodingest report`: the reconciliation report, built from the journal at any time (mid-run too).
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write the reconciliation report of a state directory from its journal (also while a run goes on).",
+        discussion: """
+            One row per manifest row: manifest, line, id, path, size, md5, status (committed, skipped,
+            invalid, failed, pending), file_id, media_url, cover_url, title, source_context, duplicate_of,
+            error_code, error_message, attempts, request ids and timestamps. The summary index (runs,
+            manifests with their SHA-256, tool version, counts per status, bytes, duration) is in the JSON
+            and HTML reports, and next to a CSV or JSONL --output as <output>.summary.json.
+
+            CSV cells starting with =, +, - or @ get a leading ' so a spreadsheet never runs them.
+
+            Examples:
+              vodingest report --state-dir vodingest-state > report.csv
+              vodingest report --state-dir vodingest-state --format html --output report.html
+            """)
+
+    @Option(help: ArgumentHelp("The state directory of an ingest.", valueName: "dir"))
+    var stateDir = "vodingest-state"
+
+    @Option(help: "csv, jsonl, json (rows and summary in one document) or html (one self-contained page).")
+    var format: ReportBuilder.Format = .csv
+
+    @Option(help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Only the rows of this manifest (repeatable); default: every row of the journal.", valueName: "manifest"))
+    var manifest: [String] = []
+
+    func run() async throws {
+        let journal: SQLiteJournal
+        do {
+            journal = try SQLiteJournal(readingFrom: stateDir)
+        } catch let error as IngestError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitStatus.manifestUnreadable.exitCode
+        }
+        do {
+            let out = try output.map { try ReportOutput(path: $0) } ?? ReportOutput(handle: .standardOutput, closes: false)
+            let paths = manifest.isEmpty ? nil : manifest.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            let summary = try await ReportBuilder.write(format, journal: journal, manifestPaths: paths, toolVersion: VODIngestCommand.version, to: out)
+            if let output, format == .csv || format == .jsonl {
+                try Data((JSON.encode(summary, pretty: true) + "\n").utf8).write(to: URL(fileURLWithPath: output + ".summary.json"))
+            }
+            let counts = ["committed", "skipped", "invalid", "failed", "pending"].map { "\(summary.counts[$0] ?? 0) \($0)" }
+            var text = "\(summary.rows) rows: " + counts.joined(separator: ", ")
+            if !summary.complete { text += " (not complete: a run is going on, was interrupted, or rows are pending)" }
+            if let output { text += "\nreport: \(output)" }
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+        } catch let error as IngestError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitStatus.usage.exitCode
+        }
+    }
+}
