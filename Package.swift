@@ -88,7 +88,8 @@ let package = Package(
         .testTarget(
             name: "ProviderTencentTests",
             dependencies: [
-                "TencentSigning", "ProviderTencent", "Emulator", "VODHTTP", "IngestCore", "IngestTesting",
+                "TencentSigning", "ProviderTencent", "Emulator", "VODHTTP", "IngestCore", "IngestTesting", "IngestEngine", "JournalSQLite",
+                "Manifests",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -98,7 +99,9 @@ let package = Package(
         ),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "IngestCore", "IngestTesting"]),
         .testTarget(name: "IngestEngineTests", dependencies: ["IngestEngine", "IngestCore", "IngestTesting", "Manifests"]),
-        .testTarget(name: "JournalSQLiteTests", dependencies: ["JournalSQLite", "IngestCore", "IngestTesting"]),
+        .testTarget(
+            name: "JournalSQLiteTests",
+            dependencies: ["JournalSQLite", "IngestCore", "IngestTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         // Runs the built `vodingest` binary (end to end).
         .testTarget(name: "VODIngestCLITests", dependencies: ["IngestTesting", "IngestCore", "Manifests"]),
     ],

@@ -1,0 +1,204 @@
+import Emulator
+import Foundation
+import IngestCore
+import IngestEngine
+import IngestTesting
+import JournalSQLite
+import Manifests
+import Testing
+
+/// A journal that stops the run (as a kill would) right after a chosen transition was written.
+final class StoppingJournal: JournalStore, Sendable {
+    let base: SQLiteJournal
+    let stopAfter: @Sendable (JournalEvent, Int) -> Bool
+    private let count = Counter()
+
+    init(_ base: SQLiteJournal, stopAfter: @escaping @Sendable (JournalEvent, Int) -> Bool) {
+        self.base = base
+        self.stopAfter = stopAfter
+    }
+
+    func begin(_ run: RunRecord) async throws { try await base.begin(run) }
+    func end(runID: String, status: String, summary: String?) async throws { try await base.end(runID: runID, status: status, summary: summary) }
+    func inFlight() async throws -> [ResumePoint] { try await base.inFlight() }
+    func register(_ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool)
+        async throws -> [Registration]
+    {
+        try await base.register(items, manifest: manifest, runID: runID, sourceContexts: sourceContexts, reopenDuplicates: reopenDuplicates)
+    }
+    func registerInvalid(_ rows: [InvalidRow], runID: String) async throws { try await base.registerInvalid(rows, runID: runID) }
+    func record(_ key: Int64, from state: ItemState, _ event: JournalEvent) async throws {
+        try await base.record(key, from: state, event)
+        if stopAfter(event, count.next()) { throw CancellationError() }
+    }
+    func records(manifestPaths: [String]?, _ body: (JournalRecord) throws -> Void) throws { try base.records(manifestPaths: manifestPaths, body) }
+    func runs() async throws -> [RunRecord] { try await base.runs() }
+}
+
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func next() -> Int { value.withLock { $0 += 1; return $0 } }
+}
+
+/// Work for the runner from an array.
+final class ListSource: WorkSource, @unchecked Sendable {
+    var works: [Work]
+    init(_ works: [Work]) { self.works = works.reversed() }
+    func next() async throws -> Work? { works.popLast() }
+}
+
+/// A provider whose CommitUpload reaches the platform but whose answer is lost (as a kill would lose it).
+struct LosingCommitAnswers: VODProvider {
+    let base: any VODProvider & MediaCatalog
+    var name: String { base.name }
+    func prepare(_ request: UploadRequest) async throws -> UploadSession { try await base.prepare(request) }
+    func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint) async throws
+        -> TransferResult
+    {
+        try await base.transfer(file: file, to: location, session: session, checkpoint: checkpoint)
+    }
+    func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async {
+        await base.abandon(uploadID: uploadID, at: location, session: session)
+    }
+    func commit(_ session: UploadSession) async throws -> RemoteMedia {
+        _ = try await base.commit(session)
+        throw CancellationError()
+    }
+}
+
+import Synchronization
+
+@Suite("resume from the journal against the emulator", .serialized)
+struct ResumeTests {
+    func runner(_ journal: any JournalStore, stats: IngestStats = IngestStats()) -> IngestRunner {
+        IngestRunner(
+            options: IngestOptions(concurrency: 2, apiRate: 1000, runID: "test", recoveryPause: .milliseconds(10)), stats: stats,
+            journal: journal, sources: LocalSourceFiles())
+    }
+
+    func work(_ journal: SQLiteJournal, _ item: IngestItem) async throws -> Work {
+        let context = IngestRunner.sourceContext(for: item, runID: "test")
+        let registration = try await journal.register(
+            [item], manifest: ManifestFingerprint(name: "m.csv", path: "/m.csv", sha256: nil), runID: "test", sourceContexts: [context],
+            reopenDuplicates: false)
+        guard case .start(let key, let duplicates) = registration[0] else { throw CancellationError() }
+        return Work(key: key, item: item, sourceContext: context, duplicates: duplicates)
+    }
+
+    @Test("a commit whose answer was lost is found again, not made twice", arguments: [EmulatorConfiguration.CommitPolicy.idempotent, .reject])
+    func lostCommitAnswer(policy: EmulatorConfiguration.CommitPolicy) async throws {
+        try await withEmulator({ $0.commitPolicy = policy }) { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let file = try TestFile(directory, "lost.mp4", size: 200_000)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let first = try await work(journal, item(file, title: "Lost answer \(policy)"))
+            // 1. The run is stopped between CommitUpload and its journal record.
+            let stats = IngestStats()
+            _ = try await runner(journal, stats: stats).run(ListSource([first]), provider: LosingCommitAnswers(base: provider), catalog: provider) { _ in }
+            #expect(stats.snapshot.interrupted == 1)
+            let points = try await journal.inFlight()
+            #expect(points.map(\.state) == [.committing])
+
+            // 2. The resume commits with the same key, or finds the media when the key is spent.
+            let outcomes = Mutex<[ItemOutcome]>([])
+            let resumed = IngestStats()
+            _ = try await runner(journal, stats: resumed).run(
+                ListSource(points.map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }), provider: provider,
+                catalog: provider
+            ) { outcome in outcomes.withLock { $0.append(outcome) } }
+            let listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.count == 1, "committed exactly once")
+            let outcome = try #require(outcomes.withLock { $0.first })
+            #expect(outcome.status == .committed && outcome.remote?.fileID == listing.first?.fileID)
+            #expect(outcome.recovered == (policy == .reject))
+            #expect(resumed.snapshot.apiCalls <= 3, "no new ApplyUpload: a commit (and a search when the key is spent)")
+            var states: [ItemState] = []
+            try journal.records(manifestPaths: nil) { states.append($0.state) }
+            #expect(states == [.committed])
+        }
+    }
+
+    @Test func aMultipartUploadContinuesFromThePartsTheStoreHas() async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let file = try TestFile(directory, "big.mp4", size: (6 << 20) + 123)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let first = try await work(journal, item(file, title: "Multipart resume"))
+            // Stopped after the second confirmed part.
+            var parts = 0
+            let stopping = StoppingJournal(journal) { event, _ in
+                if case .partConfirmed = event { return true }
+                return false
+            }
+            _ = try await runner(stopping).run(ListSource([first]), provider: provider, catalog: provider) { _ in }
+            let points = try await journal.inFlight()
+            #expect(points.first?.state == .uploading)
+            #expect(points.first?.uploadID != nil)
+            parts = points.first?.parts.count ?? 0
+            #expect(parts >= 1)
+            let before = try await admin(endpoint, "counters", as: EmulatorCounters.self)
+
+            let stats = IngestStats()
+            _ = try await runner(journal, stats: stats).run(
+                ListSource(points.map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }), provider: provider,
+                catalog: provider
+            ) { _ in }
+            let after = try await admin(endpoint, "counters", as: EmulatorCounters.self)
+            #expect(after.cosRequests["ListParts", default: 0] - before.cosRequests["ListParts", default: 0] == 1)
+            #expect(after.cosRequests["InitiateMultipartUpload", default: 0] == before.cosRequests["InitiateMultipartUpload", default: 0], "the same upload goes on")
+            #expect(after.cosRequests["UploadPart", default: 0] - before.cosRequests["UploadPart", default: 0] <= 7 - parts, "kept parts are not sent again")
+            #expect(after.apiCalls["ApplyUpload", default: 0] == before.apiCalls["ApplyUpload", default: 0])
+            let listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.count == 1 && listing.first?.md5 == file.md5 && listing.first?.size == Int64((6 << 20) + 123))
+        }
+    }
+
+    @Test func anExpiredSessionIsReplacedOnResume() async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let file = try TestFile(directory, "expired.mp4", size: 100_000)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let first = try await work(journal, item(file, title: "Expired"))
+            let stopping = StoppingJournal(journal) { event, _ in
+                if case .applied = event { return true }
+                return false
+            }
+            _ = try await runner(stopping).run(ListSource([first]), provider: provider, catalog: provider) { _ in }
+            var point = try #require(try await journal.inFlight().first)
+            #expect(point.state == .applied)
+            // Its credentials run out before the resume.
+            point.session?.credentials.expiresAt = Int64(Date().timeIntervalSince1970) + 5
+            let stats = IngestStats()
+            _ = try await runner(journal, stats: stats).run(
+                ListSource([Work(key: point.key, item: point.item, resume: point, sourceContext: point.sourceContext)]), provider: provider,
+                catalog: provider
+            ) { _ in }
+            #expect(stats.snapshot.committed == 1)
+            let counters = try await admin(endpoint, "counters", as: EmulatorCounters.self)
+            #expect(counters.apiCalls["ApplyUpload"] == 2, "a fresh ApplyUpload")
+            #expect(try await admin(endpoint, "media", as: [EmulatedMedia].self).count == 1)
+        }
+    }
+
+    @Test func aFileChangedSinceValidationIsNotCommitted() async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let file = try TestFile(directory, "changing.mp4", size: 50_000)
+            var validated = item(file, title: "Changing")
+            validated.media.modified = 1  // as seen at validation; the file on disk is newer
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let outcomes = Mutex<[ItemOutcome]>([])
+            _ = try await runner(journal).run(ListSource([try await work(journal, validated)]), provider: provider, catalog: provider) { outcome in
+                outcomes.withLock { $0.append(outcome) }
+            }
+            let outcome = try #require(outcomes.withLock { $0.first })
+            #expect(outcome.status == .failed && outcome.error?.code == "source.modified")
+            #expect(outcome.error?.message.contains("changed since it was validated") == true)
+            #expect(try await admin(endpoint, "media", as: [EmulatedMedia].self).isEmpty)
+        }
+    }
+}
