@@ -82,6 +82,8 @@ let package = Package(
             name: "vodingest",
             dependencies: ["VODIngestCLI"]
         ),
+        // scripts/bench-journal: journalling overhead and resume start-up over a large journal.
+        .executableTarget(name: "vodingest-journal-bench", dependencies: ["JournalSQLite", "IngestCore"], path: "Sources/JournalBench"),
         // Test helpers (temporary trees, media headers, manifest reading); not a product.
         .target(name: "IngestTesting", dependencies: ["IngestCore", "Manifests"]),
         .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore"]),

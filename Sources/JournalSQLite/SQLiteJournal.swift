@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import IngestCore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -26,7 +27,7 @@ public final class SQLiteJournal: JournalStore {
 
     let database: DatabaseQueue
     let writer: GroupCommitWriter?
-    private let lockDescriptor: Int32
+    private let lockDescriptor: Mutex<Int32>
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -63,7 +64,7 @@ public final class SQLiteJournal: JournalStore {
         ftruncate(fd, 0)
         let pid = "\(getpid())\n"
         _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
-        lockDescriptor = fd
+        lockDescriptor = Mutex(fd)
         do {
             database = try Self.openDatabase(path: directory + "/" + Self.databaseName, readOnly: false)
             try Self.migrator.migrate(database)
@@ -105,17 +106,18 @@ public final class SQLiteJournal: JournalStore {
             throw IngestError(code: "journal.unusable", message: "cannot read the journal in \(directory): \(error)", subject: directory)
         }
         writer = nil
-        lockDescriptor = -1
+        lockDescriptor = Mutex(-1)
     }
 
-    deinit {
-        writer?.close()
-        if lockDescriptor >= 0 { _ = posixClose(lockDescriptor) }
-    }
+    deinit { close() }
 
-    /// Waits for queued writes and releases the lock.
+    /// Waits for queued writes and releases the lock (another process may then open the journal).
     public func close() {
         writer?.close()
+        lockDescriptor.withLock { fd in
+            if fd >= 0 { posixClose(fd) }
+            fd = -1
+        }
     }
 
     /// Group-commit counters: (transactions, writes).
@@ -227,6 +229,17 @@ public final class SQLiteJournal: JournalStore {
         return writer
     }
 
+    /// Marks every pending item committed in one statement: only to build large journals for the benchmark.
+    public func markCommittedForBenchmark(except keys: Set<Int64>) async throws {
+        let excluded = Array(keys)
+        try await writeAccess().write { db in
+            try db.execute(
+                sql: "UPDATE item SET state = 'committed', file_id = 'F' || id, md5 = '0123456789abcdef0123456789abcdef', committed_at = updated_at "
+                    + "WHERE state = 'pending' AND id NOT IN (" + excluded.map { _ in "?" }.joined(separator: ",") + ")",
+                arguments: StatementArguments(excluded))
+        }
+    }
+
     // MARK: JournalStore
 
     public func begin(_ run: RunRecord) async throws {
@@ -327,8 +340,11 @@ public final class SQLiteJournal: JournalStore {
                 """)
             let candidates = try db.cachedStatement(
                 sql: "SELECT file_id, md5 FROM item WHERE state = 'committed' AND size = ? AND id <> ? LIMIT 20")
-            // The row was invalid in an earlier run and is valid now: its invalid record goes.
+            // The row was invalid in an earlier run and is valid now: its invalid record goes (looked
+            // for only when the manifest has invalid records at all).
             let fixed = try db.cachedStatement(sql: "DELETE FROM item WHERE manifest_path = ? AND row_id = ?")
+            let hasInvalid = try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM item WHERE manifest_path = ? AND row_id >= '#line:' AND row_id < '#line;')", arguments: [manifest.path]) ?? false
             var result: [Registration] = []
             result.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
@@ -339,7 +355,7 @@ public final class SQLiteJournal: JournalStore {
                         runID, sourceContexts[index], now, now,
                     ])!
                 let key: Int64 = row["id"]
-                try fixed.execute(arguments: [manifest.path, "#line:\(item.location.line)"])
+                if hasInvalid { try fixed.execute(arguments: [manifest.path, "#line:\(item.location.line)"]) }
                 switch ItemState(rawValue: row["state"]) ?? .pending {
                 case .committed:
                     result.append(.committed(
