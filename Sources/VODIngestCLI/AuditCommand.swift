@@ -159,10 +159,7 @@ struct AuditCommand: AsyncParsableCommand {
             }
             let region = self.region, subAppID = subAppId
             return try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
-                let configuration = TencentConfiguration(
-                    endpoint: URL(string: endpoint.url)!, cosEndpoint: URL(string: endpoint.url)!, region: region, subAppID: subAppID,
-                    credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: endpoint.secretKey))
-                return try await body(TencentProvider(configuration: configuration, transport: transport))
+                try await body(TencentProvider(configuration: .embedded(endpoint, region: region, subAppID: subAppID), transport: transport))
             }
         }
         guard let url = URL(string: endpoint), url.host != nil else { throw ValidationError("'\(endpoint)' is not a URL") }

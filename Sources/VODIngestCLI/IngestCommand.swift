@@ -172,10 +172,8 @@ struct IngestCommand: AsyncParsableCommand {
                 await sink.message(
                     "Uploading into the embedded emulator at \(endpoint.url) (its data: \(data)).\n"
                         + "To upload to Tencent Cloud instead: --provider tencent with TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY set.")
-                let configuration = TencentConfiguration(
-                    endpoint: URL(string: endpoint.url)!, cosEndpoint: URL(string: endpoint.url)!, region: region, subAppID: subAppId,
-                    credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: endpoint.secretKey),
-                    partSize: ByteSize(parsing: partSize)!.bytes, partConcurrency: partConcurrency)
+                let configuration = TencentConfiguration.embedded(
+                    endpoint, region: region, subAppID: subAppId, partSize: ByteSize(parsing: partSize)!.bytes, partConcurrency: partConcurrency)
                 let result = try await upload(
                     feed, configuration: configuration, options: options, stats: stats, journal: journal, control: control, sink: sink)
                 return (result, endpoint.url)
@@ -424,3 +422,15 @@ enum Progress {
 }
 
 extension ExitStatus: Error {}
+
+extension TencentConfiguration {
+    /// The Tencent provider's configuration for the embedded emulator at `endpoint` (API and COS on one loopback port).
+    static func embedded(
+        _ endpoint: Emulator.Endpoint, region: String, subAppID: Int?, partSize: Int64 = 16 << 20, partConcurrency: Int = 4
+    ) -> TencentConfiguration {
+        TencentConfiguration(
+            endpoint: URL(string: endpoint.url)!, cosEndpoint: URL(string: endpoint.url)!, region: region, subAppID: subAppID,
+            credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: endpoint.secretKey), partSize: partSize,
+            partConcurrency: partConcurrency)
+    }
+}

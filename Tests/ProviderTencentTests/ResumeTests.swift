@@ -5,6 +5,7 @@ import IngestEngine
 import IngestTesting
 import JournalSQLite
 import Manifests
+import Synchronization
 import Testing
 
 /// A journal that stops the run (as a kill would) right after a chosen transition was written.
@@ -65,8 +66,6 @@ struct LosingCommitAnswers: VODProvider {
         throw CancellationError()
     }
 }
-
-import Synchronization
 
 @Suite("resume from the journal against the emulator", .serialized)
 struct ResumeTests {
