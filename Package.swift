@@ -37,7 +37,7 @@ let package = Package(
         // The vendors' signature algorithms, pure functions: the provider signs, the emulator verifies.
         .target(
             name: "TencentSigning",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["IngestCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "VODHTTP",

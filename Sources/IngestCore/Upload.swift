@@ -147,6 +147,8 @@ public struct TransferCheckpoint: Sendable {
     /// (ListParts) and whose size and MD5 match the local bytes are kept; if the store no longer
     /// knows the upload, a new one is initiated.
     public var uploadID: String?
+    /// The whole file's MD5 when the caller has computed it already (it is not read again for it).
+    public var md5: String?
     /// Called with the id of a new multipart upload before any part is sent; must be durable when it returns.
     public var multipartStarted: @Sendable (String) async throws -> Void
     /// Called when the store confirmed a part (number, ETag, size).
@@ -155,11 +157,12 @@ public struct TransferCheckpoint: Sendable {
     public var progress: @Sendable (Int64) -> Void
 
     public init(
-        uploadID: String? = nil, multipartStarted: @escaping @Sendable (String) async throws -> Void = { _ in },
+        uploadID: String? = nil, md5: String? = nil, multipartStarted: @escaping @Sendable (String) async throws -> Void = { _ in },
         partConfirmed: @escaping @Sendable (Int, String, Int64) async throws -> Void = { _, _, _ in },
         progress: @escaping @Sendable (Int64) -> Void = { _ in }
     ) {
         self.uploadID = uploadID
+        self.md5 = md5
         self.multipartStarted = multipartStarted
         self.partConfirmed = partConfirmed
         self.progress = progress

@@ -412,7 +412,7 @@ public struct IngestRunner: Sendable {
                     var resumeID = uploadID
                     let result = try await step(api: false, attempts: &attempts) {
                         let checkpoint = TransferCheckpoint(
-                            uploadID: resumeID,
+                            uploadID: resumeID, md5: md5,
                             multipartStarted: { id in try await position.record(.multipartStarted(uploadID: id)) },
                             partConfirmed: { number, etag, size in try await position.record(.partConfirmed(number: number, etag: etag, size: size)) },
                             progress: { bytes in stats.update { $0.bytesSent += bytes } })
@@ -453,18 +453,21 @@ public struct IngestRunner: Sendable {
                         return try await provider.commit(current)
                     }
                     return try await committed(remote, recovered: false)
-                } catch let error as ProviderError {
-                    guard error.disposition != .abortRun else { throw error }
+                } catch {
+                    // Any failure after the commit was sent: look on the platform before deciding.
+                    let cause: ProviderError
+                    if let failed = error as? ProviderError, failed.disposition != .abortRun {
+                        cause = failed
+                    } else if let renew = error as? RenewSession {
+                        cause = renew.cause
+                    } else {
+                        throw error
+                    }
                     if commitMaybeSent, let found = try await find(item, token: token, md5: md5, appliedAt: appliedAt, catalog: catalog, attempts: &attempts) {
                         return try await committed(found, recovered: true)
                     }
                     // Not on the platform: the key is unusable (expired or refused); start over.
-                    throw RenewSession(cause: error)
-                } catch let renew as RenewSession {
-                    if commitMaybeSent, let found = try await find(item, token: token, md5: md5, appliedAt: appliedAt, catalog: catalog, attempts: &attempts) {
-                        return try await committed(found, recovered: true)
-                    }
-                    throw renew
+                    throw RenewSession(cause: cause)
                 }
             } catch let renew as RenewSession {
                 renewCause = renew.cause

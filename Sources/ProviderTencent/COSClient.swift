@@ -102,7 +102,9 @@ struct COSClient: Sendable {
         let resumedBytes = kept.keys.reduce(Int64(0)) { $0 + plan.length(ofPart: $1) }
         do {
             // The whole file's MD5 (for the report and audits) is read alongside the parts.
-            async let whole = Self.wholeMD5(path: path, size: size, step: step)
+            // (unless the caller computed it already).
+            let known = checkpoint.md5
+            async let whole = known == nil ? Self.wholeMD5(path: path, size: size, step: step) : known!
             let etags = try await uploadParts(
                 path, plan: plan, uploadID: id, kept: kept, location: location, credentials: credentials, step: step, checkpoint: checkpoint)
             try await complete(uploadID: id, etags: etags, location: location, credentials: credentials, step: step)

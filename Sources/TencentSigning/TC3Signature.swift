@@ -1,4 +1,5 @@
 import Crypto
+import IngestCore
 
 /// TC3-HMAC-SHA256, the signature of Tencent Cloud API 3.0 (protocol notes §2.3).
 ///
@@ -19,19 +20,7 @@ public enum TC3Signature {
 
     /// The UTC calendar date of a Unix timestamp, `YYYY-MM-DD` (not local time).
     public static func date(timestamp: Int64) -> String {
-        let days = Int64((Double(timestamp) / 86_400).rounded(.down))
-        // Civil-from-days (Howard Hinnant), proleptic Gregorian.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(year)-\(two(month))-\(two(day))"
+        String(ISO8601Timestamp.format(timestamp).prefix(10))
     }
 
     /// The canonical request: method, path, query, the signed headers (names and values lower-cased

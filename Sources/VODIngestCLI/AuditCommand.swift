@@ -172,21 +172,21 @@ struct AuditCommand: AsyncParsableCommand {
 /// Reads a report as `report`/`ingest` wrote it: CSV (with its header), JSON Lines, or the JSON document.
 enum ReportFile {
     static func read(_ path: String) throws -> [ReportRow] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
             throw IngestError(code: "report.unreadable", message: "cannot read the report \(path)", subject: path)
         }
-        let decoder = JSONDecoder()
-        let text = String(decoding: data, as: UTF8.self)
-        let start = text.first { !$0.isWhitespace }
+        let head = String(decoding: (try? handle.read(upToCount: 16)) ?? Data(), as: UTF8.self)
+        try? handle.close()
         do {
-            if start == "{" {
-                if text.hasPrefix("{\"rows\":") {
-                    struct Document: Decodable { var rows: [ReportRow] }
-                    return try decoder.decode(Document.self, from: data).rows
-                }
-                return try text.split(separator: "\n").map { try decoder.decode(ReportRow.self, from: Data($0.utf8)) }
+            // CSV streams through the CSV reader; JSON and JSON Lines are decoded whole.
+            guard head.first(where: { !$0.isWhitespace }) == "{" else { return try csv(path: path) }
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let decoder = JSONDecoder()
+            if head.hasPrefix("{\"rows\":") {
+                struct Document: Decodable { var rows: [ReportRow] }
+                return try decoder.decode(Document.self, from: data).rows
             }
-            return try csv(text, path: path)
+            return try data.split(separator: 0x0A).map { try decoder.decode(ReportRow.self, from: Data($0)) }
         } catch let error as IngestError {
             throw error
         } catch {
@@ -194,29 +194,26 @@ enum ReportFile {
         }
     }
 
-    /// CSV records (quoted cells may hold newlines), each turned into a ``ReportRow`` through its JSON form.
-    static func csv(_ text: String, path: String) throws -> [ReportRow] {
-        var records: [[String]] = []
-        var pending = ""
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            pending = pending.isEmpty ? String(line) : pending + "\n" + line
-            if pending.count(where: { $0 == "\"" }) % 2 == 0 {
-                if !pending.isEmpty { records.append(CSVCell.split(Substring(pending))) }
-                pending = ""
-            }
+    /// CSV records, read with the manifests' own CSV reader (quoted cells may hold newlines), each
+    /// turned into a ``ReportRow`` through its JSON form.
+    static func csv(path: String) throws -> [ReportRow] {
+        let reader = CSVRecordReader(source: try ByteSource(path: path))
+        guard try reader.next() else {
+            throw IngestError(code: "report.malformed", message: "\(path) is empty", subject: path)
         }
-        guard let header = records.first, header.first == "manifest", header.contains("status") else {
+        let header = (0..<reader.fieldCount).map { reader.string(at: $0) ?? "" }
+        guard header.first == "manifest", header.contains("status") else {
             throw IngestError(code: "report.malformed", message: "\(path) has no report header (manifest,line,...,status,...)", subject: path)
         }
         let integers: Set<String> = ["line", "size", "attempts"]
         let decoder = JSONDecoder()
-        return try records.dropFirst().map { cells in
+        var rows: [ReportRow] = []
+        while try reader.next() {
             var object: [String: Any] = [:]
-            for (name, raw) in zip(header, cells) {
-                var cell = raw
+            for (index, name) in header.enumerated() where index < reader.fieldCount {
+                guard var cell = reader.string(at: index), !cell.isEmpty else { continue }
                 // Undo the spreadsheet guard of CSVCell.escape.
                 if cell.hasPrefix("'"), let next = cell.dropFirst().first, "=+-@\t\r".contains(next) { cell.removeFirst() }
-                if cell.isEmpty { continue }
                 if integers.contains(name) {
                     object[name] = Int64(cell) ?? 0
                 } else if name == "recovered" {
@@ -225,7 +222,12 @@ enum ReportFile {
                     object[name] = cell
                 }
             }
-            return try decoder.decode(ReportRow.self, from: JSONSerialization.data(withJSONObject: object))
+            do {
+                rows.append(try decoder.decode(ReportRow.self, from: JSONSerialization.data(withJSONObject: object)))
+            } catch {
+                throw IngestError(code: "report.malformed", message: "\(path) line \(reader.line): not a report row (\(error))", subject: path)
+            }
         }
+        return rows
     }
 }
