@@ -317,27 +317,29 @@ public final class SQLiteJournal: JournalStore {
     public func register(
         _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
     ) async throws -> [Registration] {
-        let reopened = reopenDuplicates ? "'failed', 'invalid', 'skipped'" : "'failed', 'invalid'"
+        let reopened: Set<ItemState> = reopenDuplicates ? [.failed, .invalid, .skipped] : [.failed, .invalid]
         let now = Self.nowMillis()
         return try await writeAccess().write { db in
-            let upsert = try db.cachedStatement(sql: """
+            // Read first, write only what changed: a rerun of a manifest whose rows are committed
+            // (the nightly no-op) then reads the journal and writes nothing.
+            let existing = try db.cachedStatement(sql: """
+                SELECT id, manifest, line, path, title, state, file_id, media_url, cover_url, commit_request_id, duplicate_of
+                FROM item WHERE manifest_path = ? AND row_id = ?
+                """)
+            let insert = try db.cachedStatement(sql: """
                 INSERT INTO item (manifest, manifest_path, row_id, line, path, title, size, md5, state, run_id, source_context,
                                   created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
-                ON CONFLICT (manifest_path, row_id) DO UPDATE SET
-                    manifest = excluded.manifest, line = excluded.line, path = excluded.path, title = excluded.title,
-                    run_id = excluded.run_id, updated_at = excluded.updated_at,
-                    size = CASE WHEN state IN ('committed', 'skipped') OR state IN ('applied', 'uploading', 'uploaded', 'committing')
-                        THEN size ELSE excluded.size END,
-                    md5 = CASE WHEN state IN ('committed', 'skipped') OR state IN ('applied', 'uploading', 'uploaded', 'committing')
-                        THEN md5 ELSE excluded.md5 END,
-                    source_context = CASE WHEN state IN ('pending', \(reopened)) THEN excluded.source_context ELSE source_context END,
-                    error_code = CASE WHEN state IN (\(reopened)) THEN NULL ELSE error_code END,
-                    error_message = CASE WHEN state IN (\(reopened)) THEN NULL ELSE error_message END,
-                    duplicate_of = CASE WHEN state IN (\(reopened)) THEN NULL ELSE duplicate_of END,
-                    state = CASE WHEN state IN (\(reopened)) THEN 'pending' ELSE state END
-                RETURNING id, state, file_id, media_url, cover_url, commit_request_id, duplicate_of
                 """)
+            // A row to upload (pending, or failed/invalid/skipped and reopened): what the manifest says now.
+            let restart = try db.cachedStatement(sql: """
+                UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, size = ?, md5 = ?, run_id = ?, source_context = ?,
+                    error_code = NULL, error_message = NULL, duplicate_of = NULL, state = 'pending', updated_at = ?
+                WHERE id = ?
+                """)
+            // A row committed, skipped or in flight keeps its content and state; only where the row
+            // now sits in its manifest changes (the manifest was edited).
+            let moved = try db.cachedStatement(sql: "UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, run_id = ?, updated_at = ? WHERE id = ?")
             let candidates = try db.cachedStatement(
                 sql: "SELECT file_id, md5 FROM item WHERE state = 'committed' AND size = ? AND id <> ? LIMIT 20")
             // The row was invalid in an earlier run and is valid now: its invalid record goes (looked
@@ -348,32 +350,50 @@ public final class SQLiteJournal: JournalStore {
             var result: [Registration] = []
             result.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
-                let row = try Row.fetchOne(
-                    upsert,
-                    arguments: [
+                if hasInvalid { try fixed.execute(arguments: [manifest.path, "#line:\(item.location.line)"]) }
+                let key: Int64
+                if let row = try Row.fetchOne(existing, arguments: [manifest.path, item.id]) {
+                    key = row["id"]
+                    let state = ItemState(rawValue: row["state"]) ?? .pending
+                    if state == .pending || reopened.contains(state) {
+                        try restart.execute(arguments: [
+                            manifest.name, item.location.line, item.media.given, item.title, item.media.size, item.md5, runID,
+                            sourceContexts[index], now, key,
+                        ])
+                    } else {
+                        if row["manifest"] != manifest.name || row["line"] != item.location.line || row["path"] != item.media.given
+                            || row["title"] != item.title
+                        {
+                            try moved.execute(arguments: [manifest.name, item.location.line, item.media.given, item.title, runID, now, key])
+                        }
+                        switch state {
+                        case .committed:
+                            result.append(.committed(
+                                key: key,
+                                RemoteMedia(
+                                    fileID: row["file_id"] ?? "", mediaURL: row["media_url"], coverURL: row["cover_url"],
+                                    requestID: row["commit_request_id"] ?? "")))
+                        case .skipped:
+                            result.append(.duplicate(key: key, of: row["duplicate_of"] ?? ""))
+                        default:
+                            result.append(.inFlight(key: key))
+                        }
+                        continue
+                    }
+                } else {
+                    try insert.execute(arguments: [
                         manifest.name, manifest.path, item.id, item.location.line, item.media.given, item.title, item.media.size, item.md5,
                         runID, sourceContexts[index], now, now,
-                    ])!
-                let key: Int64 = row["id"]
-                if hasInvalid { try fixed.execute(arguments: [manifest.path, "#line:\(item.location.line)"]) }
-                switch ItemState(rawValue: row["state"]) ?? .pending {
-                case .committed:
-                    result.append(.committed(
-                        key: key,
-                        RemoteMedia(fileID: row["file_id"] ?? "", mediaURL: row["media_url"], coverURL: row["cover_url"], requestID: row["commit_request_id"] ?? "")))
-                case .skipped:
-                    result.append(.duplicate(key: key, of: row["duplicate_of"] ?? ""))
-                case let state where state.isInFlight:
-                    result.append(.inFlight(key: key))
-                default:
-                    var duplicates: [CommittedContent] = []
-                    if let size = item.media.size {
-                        for match in try Row.fetchAll(candidates, arguments: [size, key]) {
-                            duplicates.append(CommittedContent(fileID: match["file_id"], md5: match["md5"]))
-                        }
-                    }
-                    result.append(.start(key: key, duplicates: duplicates))
+                    ])
+                    key = db.lastInsertedRowID
                 }
+                var duplicates: [CommittedContent] = []
+                if let size = item.media.size {
+                    for match in try Row.fetchAll(candidates, arguments: [size, key]) {
+                        duplicates.append(CommittedContent(fileID: match["file_id"], md5: match["md5"]))
+                    }
+                }
+                result.append(.start(key: key, duplicates: duplicates))
             }
             return result
         }

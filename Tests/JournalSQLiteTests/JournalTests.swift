@@ -120,6 +120,42 @@ struct JournalTests {
         #expect(key(reopened[0]) == b)
     }
 
+    @Test func aRerunOfCommittedRowsWritesNothingButFollowsAnEditedManifest() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = try SQLiteJournal(directory: dir.path)
+        defer { journal.close() }
+        let first = try await register(journal, [testItem("a", line: 2), testItem("b", line: 3)])
+        let a = try #require(key(first[0]))
+        let s = session(expiresAt: Int64(Date().timeIntervalSince1970) + 3600)
+        try await journal.record(a, from: .pending, .applied(s, item: testItem("a", line: 2), sourceContext: "ctx:a"))
+        try await journal.record(a, from: .applied, .uploaded(md5: "aaaa"))
+        try await journal.record(a, from: .uploaded, .committing)
+        try await journal.record(a, from: .committing, .committed(RemoteMedia(fileID: "F1", mediaURL: "u", coverURL: nil, requestID: "r"), recovered: false))
+        let reader = try DatabaseQueue(path: dir.path + "/journal.sqlite", configuration: { var c = Configuration(); c.readonly = true; return c }())
+        func stamps() throws -> [String: Int64] {
+            try reader.read { db in
+                Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT row_id, updated_at FROM item").map { ($0["row_id"], $0["updated_at"]) })
+            }
+        }
+        let before = try stamps()
+        try await Task.sleep(for: .milliseconds(5))
+        // The same manifest again: a is answered from the journal and its row is not written; b, still
+        // pending, is written again (this run's reconciliation token).
+        let again = try await register(journal, [testItem("a", line: 2), testItem("b", line: 3)])
+        guard case .committed(_, let remote) = again[0] else { Issue.record("a: \(again[0])"); return }
+        #expect(remote.fileID == "F1")
+        let after = try stamps()
+        #expect(after["a"] == before["a"])
+        #expect(after["b"]! > before["b"]!)
+        // The manifest edited: a now sits on line 7; it stays committed, and the report follows it.
+        _ = try await register(journal, [testItem("a", line: 7)])
+        var rows: [(String, Int, ItemState, String?)] = []
+        try journal.records(manifestPaths: nil) { rows.append(($0.id, $0.line, $0.state, $0.fileID)) }
+        let moved = try #require(rows.first { $0.0 == "a" })
+        #expect(moved.1 == 7 && moved.2 == .committed && moved.3 == "F1")
+    }
+
     @Test func aTransitionFromTheWrongStateWritesNothing() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
