@@ -155,17 +155,21 @@ public struct TransferCheckpoint: Sendable {
     public var partConfirmed: @Sendable (Int, String, Int64) async throws -> Void
     /// Called with each chunk's byte count as it is sent.
     public var progress: @Sendable (Int64) -> Void
+    /// Called each time a storage request (a PUT, a part, initiate, list, complete) failed in a
+    /// way worth retrying and is about to be sent again, so the run can count it.
+    public var retrying: @Sendable (ProviderError) -> Void
 
     public init(
         uploadID: String? = nil, md5: String? = nil, multipartStarted: @escaping @Sendable (String) async throws -> Void = { _ in },
         partConfirmed: @escaping @Sendable (Int, String, Int64) async throws -> Void = { _, _, _ in },
-        progress: @escaping @Sendable (Int64) -> Void = { _ in }
+        progress: @escaping @Sendable (Int64) -> Void = { _ in }, retrying: @escaping @Sendable (ProviderError) -> Void = { _ in }
     ) {
         self.uploadID = uploadID
         self.md5 = md5
         self.multipartStarted = multipartStarted
         self.partConfirmed = partConfirmed
         self.progress = progress
+        self.retrying = retrying
     }
 }
 

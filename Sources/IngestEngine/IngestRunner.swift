@@ -410,19 +410,27 @@ public struct IngestRunner: Sendable {
                 // 2. The bytes: media (continuing a journalled multipart upload), then cover.
                 if position.state == .applied || position.state == .uploading {
                     var resumeID = uploadID
+                    // Storage requests the provider retries itself are counted with the run's retries.
+                    let retrying: @Sendable (ProviderError) -> Void = { error in
+                        stats.update {
+                            $0.retries += 1
+                            if error.disposition == .throttled { $0.throttles += 1 }
+                        }
+                    }
                     let result = try await step(api: false, attempts: &attempts) {
                         let checkpoint = TransferCheckpoint(
                             uploadID: resumeID, md5: md5,
                             multipartStarted: { id in try await position.record(.multipartStarted(uploadID: id)) },
                             partConfirmed: { number, etag, size in try await position.record(.partConfirmed(number: number, etag: etag, size: size)) },
-                            progress: { bytes in stats.update { $0.bytesSent += bytes } })
+                            progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: retrying)
                         // A retry after a failure starts a new upload (the failed one was aborted).
                         resumeID = nil
                         return try await provider.transfer(file: item.media, to: current.media, session: current, checkpoint: checkpoint)
                     }
                     if let cover = item.cover, let location = current.cover {
                         _ = try await step(api: false, attempts: &attempts) {
-                            try await provider.transfer(file: cover, to: location, session: current, progress: { _ in })
+                            try await provider.transfer(
+                                file: cover, to: location, session: current, checkpoint: TransferCheckpoint(retrying: retrying))
                         }
                     }
                     // The bytes sent must be the bytes validated: a file changed mid-way is not committed.
@@ -532,7 +540,8 @@ public struct IngestRunner: Sendable {
                 switch error.disposition {
                 case .retry, .throttled:
                     if error.disposition == .throttled {
-                        await limiter.throttled()
+                        // Only the API's answer slows the API rate; storage throttling is counted.
+                        if api { await limiter.throttled() }
                         stats.update { $0.throttles += 1 }
                     }
                     guard tries < options.maxAttempts else { throw error }

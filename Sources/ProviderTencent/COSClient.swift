@@ -72,7 +72,7 @@ struct COSClient: Sendable {
     ) async throws -> TransferResult {
         let plan = PartPlan(size: size, preferredPartSize: configuration.partSize, rules: TencentConfiguration.partRules)
         if plan.mode == .simple {
-            let etag = try await retryingPart(step: step) {
+            let etag = try await retryingPart(step: step, retrying: checkpoint.retrying) {
                 try await putRange(path, offset: 0, length: size, location: location, query: [], credentials: credentials, step: step)
             }
             checkpoint.progress(size)
@@ -82,14 +82,16 @@ struct COSClient: Sendable {
         var kept: [Int: String] = [:]
         var uploadID = checkpoint.uploadID
         if let earlier = uploadID {
-            if let listed = try await listParts(uploadID: earlier, location: location, credentials: credentials, step: step) {
+            if let listed = try await listParts(
+                uploadID: earlier, location: location, credentials: credentials, step: step, retrying: checkpoint.retrying)
+            {
                 kept = try keptParts(listed, plan: plan, path: path, step: step)
             } else {
                 uploadID = nil
             }
         }
         if uploadID == nil {
-            let initiated = try await retryingPart(step: step) {
+            let initiated = try await retryingPart(step: step, retrying: checkpoint.retrying) {
                 try await send("POST", location, query: [("uploads", "")], credentials: credentials, step: step, timeout: configuration.apiTimeout)
             }
             guard let id = XMLText.first("UploadId", in: initiated.body), !id.isEmpty else {
@@ -107,7 +109,7 @@ struct COSClient: Sendable {
             async let whole = known == nil ? Self.wholeMD5(path: path, size: size, step: step) : known!
             let etags = try await uploadParts(
                 path, plan: plan, uploadID: id, kept: kept, location: location, credentials: credentials, step: step, checkpoint: checkpoint)
-            try await complete(uploadID: id, etags: etags, location: location, credentials: credentials, step: step)
+            try await complete(uploadID: id, etags: etags, location: location, credentials: credentials, step: step, retrying: checkpoint.retrying)
             return TransferResult(md5: try await whole, resumedBytes: resumedBytes)
         } catch is CancellationError {
             // Stopped, not failed: the journal keeps the upload id, and a resume continues it.
@@ -126,15 +128,17 @@ struct COSClient: Sendable {
 
     /// ListParts of `uploadID`, every page: part number to (ETag, size); nil when the store no
     /// longer knows the upload (completed, aborted or expired).
-    func listParts(uploadID: String, location: ObjectLocation, credentials: TemporaryCredentials, step: String) async throws
-        -> [Int: (etag: String, size: Int64)]?
+    func listParts(
+        uploadID: String, location: ObjectLocation, credentials: TemporaryCredentials, step: String,
+        retrying: @Sendable (ProviderError) -> Void = { _ in }
+    ) async throws -> [Int: (etag: String, size: Int64)]?
     {
         var parts: [Int: (etag: String, size: Int64)] = [:]
         var marker = 0
         while true {
             let response: HTTPResponseData
             do {
-                response = try await retryingPart(step: step) {
+                response = try await retryingPart(step: step, retrying: retrying) {
                     try await send(
                         "GET", location, query: [("part-number-marker", String(marker)), ("uploadId", uploadID)], credentials: credentials,
                         step: step, timeout: configuration.apiTimeout)
@@ -205,7 +209,7 @@ struct COSClient: Sendable {
                 let offset = Int64(number - 1) * plan.partSize
                 let length = plan.length(ofPart: number)
                 group.addTask {
-                    let etag = try await retryingPart(step: step) {
+                    let etag = try await retryingPart(step: step, retrying: checkpoint.retrying) {
                         try await putRange(
                             path, offset: offset, length: length, location: location,
                             query: [("partNumber", String(number)), ("uploadId", uploadID)], credentials: credentials, step: step)
@@ -249,14 +253,17 @@ struct COSClient: Sendable {
         return etag
     }
 
-    private func complete(uploadID: String, etags: [String], location: ObjectLocation, credentials: TemporaryCredentials, step: String) async throws {
+    private func complete(
+        uploadID: String, etags: [String], location: ObjectLocation, credentials: TemporaryCredentials, step: String,
+        retrying: @Sendable (ProviderError) -> Void
+    ) async throws {
         var xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><CompleteMultipartUpload>"
         for (index, etag) in etags.enumerated() {
             xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(XMLText.escape(etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
         let body = Array(xml.utf8)
-        try await retryingPart(step: step) {
+        try await retryingPart(step: step, retrying: retrying) {
             let response = try await send(
                 "POST", location, query: [("uploadId", uploadID)], headers: [("Content-Type", "application/xml")],
                 body: .bytes(body), credentials: credentials, step: step, timeout: .seconds(1200))
@@ -273,16 +280,19 @@ struct COSClient: Sendable {
         }
     }
 
-    /// Retries one request (a part, a PUT, initiate, complete) on transient errors, with backoff,
-    /// before letting the step fail.
+    /// Retries one request (a part, a PUT, initiate, complete) on transient errors and SlowDown,
+    /// with backoff, before letting the step fail; `retrying` hears of each retry.
     @discardableResult
-    func retryingPart<T>(step: String, _ body: () async throws -> T) async throws -> T {
+    func retryingPart<T>(step: String, retrying: @Sendable (ProviderError) -> Void = { _ in }, _ body: () async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try await body()
-            } catch let error as ProviderError where error.disposition == .retry && attempt < configuration.partAttempts {
+            } catch let error as ProviderError
+                where (error.disposition == .retry || error.disposition == .throttled) && attempt < configuration.partAttempts
+            {
+                retrying(error)
                 try await Task.sleep(for: Backoff.delay(attempt: attempt))
             }
         }

@@ -88,7 +88,7 @@ public enum TencentErrors {
 
     /// COS codes (the XML `<Code>`).
     static let cos: [String: Disposition] = [
-        "SlowDown": .retry, "ServiceUnavailable": .retry, "InternalError": .retry, "RequestTimeout": .retry,
+        "SlowDown": .throttled, "ServiceUnavailable": .retry, "InternalError": .retry, "RequestTimeout": .retry,
         "ExpiredToken": .renewSession, "InvalidToken": .renewSession, "InvalidAccessKeyId": .renewSession,
         "NoSuchUpload": .retry,
     ]

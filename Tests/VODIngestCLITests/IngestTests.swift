@@ -129,6 +129,16 @@ struct IngestTests {
         let errors = (counters["apiErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
             + (counters["cosErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
         #expect(errors > 0, "faults were injected and retried")
+        // Every injected API error and storage SlowDown was retried and the run counted it, the
+        // storage retries (made inside the provider) included.
+        let summary = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: lib.path + "/state/summary.json"))) as? [String: Any])
+        let counts = try #require(summary["counts"] as? [String: Any])
+        let apiErrors = (counters["apiErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
+        let slowDowns = (counters["cosErrors"] as? [String: Int] ?? [:])["SlowDown", default: 0]
+        let retries = try #require(counts["retries"] as? Int), throttles = try #require(counts["throttles"] as? Int)
+        #expect(retries >= apiErrors + slowDowns, "retries \(retries), API errors \(apiErrors), SlowDown \(slowDowns)")
+        #expect(throttles >= slowDowns)
     }
 
     @Test func aWrongSecretIsRefusedAndStopsTheRun() throws {
