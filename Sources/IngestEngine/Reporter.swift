@@ -30,17 +30,14 @@ public struct ReportRow: Sendable, Codable, Hashable {
     public var updatedAt: String
     public var committedAt: String?
 
-    public static let columns = [
-        "manifest", "line", "id", "path", "size", "md5", "status", "file_id", "media_url", "cover_url", "title", "source_context",
-        "duplicate_of", "error_code", "error_message", "attempts", "apply_request_id", "commit_request_id", "recovered", "created_at",
-        "updated_at", "committed_at",
-    ]
+    /// The CSV header: the coding keys, which are declared in column order (``csvFields`` follows it).
+    public static let columns = CodingKeys.allCases.map(\.stringValue)
 
-    enum CodingKeys: String, CodingKey {
-        case manifest, line, id, path, size, md5, status, title, attempts, recovered
-        case fileID = "file_id", mediaURL = "media_url", coverURL = "cover_url", sourceContext = "source_context"
-        case duplicateOf = "duplicate_of", errorCode = "error_code", errorMessage = "error_message"
-        case applyRequestID = "apply_request_id", commitRequestID = "commit_request_id"
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case manifest, line, id, path, size, md5, status
+        case fileID = "file_id", mediaURL = "media_url", coverURL = "cover_url", title, sourceContext = "source_context"
+        case duplicateOf = "duplicate_of", errorCode = "error_code", errorMessage = "error_message", attempts
+        case applyRequestID = "apply_request_id", commitRequestID = "commit_request_id", recovered
         case createdAt = "created_at", updatedAt = "updated_at", committedAt = "committed_at"
     }
 
