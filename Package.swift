@@ -36,13 +36,13 @@ let package = Package(
         ),
         // The vendors' signature algorithms, pure functions: the provider signs, the emulator verifies.
         .target(
-            name: "TencentSigning",
+            name: "VendorSigning",
             dependencies: ["IngestCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "VODHTTP",
             dependencies: [
-                "IngestCore",
+                "IngestCore", "VendorSigning",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -52,14 +52,14 @@ let package = Package(
         .target(
             name: "ProviderTencent",
             dependencies: [
-                "IngestCore", "VODHTTP", "TencentSigning",
+                "IngestCore", "VODHTTP", "VendorSigning",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
             name: "Emulator",
             dependencies: [
-                "IngestCore", "TencentSigning",
+                "IngestCore", "VendorSigning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -90,12 +90,20 @@ let package = Package(
         .testTarget(
             name: "ProviderTencentTests",
             dependencies: [
-                "TencentSigning", "ProviderTencent", "Emulator", "VODHTTP", "IngestCore", "IngestTesting", "IngestEngine", "JournalSQLite",
+                "VendorSigning", "ProviderTencent", "Emulator", "VODHTTP", "IngestCore", "IngestTesting", "IngestEngine", "JournalSQLite",
                 "Manifests",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "ProviderAliyunTests",
+            dependencies: [
+                "VendorSigning", "Emulator", "VODHTTP", "IngestCore", "IngestTesting", "IngestEngine", "JournalSQLite", "Manifests",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             resources: [.copy("Fixtures")]
         ),

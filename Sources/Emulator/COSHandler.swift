@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Synchronization
 import NIOCore
-import TencentSigning
+import VendorSigning
 
 /// COS (protocol notes §4): q-sign verification against the temporary credentials the emulator
 /// issued, token and expiry checks, PUT/HEAD/GET Object and multipart upload with COS XML errors.
@@ -178,7 +178,7 @@ struct COSHandler {
         }
         let path = incoming()
         bodyRead.mark()
-        let (size, md5) = try await receive(request.body, to: path)
+        let (size, md5, _) = try await receive(request.body, to: path)
         await store.received(size)
         guard size == length else {
             try? FileManager.default.removeItem(atPath: path)
@@ -248,23 +248,10 @@ struct COSHandler {
         }
         // Concatenate, hashing the whole object.
         let final = configuration.dataDirectory + "/objects/" + UUID().uuidString
-        FileManager.default.createFile(atPath: final, contents: nil)
-        guard let out = FileHandle(forWritingAtPath: final) else { throw Failure(status: .internalServerError, code: "InternalError", message: "disk") }
-        var hasher = Insecure.MD5()
-        var size: Int64 = 0
-        for file in files {
-            guard let input = FileHandle(forReadingAtPath: file) else { throw Failure(status: .internalServerError, code: "InternalError", message: "part lost") }
-            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
-                out.write(chunk)
-                hasher.update(data: chunk)
-                size += Int64(chunk.count)
-            }
-            try input.close()
-        }
-        try out.close()
+        let (size, md5, _) = try concatenate(files, into: final)
         _ = try await store.finish(uploadID)
         let etag = "\"\(Hex.encode(Insecure.MD5.hash(data: digests)))-\(listed.count)\""
-        try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(hasher.finalize()), etag: etag)
+        try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag)
         return xml(
             "<CompleteMultipartUploadResult><Location>\(bucket).cos.\(configuration.storageRegion).myqcloud.com/\(escape(key))</Location><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><ETag>\(escape(etag))</ETag></CompleteMultipartUploadResult>",
             requestID: requestID)

@@ -12,6 +12,9 @@ public enum Emulator {
         public var port: Int
         public var secretID: String
         public var secretKey: String
+        /// The Alibaba account's AccessKey pair the emulator accepts.
+        public var aliyunAccessKeyID: String
+        public var aliyunAccessKeySecret: String
         public var dataDirectory: String
     }
 
@@ -38,10 +41,13 @@ public enum Emulator {
                 await store.setBaseURL(url)
                 await onReady(Endpoint(
                     url: url, port: bound, secretID: configuration.secretID, secretKey: configuration.secretKey,
+                    aliyunAccessKeyID: configuration.aliyunAccessKeyID, aliyunAccessKeySecret: configuration.aliyunAccessKeySecret,
                     dataDirectory: configuration.dataDirectory))
             },
             logger: logger)
-        if handlesSignals { try await app.run() } else { try await app.runService() }
+        // In-process the emulator must never take the process's signals (the ingest's SignalWatcher
+        // owns SIGINT and SIGTERM): Hummingbird's runService installs handlers for both by default.
+        if handlesSignals { try await app.run() } else { try await app.runService(gracefulShutdownSignals: []) }
     }
 
     /// Runs `body` with the emulator serving on a free loopback port (in-process), then stops it.

@@ -16,6 +16,13 @@ public struct EmulatorConfiguration: Sendable, Codable {
     public var secretID: String
     public var secretKey: String
     public var appID: Int
+    /// The Alibaba account's AccessKey pair (what `ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET` hold for
+    /// the real cloud); random per process unless given.
+    public var aliyunAccessKeyID: String
+    public var aliyunAccessKeySecret: String
+    /// The VOD-owned OSS bucket Alibaba videos go to (`outin-<32 hex>`), and its region.
+    public var aliyunBucket: String
+    public var aliyunRegion: String
     public var bucketName: String
     public var storageRegion: String
     /// Media files, parts and the catalogue.
@@ -40,12 +47,15 @@ public struct EmulatorConfiguration: Sendable, Codable {
     public var eventWaitSeconds: Double
     /// Added to every request, in milliseconds.
     public var latencyMilliseconds: Int
-    /// Allowed clock skew of X-TC-Timestamp, seconds.
+    /// Allowed clock skew of X-TC-Timestamp, seconds (Alibaba's RPC and OSS allow 15 minutes).
     public var maximumSkew: Int64
 
     public init(
         secretID: String = EmulatorConfiguration.randomKey(prefix: "AKID", length: 36),
         secretKey: String = EmulatorConfiguration.randomKey(prefix: "", length: 32),
+        aliyunAccessKeyID: String = EmulatorConfiguration.randomKey(prefix: "LTAI", length: 24),
+        aliyunAccessKeySecret: String = EmulatorConfiguration.randomKey(prefix: "", length: 30),
+        aliyunBucket: String = "outin-7a3f9c2e5b1d4e8fa6c0b9d2e4f1a3c5", aliyunRegion: String = "cn-shanghai",
         appID: Int = 1_500_000_000, bucketName: String = "vodingest", storageRegion: String = "ap-guangzhou",
         dataDirectory: String, credentialLifetime: Int64 = 3600, sessionLifetime: Int64 = 86_400,
         commitPolicy: CommitPolicy = .idempotent, actionRateLimit: Double = 100, apiInternalErrorRate: Double = 0,
@@ -55,6 +65,10 @@ public struct EmulatorConfiguration: Sendable, Codable {
         self.secretID = secretID
         self.secretKey = secretKey
         self.appID = appID
+        self.aliyunAccessKeyID = aliyunAccessKeyID
+        self.aliyunAccessKeySecret = aliyunAccessKeySecret
+        self.aliyunBucket = aliyunBucket
+        self.aliyunRegion = aliyunRegion
         self.bucketName = bucketName
         self.storageRegion = storageRegion
         self.dataDirectory = dataDirectory
@@ -79,6 +93,9 @@ public struct EmulatorConfiguration: Sendable, Codable {
         return prefix + String((0..<(length - prefix.count)).map { _ in alphabet.randomElement(using: &generator)! })
     }
 
+    /// The `StorageLocation` of the Alibaba bucket (`<bucket>.oss-<region>.aliyuncs.com`).
+    public var aliyunStorageLocation: String { "\(aliyunBucket).oss-\(aliyunRegion).aliyuncs.com" }
+
     /// The full bucket name, `<name>-<appid>`.
     public var bucket: String { "\(bucketName)-\(appID)" }
 }
@@ -101,6 +118,52 @@ public struct EmulatedMedia: Sendable, Codable, Hashable {
     public var createTime: String
     public var sessionKey: String
     public var subAppID: Int?
+}
+
+/// One Alibaba video, as the admin listing shows it (`GET /_emulator/videos`).
+public struct EmulatedVideo: Sendable, Codable, Hashable {
+    public var videoID: String
+    public var title: String
+    public var fileName: String
+    public var description: String?
+    public var coverURL: String?
+    public var cateID: Int64?
+    public var tags: String?
+    public var templateGroupID: String?
+    public var workflowID: String?
+    public var storageLocation: String
+    public var appID: String
+    public var userData: String?
+    public var referenceID: String?
+    public var objectKey: String
+    /// `Uploading` until the OSS write, then `UploadSucc`.
+    public var status: String
+    public var size: Int64?
+    public var md5: String?
+    public var crc64: String?
+    public var createdAt: Int64
+
+    init(_ v: EmulatorDatabase.Video) {
+        videoID = v.videoID
+        title = v.title
+        fileName = v.fileName
+        description = v.videoDescription
+        coverURL = v.coverURL
+        cateID = v.cateID
+        tags = v.tags
+        templateGroupID = v.templateGroupID
+        workflowID = v.workflowID
+        storageLocation = v.storageLocation
+        appID = v.appID
+        userData = v.userData
+        referenceID = v.referenceID
+        objectKey = v.objectKey
+        status = v.status
+        size = v.size
+        md5 = v.md5
+        crc64 = v.crc64
+        createdAt = v.createdAt
+    }
 }
 
 /// Counters, for the admin API and tests.

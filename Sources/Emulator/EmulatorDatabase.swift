@@ -46,6 +46,8 @@ struct EmulatorDatabase {
         var size: Int64
         var md5: String
         var etag: String
+        /// CRC-64/ECMA, decimal; nil for objects stored before v2.
+        var crc64: String?
     }
 
     struct Upload: Codable, FetchableRecord, PersistableRecord {
@@ -63,6 +65,8 @@ struct EmulatorDatabase {
         var path: String
         var size: Int64
         var md5: String
+        /// CRC-64/ECMA of the part, decimal (OSS `x-oss-hash-crc64ecma`); nil for parts stored before v2.
+        var crc64: String?
     }
 
     /// One committed media. URLs are kept as paths and given the emulator's current address when
@@ -98,6 +102,52 @@ struct EmulatorDatabase {
         var handle: String?
         var leaseUntil: Int64?
         var createdAt: Int64
+    }
+
+    /// An Alibaba video (CreateUploadVideo): known from its creation on, with the object key its
+    /// STS credentials cover; the OSS write of that key moves it from `Uploading` to `UploadSucc`.
+    struct Video: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "video"
+        var videoID: String
+        var title: String
+        var fileName: String
+        var fileSize: Int64?
+        var videoDescription: String?
+        var coverURL: String?
+        var cateID: Int64?
+        var tags: String?
+        var templateGroupID: String?
+        var workflowID: String?
+        var storageLocation: String
+        var appID: String
+        var userData: String?
+        var referenceID: String?
+        var bucket: String
+        var objectKey: String
+        var status: String
+        var createdAt: Int64
+        var modifiedAt: Int64
+        /// Set by the OSS write.
+        var uploadedAt: Int64?
+        var objectFile: String?
+        var size: Int64?
+        var md5: String?
+        var crc64: String?
+    }
+
+    /// An Alibaba image (CreateUploadImage), such as a video's cover.
+    struct Image: Codable, FetchableRecord, PersistableRecord {
+        static let databaseTableName = "image"
+        var imageID: String
+        var imageType: String
+        var ext: String
+        var title: String?
+        var bucket: String
+        var objectKey: String
+        var createdAt: Int64
+        var objectFile: String?
+        var size: Int64?
+        var md5: String?
     }
 
     init(path: String) throws {
@@ -189,6 +239,48 @@ struct EmulatorDatabase {
                 t.column("handle", .text).indexed()
                 t.column("leaseUntil", .integer)
                 t.column("createdAt", .integer).notNull()
+            }
+        }
+        migrator.registerMigration("v2: the Alibaba dialect's videos and images, part CRC-64") { db in
+            try db.alter(table: "part") { t in t.add(column: "crc64", .text) }
+            try db.alter(table: "object") { t in t.add(column: "crc64", .text) }
+            try db.create(table: "video") { t in
+                t.primaryKey("videoID", .text)
+                t.column("title", .text).notNull()
+                t.column("fileName", .text).notNull()
+                t.column("fileSize", .integer)
+                t.column("videoDescription", .text)
+                t.column("coverURL", .text)
+                t.column("cateID", .integer)
+                t.column("tags", .text)
+                t.column("templateGroupID", .text)
+                t.column("workflowID", .text)
+                t.column("storageLocation", .text).notNull()
+                t.column("appID", .text).notNull()
+                t.column("userData", .text)
+                t.column("referenceID", .text).unique()
+                t.column("bucket", .text).notNull()
+                t.column("objectKey", .text).notNull().indexed()
+                t.column("status", .text).notNull()
+                t.column("createdAt", .integer).notNull()
+                t.column("modifiedAt", .integer).notNull()
+                t.column("uploadedAt", .integer)
+                t.column("objectFile", .text)
+                t.column("size", .integer)
+                t.column("md5", .text)
+                t.column("crc64", .text)
+            }
+            try db.create(table: "image") { t in
+                t.primaryKey("imageID", .text)
+                t.column("imageType", .text).notNull()
+                t.column("ext", .text).notNull()
+                t.column("title", .text)
+                t.column("bucket", .text).notNull()
+                t.column("objectKey", .text).notNull().indexed()
+                t.column("createdAt", .integer).notNull()
+                t.column("objectFile", .text)
+                t.column("size", .integer)
+                t.column("md5", .text)
             }
         }
         return migrator

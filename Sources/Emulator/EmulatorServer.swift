@@ -3,7 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import TencentSigning
+import VendorSigning
 
 #if canImport(Glibc)
     import Glibc
@@ -11,9 +11,11 @@ import TencentSigning
     import Darwin
 #endif
 
-/// A stand-in for Tencent Cloud VOD and COS on one port, speaking their wire protocols (protocol
-/// notes §6.2): VOD API 3.0 requests are recognised by `X-TC-Action`, COS ones by a
-/// `<bucket>.cos.<region>.myqcloud.com` Host, and `/_emulator/...` is the admin API.
+/// A stand-in for Tencent Cloud VOD and COS and for Alibaba Cloud VOD and OSS on one port, speaking
+/// their wire protocols. Each request goes to one dialect by what it carries: Tencent VOD API 3.0 by
+/// `X-TC-Action`, COS by a `<bucket>.cos.<region>.myqcloud.com` Host, OSS by an `OSS` Authorization,
+/// a `<bucket>.oss-<region>.aliyuncs.com` Host or a path under the Alibaba bucket, Alibaba's VOD RPC
+/// by `/` with an `Action` parameter or an ACS3 Authorization; `/_emulator/...` is the admin API.
 ///
 /// Use ``Emulator/run(configuration:host:port:onReady:)`` to serve it.
 public struct EmulatorResponder: HTTPResponder {
@@ -31,11 +33,30 @@ public struct EmulatorResponder: HTTPResponder {
             return try await COSHandler(store: store, configuration: configuration, channel: context.channel)
                 .handle(request, bucket: cos.bucket, region: cos.region, path: path, query: query)
         }
+        if let bucket = OSSHandler.virtualHostBucket(host) {
+            let key = path.hasPrefix("/") ? String(path.dropFirst()) : path
+            return try await OSSHandler(store: store, configuration: configuration, channel: context.channel)
+                .handle(request, bucket: bucket, key: key, query: query)
+        }
         if path.hasPrefix("/_emulator/") {
-            return try await admin(request, path: path)
+            return try await admin(request, path: path, query: query)
         }
         if request.headers[HTTPField.Name("X-TC-Action")!] != nil {
             return try await VODHandler(store: store, configuration: configuration).handle(request)
+        }
+        let authorization = request.headers[.authorization] ?? ""
+        let firstSegment = path.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+        if authorization.hasPrefix("OSS ") || authorization.hasPrefix("OSS4-") || (!firstSegment.isEmpty && firstSegment == configuration.aliyunBucket) {
+            // Path style: /<bucket>/<key>, the key percent-decoded (oss2 sends `/` as %2F).
+            let rest = path.dropFirst(1 + firstSegment.count)
+            let key = rest.hasPrefix("/") ? String(rest.dropFirst()) : String(rest)
+            return try await OSSHandler(store: store, configuration: configuration, channel: context.channel)
+                .handle(request, bucket: firstSegment, key: key, query: query)
+        }
+        if path == "/", authorization.hasPrefix("ACS3-") || query.contains(where: { $0.0 == "Action" })
+            || request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true
+        {
+            return try await AliyunVODHandler(store: store, configuration: configuration).handle(request, query: query)
         }
         if request.method == .get || request.method == .head, path.hasPrefix("/vod/") {
             return try await serveMedia(path: path, head: request.method == .head)
@@ -43,10 +64,20 @@ public struct EmulatorResponder: HTTPResponder {
         return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "not found\n")))
     }
 
-    /// `/vod/<FileId>/f0.<ext>` and `/vod/<FileId>/cover.<ext>`: MediaUrl and CoverUrl.
+    /// `/vod/<FileId>/f0.<ext>` and `/vod/<FileId>/cover.<ext>`: Tencent's MediaUrl and CoverUrl;
+    /// `/vod/<VideoId>/source.<ext>` and `/vod/<ImageId>/image.<ext>`: Alibaba's mezzanine FileURL and ImageURL.
     func serveMedia(path: String, head: Bool) async throws -> Response {
         let parts = path.split(separator: "/")
-        guard parts.count == 3, let file = await store.file(fileID: String(parts[1]), cover: parts[2].hasPrefix("cover.")),
+        guard parts.count == 3 else { return Response(status: .notFound) }
+        let id = String(parts[1])
+        let name = parts[2]
+        let found: String?
+        if name.hasPrefix("source.") || name.hasPrefix("image.") {
+            found = await store.aliyunFile(id: id, image: name.hasPrefix("image."))
+        } else {
+            found = await store.file(fileID: id, cover: name.hasPrefix("cover."))
+        }
+        guard let file = found,
             let attributes = try? FileManager.default.attributesOfItem(atPath: file),
             let size = (attributes[.size] as? NSNumber)?.intValue
         else { return Response(status: .notFound) }
@@ -56,16 +87,26 @@ public struct EmulatorResponder: HTTPResponder {
         return Response(status: .ok, headers: headers, body: fileBody(file, size: size))
     }
 
-    /// The admin API: `GET /_emulator/media`, `GET /_emulator/counters`, `GET|PUT /_emulator/config`.
-    func admin(_ request: Request, path: String) async throws -> Response {
+    /// The admin API: `GET /_emulator/media` (Tencent), `GET /_emulator/videos` (Alibaba),
+    /// `POST /_emulator/expire-credentials?VideoId=…` (the video's STS credentials end now),
+    /// `GET /_emulator/counters`, `GET|PUT /_emulator/config`.
+    func admin(_ request: Request, path: String, query: [(String, String)]) async throws -> Response {
         switch (request.method, path) {
         case (.get, "/_emulator/media"):
             return Self.json(try await store.listing())
+        case (.get, "/_emulator/videos"):
+            return Self.json(try await store.videos().map(EmulatedVideo.init))
+        case (.post, "/_emulator/expire-credentials"):
+            guard let id = query.first(where: { $0.0 == "VideoId" })?.1, let video = await store.video(id: id) else {
+                return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "no such VideoId\n")))
+            }
+            let count = try await store.expireCredentials(key: video.objectKey, now: Int64(Date().timeIntervalSince1970))
+            return Self.json(["expired": count])
         case (.put, "/_emulator/sink"):
             // A raw upload with no protocol around it (same disk write and MD5 as a COS PUT): the
             // reference `scripts/bench-ingest` measures the client against.
             let path = await store.configuration.dataDirectory + "/incoming/sink-" + UUID().uuidString
-            let (size, md5) = try await receive(request.body, to: path)
+            let (size, md5, _) = try await receive(request.body, to: path)
             try? FileManager.default.removeItem(atPath: path)
             return Self.json(["size": String(size), "md5": Hex.encode(md5)])
         case (.get, "/_emulator/counters"):
@@ -73,6 +114,7 @@ public struct EmulatorResponder: HTTPResponder {
         case (.get, "/_emulator/config"):
             var shown = await store.configuration
             shown.secretKey = "<redacted>"
+            shown.aliyunAccessKeySecret = "<redacted>"
             return Self.json(shown)
         case (.put, "/_emulator/config"), (.post, "/_emulator/config"):
             let body = try await request.body.collect(upTo: 64 * 1024)
@@ -83,6 +125,7 @@ public struct EmulatorResponder: HTTPResponder {
             await store.update { apply.apply(to: &$0) }
             var shown = await store.configuration
             shown.secretKey = "<redacted>"
+            shown.aliyunAccessKeySecret = "<redacted>"
             return Self.json(shown)
         default:
             return Response(status: .notFound)
@@ -150,6 +193,7 @@ struct Knobs: Sendable {
         if let v = doubles["latencyMilliseconds"] { c.latencyMilliseconds = Int(v) }
         if let v = doubles["credentialLifetime"] { c.credentialLifetime = Int64(v) }
         if let v = doubles["sessionLifetime"] { c.sessionLifetime = Int64(v) }
+        if let v = doubles["maximumSkew"] { c.maximumSkew = Int64(v) }
         if let v = strings["commitPolicy"], let p = EmulatorConfiguration.CommitPolicy(rawValue: v) { c.commitPolicy = p }
     }
 }
@@ -181,16 +225,19 @@ func fileBody(_ path: String, size: Int) -> ResponseBody {
     }
 }
 
-/// Streams a request body to `path`, hashing as it goes.
-func receive(_ body: RequestBody, to path: String) async throws -> (size: Int64, md5: [UInt8]) {
+/// Streams a request body to `path`, hashing as it goes (MD5, and CRC-64/ECMA when `crc` is set:
+/// OSS returns it, COS does not need it).
+func receive(_ body: RequestBody, to path: String, crc: Bool = false) async throws -> (size: Int64, md5: [UInt8], crc64: UInt64?) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw HTTPError(.internalServerError, message: "cannot write \(path)") }
     defer { close(fd) }
     var hasher = Insecure.MD5()
+    var checksum = CRC64()
     var size: Int64 = 0
     for try await buffer in body {
         try buffer.withUnsafeReadableBytes { raw in
             hasher.update(bufferPointer: raw)
+            if crc { checksum.update(raw) }
             var offset = 0
             while offset < raw.count {
                 let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
@@ -200,5 +247,26 @@ func receive(_ body: RequestBody, to path: String) async throws -> (size: Int64,
         }
         size += Int64(buffer.readableBytes)
     }
-    return (size, Array(hasher.finalize()))
+    return (size, Array(hasher.finalize()), crc ? checksum.value : nil)
+}
+
+/// Concatenates part files into one new object file, hashing the whole (Complete Multipart Upload).
+func concatenate(_ files: [String], into final: String, crc: Bool = false) throws -> (size: Int64, md5: [UInt8], crc64: UInt64?) {
+    FileManager.default.createFile(atPath: final, contents: nil)
+    guard let out = FileHandle(forWritingAtPath: final) else { throw HTTPError(.internalServerError, message: "cannot write \(final)") }
+    defer { try? out.close() }
+    var hasher = Insecure.MD5()
+    var checksum = CRC64()
+    var size: Int64 = 0
+    for file in files {
+        guard let input = FileHandle(forReadingAtPath: file) else { throw HTTPError(.internalServerError, message: "a part was lost") }
+        defer { try? input.close() }
+        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+            out.write(chunk)
+            hasher.update(data: chunk)
+            if crc { chunk.withUnsafeBytes { checksum.update($0) } }
+            size += Int64(chunk.count)
+        }
+    }
+    return (size, Array(hasher.finalize()), crc ? checksum.value : nil)
 }

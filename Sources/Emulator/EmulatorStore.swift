@@ -20,12 +20,14 @@ actor EmulatorStore {
     }
 
     private(set) var configuration: EmulatorConfiguration
-    private let database: EmulatorDatabase
-    private var credentials: [String: Credential] = [:]
+    let database: EmulatorDatabase
+    var credentials: [String: Credential] = [:]
+    /// RPC signature nonces seen in the last 15 minutes (Alibaba `SignatureNonceUsed`).
+    var nonces: [String: Int64] = [:]
     private var sessions: [String: Session] = [:]
-    private var objects: [String: StoredObject] = [:]
+    var objects: [String: StoredObject] = [:]
     private var uploads: [String: Multipart] = [:]
-    private(set) var counters = EmulatorCounters()
+    var counters = EmulatorCounters()
     private var windows: [String: (second: Int64, count: Int)] = [:]
     /// `http://HOST:PORT`, known once the listener is bound; MediaUrl and CoverUrl start with it.
     private(set) var baseURL = "http://127.0.0.1"
@@ -312,18 +314,20 @@ actor EmulatorStore {
 
     // MARK: Objects
 
-    func store(bucket: String, key: String, path: String, size: Int64, md5: String, etag: String) throws {
+    func store(bucket: String, key: String, path: String, size: Int64, md5: String, etag: String, crc64: String? = nil) throws {
         let id = bucket + "/" + key
-        let object = StoredObject(id: id, path: path, size: size, md5: md5, etag: etag)
+        let object = StoredObject(id: id, path: path, size: size, md5: md5, etag: etag, crc64: crc64)
         try database.queue.write { db in try object.save(db) }
         // An overwritten object's bytes go, unless a committed media still points at them.
         if let old = objects[id], old.path != path, !referenced(old.path) { try? FileManager.default.removeItem(atPath: old.path) }
         objects[id] = object
     }
 
-    private func referenced(_ file: String) -> Bool {
+    func referenced(_ file: String) -> Bool {
         (try? database.queue.read { db in
             try EmulatorDatabase.Media.filter(Column("objectFile") == file || Column("coverFile") == file).fetchCount(db)
+                + EmulatorDatabase.Video.filter(Column("objectFile") == file).fetchCount(db)
+                + EmulatorDatabase.Image.filter(Column("objectFile") == file).fetchCount(db)
         }) ?? 1 > 0
     }
 
@@ -341,9 +345,9 @@ actor EmulatorStore {
 
     func upload(_ id: String) -> Multipart? { uploads[id] }
 
-    func storePart(_ id: String, number: Int, path: String, size: Int64, md5: String) throws -> Bool {
+    func storePart(_ id: String, number: Int, path: String, size: Int64, md5: String, crc64: String? = nil) throws -> Bool {
         guard var upload = uploads[id] else { return false }
-        let part = Part(uploadID: id, number: number, path: path, size: size, md5: md5)
+        let part = Part(uploadID: id, number: number, path: path, size: size, md5: md5, crc64: crc64)
         try database.queue.write { db in try part.save(db) }
         if let old = upload.parts[number], old.path != path { try? FileManager.default.removeItem(atPath: old.path) }
         upload.parts[number] = part

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import IngestCore
 import NIOCore
-import TencentSigning
+import VendorSigning
 
 /// VOD API 3.0 (protocol notes §2, §3): TC3 verification over any SignedHeaders list, the clock-skew
 /// check, envelopes with HTTP 200 and exactly `Content-Type: application/json`.

@@ -158,12 +158,21 @@ public struct TransferCheckpoint: Sendable {
     /// Called each time a storage request (a PUT, a part, initiate, list, complete) failed in a
     /// way worth retrying and is about to be sent again, so the run can count it.
     public var retrying: @Sendable (ProviderError) -> Void
+    /// Fresh credentials for the same object, for a platform that refreshes them in place
+    /// (Alibaba RefreshUploadVideo); called before a request when the credentials expire within
+    /// ``credentialMargin`` seconds, or after the store refused them as expired. Nil: the platform
+    /// cannot (Tencent: a new session is applied for instead).
+    public var refreshCredentials: (@Sendable () async throws -> TemporaryCredentials)?
+    public var credentialMargin: Int64
 
     public init(
         uploadID: String? = nil, md5: String? = nil, multipartStarted: @escaping @Sendable (String) async throws -> Void = { _ in },
         partConfirmed: @escaping @Sendable (Int, String, Int64) async throws -> Void = { _, _, _ in },
-        progress: @escaping @Sendable (Int64) -> Void = { _ in }, retrying: @escaping @Sendable (ProviderError) -> Void = { _ in }
+        progress: @escaping @Sendable (Int64) -> Void = { _ in }, retrying: @escaping @Sendable (ProviderError) -> Void = { _ in },
+        refreshCredentials: (@Sendable () async throws -> TemporaryCredentials)? = nil, credentialMargin: Int64 = 120
     ) {
+        self.refreshCredentials = refreshCredentials
+        self.credentialMargin = credentialMargin
         self.uploadID = uploadID
         self.md5 = md5
         self.multipartStarted = multipartStarted

@@ -8,12 +8,15 @@ public struct TencentProvider: VODProvider {
     public let name = "tencent"
     public let configuration: TencentConfiguration
     let api: VODAPIClient
-    let cos: COSClient
+    let cos: ObjectUploader
 
     public init(configuration: TencentConfiguration, transport: any HTTPTransport, now: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
         self.api = VODAPIClient(configuration: configuration, transport: transport, now: now)
-        self.cos = COSClient(configuration: configuration, transport: transport, now: now)
+        self.cos = ObjectUploader(
+            dialect: COSDialect(configuration: configuration, now: now), transport: transport, partSize: configuration.partSize,
+            partConcurrency: configuration.partConcurrency, requestTimeout: configuration.apiTimeout,
+            transferTimeout: configuration.transferTimeout, partAttempts: configuration.partAttempts)
     }
 
     public func prepare(_ request: UploadRequest) async throws -> UploadSession {

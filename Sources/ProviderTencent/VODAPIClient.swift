@@ -1,6 +1,6 @@
 import Foundation
 import IngestCore
-import TencentSigning
+import VendorSigning
 import VODHTTP
 
 /// The Tencent Cloud API 3.0 transport for VOD: POST JSON to `/`, TC3-signed, the envelopes of
@@ -106,16 +106,5 @@ public enum TencentErrors {
         return .failItem
     }
 
-    static func transport(_ error: TransportError, step: String) -> ProviderError {
-        switch error.kind {
-        case .timeout, .connection, .responseTooLarge:
-            ProviderError(step: step, code: "network.\(error.kind.rawValue)", message: error.message, disposition: .retry)
-        case .fileUnreadable:
-            ProviderError(step: step, code: "file.unreadable", message: error.message, disposition: .failItem)
-        case .invalidURL:
-            ProviderError(step: step, code: "config.invalid-url", message: error.message, disposition: .abortRun)
-        case .cancelled:
-            ProviderError(step: step, code: "cancelled", message: error.message, disposition: .retry)
-        }
-    }
+    static func transport(_ error: TransportError, step: String) -> ProviderError { StoreErrors.transport(error, step: step) }
 }

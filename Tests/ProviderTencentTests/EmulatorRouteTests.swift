@@ -6,7 +6,7 @@ import IngestTesting
 import NIOCore
 import NIOHTTP1
 import ProviderTencent
-import TencentSigning
+import VendorSigning
 import Testing
 
 /// The emulator's routes at the wire level: envelopes, refusals, COS XML errors, part rules,

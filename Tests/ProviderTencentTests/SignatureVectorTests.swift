@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import TencentSigning
+@testable import VendorSigning
 
 /// The vectors produced by the official SDKs (tencentcloud-sdk-python-common, cos-python-sdk-v5),
 /// copied from ../shared/vectors into Fixtures/.

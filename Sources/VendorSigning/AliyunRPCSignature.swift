@@ -1,0 +1,240 @@
+import Crypto
+import Foundation
+
+/// Alibaba Cloud RPC signature V1 (HMAC-SHA1), as aliyunsdkcore signs VOD requests (protocol notes
+/// §3.2): every parameter but `Signature`, RFC 3986-encoded, sorted by name, then
+/// `METHOD&%2F&encode(query)` signed with `secret&`.
+public enum AliyunRPCSignature {
+    /// RFC 3986 percent-encoding of UTF-8: `A–Z a–z 0–9 - _ . ~` stay, everything else is `%XX`
+    /// (upper-case hex), so a space is `%20`, `*` is `%2A`, `/` is `%2F`.
+    public static func encode(_ s: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
+        let hex = Array("0123456789ABCDEF".utf8)
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.append(b)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 0x0F)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The sorted, encoded `name=value&...` of every parameter but `Signature` (empty values included).
+    public static func canonicalQuery(_ parameters: [(String, String)]) -> String {
+        parameters.filter { $0.0 != "Signature" }
+            .sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+            .map { encode($0.0) + "=" + encode($0.1) }
+            .joined(separator: "&")
+    }
+
+    public static func stringToSign(method: String, parameters: [(String, String)]) -> String {
+        method.uppercased() + "&" + encode("/") + "&" + encode(canonicalQuery(parameters))
+    }
+
+    /// Base64 HMAC-SHA1 of `stringToSign` keyed with `secret + "&"`.
+    public static func signature(secret: String, stringToSign: String) -> String {
+        let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(stringToSign.utf8), using: SymmetricKey(data: Array((secret + "&").utf8)))
+        return Data(mac).base64EncodedString()
+    }
+
+    /// The query string a client sends: the parameters, then `Signature`, each RFC 3986-encoded.
+    public static func signedQuery(method: String, parameters: [(String, String)], secret: String) -> String {
+        let signature = signature(secret: secret, stringToSign: stringToSign(method: method, parameters: parameters))
+        return (parameters + [("Signature", signature)]).map { encode($0.0) + "=" + encode($0.1) }.joined(separator: "&")
+    }
+}
+
+/// Alibaba Cloud signature V3 (`ACS3-HMAC-SHA256`), what alibabacloud_vod20170321 sends by default
+/// (protocol notes §3.3). The emulator verifies it; the provider signs with V1.
+public enum ACS3Signature {
+    public static let algorithm = "ACS3-HMAC-SHA256"
+
+    /// Query pairs sorted by name, values RFC 3986-encoded.
+    public static func canonicalQuery(_ pairs: [(String, String)]) -> String {
+        pairs.sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+            .map { AliyunRPCSignature.encode($0.0) + "=" + AliyunRPCSignature.encode($0.1) }
+            .joined(separator: "&")
+    }
+
+    /// - Parameter headers: the signed headers (lower-case names), in any order.
+    public static func canonicalRequest(
+        method: String, path: String, query: [(String, String)], headers: [(String, String)], payloadHash: String
+    ) -> String {
+        let sorted = headers.map { ($0.0.lowercased(), $0.1.trimmingCharacters(in: .whitespaces)) }.sorted { $0.0 < $1.0 }
+        let canonicalHeaders = sorted.map { "\($0.0):\($0.1)\n" }.joined()
+        let signedHeaders = sorted.map(\.0).joined(separator: ";")
+        return [method.uppercased(), path, canonicalQuery(query), canonicalHeaders, signedHeaders, payloadHash].joined(separator: "\n")
+    }
+
+    public static func stringToSign(canonicalRequest: String) -> String {
+        algorithm + "\n" + Hex.sha256(Array(canonicalRequest.utf8))
+    }
+
+    /// Hex HMAC-SHA256 keyed with the secret itself (no `&`).
+    public static func signature(secret: String, stringToSign: String) -> String {
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: SymmetricKey(data: Array(secret.utf8))))
+    }
+
+    /// `ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=a;b,Signature=hex`.
+    public struct Parsed: Sendable, Equatable {
+        public var accessKeyID: String
+        public var signedHeaders: [String]
+        public var signature: String
+    }
+
+    public static func parse(authorization: String) -> Parsed? {
+        guard authorization.hasPrefix(algorithm + " ") else { return nil }
+        var fields: [String: String] = [:]
+        for piece in authorization.dropFirst(algorithm.count + 1).split(separator: ",") {
+            let kv = piece.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
+        }
+        guard let ak = fields["Credential"], let signed = fields["SignedHeaders"], let signature = fields["Signature"] else { return nil }
+        return Parsed(accessKeyID: ak, signedHeaders: signed.split(separator: ";").map { String($0).lowercased() }, signature: signature)
+    }
+}
+
+/// OSS request signature V1 (`Authorization: OSS AK:base64(HMAC-SHA1)`), protocol notes §5.2.
+public enum OSSSignature {
+    /// Query parameters that are part of the signed resource (the rest, such as `max-parts`, are not).
+    public static let subresources: Set<String> = [
+        "acl", "uploads", "location", "cors", "logging", "website", "referer", "lifecycle", "delete", "append", "tagging",
+        "objectMeta", "uploadId", "partNumber", "security-token", "position", "img", "style", "styleName", "replication",
+        "replicationProgress", "replicationLocation", "cname", "bucketInfo", "comp", "qos", "live", "status", "vod",
+        "startTime", "endTime", "symlink", "x-oss-process", "response-content-type", "response-content-language",
+        "response-expires", "response-cache-control", "response-content-disposition", "response-content-encoding",
+        "udf", "udfName", "udfImage", "udfId", "udfImageDesc", "udfApplication", "udfApplicationLog", "restore",
+        "callback", "callback-var", "policy", "stat", "encryption", "versions", "versioning", "versionId", "sequential",
+        "continuation-token", "worm", "wormId", "wormExtend", "resourceGroup", "x-oss-ac-source-ip", "x-oss-ac-subnet-mask",
+        "x-oss-ac-vpc-id", "x-oss-ac-forward-allow", "metaQuery", "regionList", "cloudboxes", "x-oss-async-process",
+        "x-oss-traffic-limit", "inventory", "inventoryId", "continuation-token",
+    ]
+
+    /// - Parameters:
+    ///   - headers: every header sent (any case); `Content-MD5`, `Content-Type`, `Date`/`x-oss-date`
+    ///     and `x-oss-*` are picked from them.
+    ///   - key: the raw object key (empty for bucket-level requests).
+    public static func stringToSign(
+        method: String, headers: [(String, String)], bucket: String, key: String, query: [(String, String)]
+    ) -> String {
+        func header(_ name: String) -> String { headers.first { $0.0.lowercased() == name }?.1 ?? "" }
+        let date = headers.contains { $0.0.lowercased() == "x-oss-date" } ? header("x-oss-date") : header("date")
+        let oss = headers.filter { $0.0.lowercased().hasPrefix("x-oss-") }.map { ($0.0.lowercased(), $0.1) }.sorted { $0.0 < $1.0 }
+        var resource = bucket.isEmpty ? "/" : "/\(bucket)/\(key)"
+        let signedQuery = query.filter { subresources.contains($0.0) }.sorted { $0.0 < $1.0 }
+        if !signedQuery.isEmpty {
+            resource += "?" + signedQuery.map { $0.1.isEmpty ? $0.0 : "\($0.0)=\($0.1)" }.joined(separator: "&")
+        }
+        return [method.uppercased(), header("content-md5"), header("content-type"), date].joined(separator: "\n") + "\n"
+            + oss.map { "\($0.0):\($0.1)\n" }.joined() + resource
+    }
+
+    public static func signature(secret: String, stringToSign: String) -> String {
+        let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(stringToSign.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        return Data(mac).base64EncodedString()
+    }
+
+    public static func authorization(accessKeyID: String, secret: String, stringToSign: String) -> String {
+        "OSS \(accessKeyID):\(signature(secret: secret, stringToSign: stringToSign))"
+    }
+
+    /// `(AccessKeyId, Signature)` of an `OSS AK:SIG` header.
+    public static func parse(authorization: String) -> (accessKeyID: String, signature: String)? {
+        guard authorization.hasPrefix("OSS "), let colon = authorization.lastIndex(of: ":") else { return nil }
+        let ak = authorization[authorization.index(authorization.startIndex, offsetBy: 4)..<colon]
+        return (String(ak), String(authorization[authorization.index(after: colon)...]))
+    }
+
+    /// A key as oss2 puts it in the URL: every byte but the unreserved ones percent-encoded, `/` included.
+    public static func encodeKey(_ key: String) -> String { AliyunRPCSignature.encode(key) }
+
+    /// RFC 1123 date (`Wed, 01 May 2024 08:30:00 GMT`), the `Date` OSS V1 signs.
+    public static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
+
+    public static func parseHTTPDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.date(from: text)
+    }
+}
+
+/// CRC-64/XZ (ECMA-182, reflected, init and xorout all ones): OSS's `x-oss-hash-crc64ecma`.
+public struct CRC64: Sendable {
+    static let table: [UInt64] = (0..<256).map { i -> UInt64 in
+        var crc = UInt64(i)
+        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xC96C_5795_D787_0F42 : crc >> 1 }
+        return crc
+    }
+
+    private var state: UInt64 = ~0
+
+    public init() {}
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        var crc = state
+        Self.table.withUnsafeBufferPointer { t in
+            for b in bytes { crc = t[Int(UInt8(truncatingIfNeeded: crc) ^ b)] ^ (crc >> 8) }
+        }
+        state = crc
+    }
+
+    public mutating func update<D: Sequence>(_ bytes: D) where D.Element == UInt8 {
+        let array = Array(bytes)
+        array.withUnsafeBytes { update($0) }
+    }
+
+    public var value: UInt64 { ~state }
+
+    /// The CRC of `a ‖ b` from the CRCs of `a` and `b` and the length of `b` (zlib's GF(2) matrix
+    /// method), so a multipart object's CRC comes from its parts' without reading it again.
+    public static func combine(_ crcA: UInt64, _ crcB: UInt64, lengthOfB: Int64) -> UInt64 {
+        guard lengthOfB > 0 else { return crcA }
+        func times(_ matrix: [UInt64], _ vector: UInt64) -> UInt64 {
+            var sum: UInt64 = 0
+            var v = vector
+            var i = 0
+            while v != 0 {
+                if v & 1 == 1 { sum ^= matrix[i] }
+                v >>= 1
+                i += 1
+            }
+            return sum
+        }
+        func square(_ matrix: [UInt64]) -> [UInt64] { (0..<64).map { times(matrix, matrix[$0]) } }
+        var odd = [UInt64](repeating: 0, count: 64)
+        odd[0] = 0xC96C_5795_D787_0F42
+        var row: UInt64 = 1
+        for n in 1..<64 {
+            odd[n] = row
+            row <<= 1
+        }
+        var even = square(odd)  // two zero bits
+        odd = square(even)  // four zero bits
+        var crc = crcA
+        var length = lengthOfB
+        repeat {
+            even = square(odd)
+            if length & 1 == 1 { crc = times(even, crc) }
+            length >>= 1
+            if length == 0 { break }
+            odd = square(even)
+            if length & 1 == 1 { crc = times(odd, crc) }
+            length >>= 1
+        } while length != 0
+        return crc ^ crcB
+    }
+}
