@@ -2,7 +2,6 @@
 import PackageDescription
 
 // Targets follow ../shared/docs/architecture.md: arrows point toward IngestCore.
-// A later issue adds ProviderAliyun.
 let package = Package(
     name: "vodingest",
     platforms: [.macOS(.v15)],
@@ -57,6 +56,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ProviderAliyun",
+            dependencies: ["IngestCore", "VODHTTP", "VendorSigning"]
+        ),
+        .target(
             name: "Emulator",
             dependencies: [
                 "IngestCore", "VendorSigning",
@@ -73,7 +76,7 @@ let package = Package(
         .target(
             name: "VODIngestCLI",
             dependencies: [
-                "IngestCore", "Manifests", "IngestEngine", "ProviderTencent", "Emulator", "VODHTTP", "JournalSQLite",
+                "IngestCore", "Manifests", "IngestEngine", "ProviderTencent", "ProviderAliyun", "Emulator", "VODHTTP", "JournalSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -84,8 +87,16 @@ let package = Package(
         ),
         // scripts/bench-journal: journalling overhead and resume start-up over a large journal.
         .executableTarget(name: "vodingest-journal-bench", dependencies: ["JournalSQLite", "IngestCore"], path: "Sources/JournalBench"),
-        // Test helpers (temporary trees, media headers, manifest reading); not a product.
-        .target(name: "IngestTesting", dependencies: ["IngestCore", "Manifests"]),
+        // Test helpers and the provider conformance kit every platform passes against the emulator; not a product.
+        .target(
+            name: "IngestTesting",
+            dependencies: [
+                "IngestCore", "Manifests", "Emulator", "VODHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(name: "IngestCoreTests", dependencies: ["IngestCore"]),
         .testTarget(
             name: "ProviderTencentTests",
@@ -102,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "ProviderAliyunTests",
             dependencies: [
-                "VendorSigning", "Emulator", "VODHTTP", "IngestCore", "IngestTesting", "IngestEngine", "JournalSQLite", "Manifests",
+                "VendorSigning", "ProviderAliyun", "Emulator", "VODHTTP", "IngestCore", "IngestTesting", "IngestEngine", "JournalSQLite", "Manifests",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             resources: [.copy("Fixtures")]

@@ -88,7 +88,8 @@ public struct EmulatorResponder: HTTPResponder {
     }
 
     /// The admin API: `GET /_emulator/media` (Tencent), `GET /_emulator/videos` (Alibaba),
-    /// `POST /_emulator/expire-credentials?VideoId=…` (the video's STS credentials end now),
+    /// `POST /_emulator/expire-credentials?key=…` or `?VideoId=…` (the temporary credentials of that
+    /// object end now),
     /// `GET /_emulator/counters`, `GET|PUT /_emulator/config`.
     func admin(_ request: Request, path: String, query: [(String, String)]) async throws -> Response {
         switch (request.method, path) {
@@ -97,10 +98,13 @@ public struct EmulatorResponder: HTTPResponder {
         case (.get, "/_emulator/videos"):
             return Self.json(try await store.videos().map(EmulatedVideo.init))
         case (.post, "/_emulator/expire-credentials"):
-            guard let id = query.first(where: { $0.0 == "VideoId" })?.1, let video = await store.video(id: id) else {
-                return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "no such VideoId\n")))
+            // By object key (either dialect), or by an Alibaba VideoId.
+            var key = query.first(where: { $0.0 == "key" })?.1
+            if key == nil, let id = query.first(where: { $0.0 == "VideoId" })?.1 { key = await store.video(id: id)?.objectKey }
+            guard let key else {
+                return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "give ?key=<object key> or ?VideoId=<id>\n")))
             }
-            let count = try await store.expireCredentials(key: video.objectKey, now: Int64(Date().timeIntervalSince1970))
+            let count = try await store.expireCredentials(key: key, now: Int64(Date().timeIntervalSince1970))
             return Self.json(["expired": count])
         case (.put, "/_emulator/sink"):
             // A raw upload with no protocol around it (same disk write and MD5 as a COS PUT): the

@@ -76,6 +76,8 @@ extension DiagnosticCode {
     // Metadata.
     public static let metadataTooLong: DiagnosticCode = "metadata.too-long"
     public static let metadataInvalid: DiagnosticCode = "metadata.invalid"
+    /// The platform has no parameter for this field (Alibaba: expire_time).
+    public static let fieldUnsupported: DiagnosticCode = "field.unsupported"
 }
 
 /// One finding about a manifest or a row: what, where, how bad, and a sentence a person understands.

@@ -19,6 +19,9 @@ public enum JournalEvent: Sendable {
     /// ApplyUpload answered: the session (its credentials are kept only until they expire), the
     /// item as it will be uploaded, and the SourceContext sent.
     case applied(UploadSession, item: IngestItem, sourceContext: String)
+    /// The session's credentials were refreshed in place (Alibaba RefreshUploadVideo): same
+    /// session and object, new credentials; a multipart upload goes on.
+    case credentialsRefreshed(UploadSession)
     /// The media's multipart upload was initiated (before any part is sent).
     case multipartStarted(uploadID: String)
     /// COS confirmed one part.
@@ -45,6 +48,8 @@ public enum ItemLifecycle {
     public static func next(_ state: ItemState, _ event: JournalEvent) -> ItemState? {
         switch (state, event) {
         case (.pending, .applied), (.applied, .applied), (.uploading, .applied): return .applied
+        case (.applied, .credentialsRefreshed): return .applied
+        case (.uploading, .credentialsRefreshed): return .uploading
         case (.applied, .multipartStarted), (.uploading, .multipartStarted): return .uploading
         case (.uploading, .partConfirmed): return .uploading
         case (.applied, .uploaded), (.uploading, .uploaded): return .uploaded
@@ -131,7 +136,8 @@ public struct ResumePoint: Sendable {
     public var state: ItemState
     public var item: IngestItem
     public var sourceContext: String
-    /// With its credentials when they have not expired; nil when they have (a fresh ApplyUpload then).
+    /// With its credentials when they have not expired; with blank ones (``TemporaryCredentials/expiresAt``
+    /// in the past) when they have: a fresh ApplyUpload then, or an in-place refresh where the platform can.
     public var session: UploadSession?
     /// The media's multipart upload, when one was initiated.
     public var uploadID: String?

@@ -56,6 +56,70 @@ public struct PartRules: Sendable, Hashable {
     }
 }
 
+/// How a platform gives new credentials to an upload whose credentials expire.
+public enum CredentialRenewal: String, Sendable, Hashable {
+    /// A fresh session, a new object path, the bytes again (Tencent: ApplyUpload again).
+    case newSession
+    /// The same session and object with new credentials; a multipart upload goes on (Alibaba RefreshUploadVideo).
+    case refreshInPlace
+}
+
+/// How a platform takes an item's cover.
+public enum CoverUploadMode: String, Sendable, Hashable {
+    /// A second object under the media's session and credentials (Tencent CoverType).
+    case sameSession
+    /// An upload of its own before the media is created, whose URL the media is created with
+    /// (Alibaba CreateUploadImage, then CoverURL).
+    case ownUpload
+}
+
+/// What a row's `storage_region` must look like on a platform.
+public enum StorageRegionRule: String, Sendable, Hashable, CustomStringConvertible {
+    /// A region name (Tencent StorageRegion: `ap-chongqing`).
+    case regionName
+    /// An OSS storage location (Alibaba StorageLocation: `outin-<id>.oss-cn-shanghai.aliyuncs.com`).
+    case ossStorageLocation
+
+    public func accepts(_ value: String) -> Bool {
+        switch self {
+        case .regionName: return !value.contains(".")
+        case .ossStorageLocation:
+            let labels = value.split(separator: ".", omittingEmptySubsequences: false)
+            return labels.count == 4 && labels[1].hasPrefix("oss-") && labels[2] == "aliyuncs" && labels[3] == "com" && !labels[0].isEmpty
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .regionName: "a region name such as ap-chongqing"
+        case .ossStorageLocation:
+            "an Alibaba StorageLocation such as outin-<id>.oss-cn-shanghai.aliyuncs.com (the VOD console lists them; region names such as ap-chongqing are Tencent's)"
+        }
+    }
+}
+
+/// The API actions of the upload flow, by step: for rate limits, counters and plan output.
+public struct UploadActions: Sendable, Hashable {
+    public var prepare: String
+    /// Nil when the cover has no call of its own.
+    public var cover: String?
+    /// The call that completes (Tencent CommitUpload) or confirms (Alibaba GetMezzanineInfo) an upload.
+    public var complete: String
+    /// Nil when credentials cannot be refreshed in place.
+    public var refresh: String?
+    /// Whether ``complete`` commits (a call with a side effect; its lost answer needs a recovery)
+    /// or only reads the platform's state (safe to repeat).
+    public var completeCommits: Bool
+
+    public init(prepare: String, cover: String?, complete: String, refresh: String?, completeCommits: Bool) {
+        self.prepare = prepare
+        self.cover = cover
+        self.complete = complete
+        self.refresh = refresh
+        self.completeCommits = completeCommits
+    }
+}
+
 /// Everything vendor-specific that validation and planning need: a table row per platform.
 public struct ProviderProfile: Sendable, Hashable {
     /// The `--provider` name.
@@ -72,12 +136,33 @@ public struct ProviderProfile: Sendable, Hashable {
     public var apiCallsPerCover: Int
     /// The upload actions, for plan output.
     public var uploadActions: String
+    /// The API actions of each step.
+    public var actions: UploadActions
+    public var credentialRenewal: CredentialRenewal
+    public var coverUpload: CoverUploadMode
+    /// What the platform calls a media's id (`FileId`, `VideoId`), for output.
+    public var mediaIDName: String
+    /// Manifest fields the platform has no parameter for, with the reason: a row that sets one is refused.
+    public var unsupportedFields: [String: String] = [:]
+    public var storageRegion: StorageRegionRule = .regionName
+    /// A file name without an extension is uploaded under its sniffed type (Alibaba's FileName
+    /// must carry one), so the type must be known.
+    public var needsTypeForNameWithoutExtension = false
 
     public init(
         name: String, displayName: String, metadata: MetadataLimits, parts: PartRules,
         acceptsNameWithoutExtension: Bool, defaultAPIRate: Double, apiCallsPerItem: Int,
-        apiCallsPerCover: Int, uploadActions: String
+        apiCallsPerCover: Int, uploadActions: String, actions: UploadActions, credentialRenewal: CredentialRenewal,
+        coverUpload: CoverUploadMode, mediaIDName: String, unsupportedFields: [String: String] = [:],
+        storageRegion: StorageRegionRule = .regionName, needsTypeForNameWithoutExtension: Bool = false
     ) {
+        self.mediaIDName = mediaIDName
+        self.unsupportedFields = unsupportedFields
+        self.storageRegion = storageRegion
+        self.needsTypeForNameWithoutExtension = needsTypeForNameWithoutExtension
+        self.actions = actions
+        self.credentialRenewal = credentialRenewal
+        self.coverUpload = coverUpload
         self.name = name
         self.displayName = displayName
         self.metadata = metadata
@@ -114,13 +199,19 @@ extension ProviderProfile {
         defaultAPIRate: 100,
         apiCallsPerItem: 2,
         apiCallsPerCover: 0,
-        uploadActions: "ApplyUpload + CommitUpload")
+        uploadActions: "ApplyUpload + CommitUpload",
+        actions: UploadActions(prepare: "ApplyUpload", cover: nil, complete: "CommitUpload", refresh: nil, completeCommits: true),
+        credentialRenewal: .newSession, coverUpload: .sameSession, mediaIDName: "FileId")
 
     /// Alibaba Cloud ApsaraVideo VOD (API 2017-03-21) with OSS.
     ///
     /// CreateUploadVideo: Title ≤ 128, Description ≤ 1024, Tags ≤ 16 × 32 and comma-separated, no
-    /// emoji (`IllegalCharacters`); UserData.Extend ≤ 512 bytes; FileName must carry an extension.
+    /// emoji (`IllegalCharacters`); UserData.Extend ≤ 512 bytes; FileName must carry an extension
+    /// (a file without one is sent under its sniffed type); no expire time; StorageLocation is an OSS host.
     /// OSS parts: 100 KB to 5 GB, at most 10,000. A cover is a CreateUploadImage call of its own.
+    /// There is no commit call: the OSS write completes the upload, and GetMezzanineInfo confirms
+    /// it. CreateUploadVideo and RefreshUploadVideo: 80/s (Beijing, Shanghai, Shenzhen, Singapore;
+    /// 40/s elsewhere).
     public static let aliyun = ProviderProfile(
         name: "aliyun",
         displayName: "Alibaba Cloud ApsaraVideo VOD",
@@ -132,18 +223,22 @@ extension ProviderProfile {
         parts: PartRules(
             minimumPartSize: 100 * 1024, maximumPartSize: 5 * gib, maximumParts: 10_000,
             maximumSimpleUpload: 5 * gib),
-        acceptsNameWithoutExtension: false,
-        defaultAPIRate: 100,
-        apiCallsPerItem: 1,
+        acceptsNameWithoutExtension: true,
+        defaultAPIRate: 80,
+        apiCallsPerItem: 2,
         apiCallsPerCover: 1,
-        uploadActions: "CreateUploadVideo (+ CreateUploadImage per cover)")
+        uploadActions: "CreateUploadVideo + GetMezzanineInfo (+ CreateUploadImage per cover)",
+        actions: UploadActions(
+            prepare: "CreateUploadVideo", cover: "CreateUploadImage", complete: "GetMezzanineInfo", refresh: "RefreshUploadVideo",
+            completeCommits: false),
+        credentialRenewal: .refreshInPlace, coverUpload: .ownUpload, mediaIDName: "VideoId",
+        unsupportedFields: ["expire_time": "CreateUploadVideo has no expiry parameter"], storageRegion: .ossStorageLocation,
+        needsTypeForNameWithoutExtension: true)
 
-    /// Every known profile, by `--provider` name. `local` is the Tencent dialect on the emulator.
-    public static let all: [String: ProviderProfile] = [
-        "tencent": .tencent, "local": .tencent, "aliyun": .aliyun,
-    ]
+    /// Every known profile, by platform name (the CLI's registry maps `--provider` values to them).
+    public static let all: [String: ProviderProfile] = ["tencent": .tencent, "aliyun": .aliyun]
 
-    /// The profile for a `--provider` value, case-insensitive.
+    /// The profile of a platform name, case-insensitive.
     public static func named(_ name: String) -> ProviderProfile? {
         all[name.lowercased()]
     }

@@ -28,32 +28,72 @@ public struct ObjectLocation: Sendable, Hashable, Codable {
     public var region: String
     /// The object key, without a leading `/`.
     public var key: String
+    /// The store's endpoint when the platform names it per upload (Alibaba UploadAddress.Endpoint,
+    /// `https://oss-cn-shanghai.aliyuncs.com`); nil when it follows from bucket and region (COS).
+    public var endpoint: String?
 
-    public init(bucket: String, region: String, key: String) {
+    public init(bucket: String, region: String, key: String, endpoint: String? = nil) {
         self.bucket = bucket
         self.region = region
         self.key = key
+        self.endpoint = endpoint
     }
 }
 
-/// What the platform answered to "I want to upload this item" (Tencent ApplyUpload).
+/// What the platform answered to "I want to upload this item" (Tencent ApplyUpload, Alibaba
+/// CreateUploadVideo).
 public struct UploadSession: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// Opaque key to commit with (Tencent `VodSessionKey`).
+    /// Opaque key to commit with (Tencent `VodSessionKey`), or the media's id when the platform
+    /// gives it up front (Alibaba `VideoId`).
     public var sessionKey: String
     public var media: ObjectLocation
+    /// Where the cover goes under the same credentials (Tencent); nil when the platform uploads
+    /// covers on their own (``CoverUpload``) or the item has none.
     public var cover: ObjectLocation?
     public var credentials: TemporaryCredentials
     public var requestID: String
+    /// The cover's URL as the media was created with it (Alibaba: the image's ImageURL as CoverURL).
+    public var coverURL: String?
+    /// The token the platform keeps with the media to find it again, when it is not the request's
+    /// SourceContext (Alibaba: the ReferenceId sent). Journalled and reported as the source context.
+    public var sourceContext: String?
 
-    public init(sessionKey: String, media: ObjectLocation, cover: ObjectLocation?, credentials: TemporaryCredentials, requestID: String) {
+    public init(
+        sessionKey: String, media: ObjectLocation, cover: ObjectLocation?, credentials: TemporaryCredentials, requestID: String,
+        coverURL: String? = nil, sourceContext: String? = nil
+    ) {
+        self.sourceContext = sourceContext
         self.sessionKey = sessionKey
         self.media = media
         self.cover = cover
         self.credentials = credentials
         self.requestID = requestID
+        self.coverURL = coverURL
     }
 
     public var description: String { "UploadSession(media: \(media.bucket)/\(media.key), request: \(requestID))" }
+}
+
+/// A cover uploaded on its own, before its media is created (Alibaba CreateUploadImage): where
+/// the image goes, the credentials that cover only it, and the URL the media is then created with.
+public struct CoverUpload: Sendable, Hashable, CustomStringConvertible {
+    public var location: ObjectLocation
+    public var credentials: TemporaryCredentials
+    /// What the media gets as its cover (Alibaba ImageURL, sent as CoverURL).
+    public var url: String
+    /// The platform's id of the image.
+    public var imageID: String
+    public var requestID: String
+
+    public init(location: ObjectLocation, credentials: TemporaryCredentials, url: String, imageID: String, requestID: String) {
+        self.location = location
+        self.credentials = credentials
+        self.url = url
+        self.imageID = imageID
+        self.requestID = requestID
+    }
+
+    public var description: String { "CoverUpload(\(location.bucket)/\(location.key), image \(imageID))" }
 }
 
 /// A committed media on the platform.
@@ -78,7 +118,8 @@ public enum Disposition: String, Sendable, Hashable, Codable {
     case retry
     /// The platform says "too many requests": slow the shared API rate down, then retry.
     case throttled
-    /// The session or its temporary credentials expired: start the item again from prepare.
+    /// The session or its temporary credentials expired: refresh them in place where the platform
+    /// can (``ProviderProfile/credentialRenewal``), else start the item again from prepare.
     case renewSession
     /// The item cannot succeed as it is (bad parameter, refused file): fail it, go on with the others.
     case failItem
@@ -127,13 +168,21 @@ public struct UploadRequest: Sendable, Hashable {
     public var classID: Int?
     /// Passed through to the platform's event callbacks (Tencent SessionContext, at most 1000 characters).
     public var sessionContext: String?
+    /// A token of the row that is the same in every run on this state directory (Alibaba
+    /// ReferenceId): a create whose answer was lost is found again by it.
+    public var rowToken: String
+    /// The cover already uploaded on its own (``CoverUpload/url``), for platforms that create the
+    /// media with it.
+    public var coverURL: String?
 
     public init(
         item: IngestItem, sourceContext: String, procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil,
-        sessionContext: String? = nil
+        sessionContext: String? = nil, rowToken: String? = nil, coverURL: String? = nil
     ) {
         self.item = item
         self.sourceContext = sourceContext
+        self.rowToken = rowToken ?? RowToken.make(manifest: item.location.manifest, id: item.id)
+        self.coverURL = coverURL
         self.sessionContext = sessionContext
         self.procedure = procedure
         self.storageRegion = storageRegion
@@ -195,13 +244,77 @@ public struct TransferResult: Sendable, Hashable {
     }
 }
 
+/// A stable token of a row (its manifest and id), usable as an Alibaba ReferenceId
+/// (`[A-Za-z0-9_-]`, 6–64 characters): `vi-` and two 64-bit FNV-1a hashes.
+public enum RowToken {
+    public static func make(manifest: String, id: String) -> String {
+        func fnv(_ text: String, seed: UInt64) -> String {
+            var hash = seed
+            for b in text.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+            let hex = String(hash, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        let text = manifest + "\n" + id
+        return "vi-" + fnv(text, seed: 0xcbf2_9ce4_8422_2325) + fnv(text, seed: 0x84222325_cbf29ce4)
+    }
+}
+
+/// What the engine gives a provider to find a media whose completion answer was lost.
+public struct RecoveryContext: Sendable {
+    /// The SourceContext the item was applied with.
+    public var sourceContext: String
+    /// ``UploadRequest/rowToken``.
+    public var rowToken: String
+    /// The whole file's MD5, when known.
+    public var md5: String?
+    /// Unix seconds of the prepare call, when known.
+    public var appliedAt: Int64?
+    /// The journalled session, when there is one (its credentials may be gone).
+    public var session: UploadSession?
+    /// Looks (searches) before giving up, and the pause between them (search indexes may lag).
+    public var searches: Int
+    public var pause: Duration
+    /// Called before each API request with its action: the run's rate limit and counters.
+    public var pace: @Sendable (String) async throws -> Void
+
+    public init(
+        sourceContext: String, rowToken: String, md5: String?, appliedAt: Int64?, session: UploadSession?, searches: Int, pause: Duration,
+        pace: @escaping @Sendable (String) async throws -> Void
+    ) {
+        self.sourceContext = sourceContext
+        self.rowToken = rowToken
+        self.md5 = md5
+        self.appliedAt = appliedAt
+        self.session = session
+        self.searches = searches
+        self.pause = pause
+        self.pace = pace
+    }
+}
+
 /// A video platform's server-upload flow, step by step, so the engine can schedule, rate-limit,
-/// retry and journal each step. Implementations map every failure to a ``ProviderError``.
+/// retry and journal each step. Implementations map every failure to a ``ProviderError``. How a
+/// platform differs (covers on their own, credentials refreshed in place, completion without a
+/// commit call) is data in ``profile``, never a branch in the engine.
 public protocol VODProvider: Sendable {
     /// Shown in output (`tencent`).
     var name: String { get }
-    /// Asks the platform for an upload session (Tencent ApplyUpload). One API call.
+    /// Limits, rules and the shape of the flow.
+    var profile: ProviderProfile { get }
+    /// Asks the platform for an upload session (Tencent ApplyUpload, Alibaba CreateUploadVideo).
+    /// One API call (``UploadActions/prepare``).
     func prepare(_ request: UploadRequest) async throws -> UploadSession
+    /// Where a cover goes when the platform uploads covers on their own
+    /// (``CoverUploadMode/ownUpload``: Alibaba CreateUploadImage). One API call.
+    func prepareCover(_ request: UploadRequest) async throws -> CoverUpload
+    /// Sends a cover to its own upload's location with its own credentials.
+    func transferCover(file: FileReference, upload: CoverUpload, checkpoint: TransferCheckpoint) async throws -> TransferResult
+    /// New credentials for the same session and object (``CredentialRenewal/refreshInPlace``:
+    /// Alibaba RefreshUploadVideo). One API call.
+    func refresh(_ session: UploadSession) async throws -> UploadSession
+    /// Finds the media of an item whose completion answer was lost (Tencent: SearchMedia by name,
+    /// time and SourceContext; Alibaba: the VideoId or ReferenceId). Nil when it is not there.
+    func recoverCommit(_ item: IngestItem, context: RecoveryContext) async throws -> RemoteMedia?
     /// Sends one file's bytes to `location` with the session's credentials (simple or multipart),
     /// continuing the multipart upload of `checkpoint` when there is one.
     func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint)
@@ -214,6 +327,19 @@ public protocol VODProvider: Sendable {
 }
 
 extension VODProvider {
+    public func prepareCover(_ request: UploadRequest) async throws -> CoverUpload {
+        throw ProviderError(step: "cover", code: "unsupported", message: "\(name) uploads covers with the media's session", disposition: .failItem)
+    }
+
+    public func transferCover(file: FileReference, upload: CoverUpload, checkpoint: TransferCheckpoint) async throws -> TransferResult {
+        throw ProviderError(step: "cover", code: "unsupported", message: "\(name) uploads covers with the media's session", disposition: .failItem)
+    }
+
+    public func refresh(_ session: UploadSession) async throws -> UploadSession {
+        throw ProviderError(
+            step: "refresh", code: "unsupported", message: "\(name) cannot refresh credentials in place", disposition: .renewSession)
+    }
+
     /// A transfer without a journal: `progress` gets each chunk's byte count.
     public func transfer(
         file: FileReference, to location: ObjectLocation, session: UploadSession, progress: @escaping @Sendable (Int64) -> Void
@@ -235,11 +361,17 @@ public struct RemoteMediaInfo: Sendable, Hashable, Codable {
     /// Seconds since 1970, UTC.
     public var createdAt: Int64?
     public var classID: Int?
+    /// The platform's processing status, where it tells one (Alibaba `UploadSucc`, `Normal`, ...).
+    public var status: String?
+    /// Alibaba ReferenceId.
+    public var referenceID: String?
 
     public init(
         fileID: String, name: String, size: Int64? = nil, md5: String? = nil, sourceContext: String? = nil, mediaURL: String? = nil,
-        coverURL: String? = nil, createdAt: Int64? = nil, classID: Int? = nil
+        coverURL: String? = nil, createdAt: Int64? = nil, classID: Int? = nil, status: String? = nil, referenceID: String? = nil
     ) {
+        self.status = status
+        self.referenceID = referenceID
         self.fileID = fileID
         self.name = name
         self.size = size
@@ -288,8 +420,6 @@ public protocol MediaCatalog: Sendable {
     var describeBatchLimit: Int { get }
     /// The media of these ids that exist, and the ids that do not. At most ``describeBatchLimit`` ids.
     func describe(fileIDs: [String]) async throws -> (found: [RemoteMediaInfo], missing: [String])
-    /// One page of matches, and how many match in all (the platform may cap it; Tencent at 5000).
-    func search(_ query: MediaQuery) async throws -> (total: Int, media: [RemoteMediaInfo])
     /// Deletes the media with its files and cover.
     func delete(fileID: String) async throws
 }

@@ -59,8 +59,14 @@ public struct Work: Sendable {
     public var sourceContext: String
     /// Committed items of the same size: the MD5 decides whether this one is a duplicate.
     public var duplicates: [CommittedContent]
+    /// ``UploadRequest/rowToken``: the same for this row in every run on the state directory.
+    public var rowToken: String
 
-    public init(key: Int64, item: IngestItem, resume: ResumePoint? = nil, sourceContext: String, duplicates: [CommittedContent] = []) {
+    public init(
+        key: Int64, item: IngestItem, resume: ResumePoint? = nil, sourceContext: String, duplicates: [CommittedContent] = [],
+        rowToken: String? = nil
+    ) {
+        self.rowToken = rowToken ?? RowToken.make(manifest: item.location.manifest, id: item.id)
         self.key = key
         self.item = item
         self.resume = resume
@@ -132,6 +138,8 @@ public final class IngestStats: Sendable {
         public var interrupted = 0
         public var bytesSent: Int64 = 0
         public var apiCalls = 0
+        /// API calls by action (`ApplyUpload`, `CreateUploadImage`, ...).
+        public var apiCallsByAction: [String: Int] = [:]
         public var retries = 0
         public var throttles = 0
         /// Seconds from the start of the run to its first API request.
@@ -140,7 +148,8 @@ public final class IngestStats: Sendable {
         /// `items` and `bytes` in summary.json.
         enum CodingKeys: String, CodingKey {
             case itemsTotal = "items", bytesTotal = "bytes"
-            case committed, failed, skipped, alreadyCommitted, duplicates, resumed, recovered, interrupted, bytesSent, apiCalls, retries,
+            case committed, failed, skipped, alreadyCommitted, duplicates, resumed, recovered, interrupted, bytesSent, apiCalls, apiCallsByAction,
+                retries,
                 throttles, firstRequestSeconds
         }
     }
@@ -158,10 +167,11 @@ public final class IngestStats: Sendable {
     public var snapshot: Snapshot { state.withLock { $0 } }
     public func update(_ change: (inout Snapshot) -> Void) { state.withLock { change(&$0) } }
 
-    func apiCall() {
+    func apiCall(_ action: String) {
         let elapsed = ContinuousClock.now - started
         state.withLock {
             $0.apiCalls += 1
+            $0.apiCallsByAction[action, default: 0] += 1
             if $0.firstRequestSeconds == nil {
                 $0.firstRequestSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             }
@@ -227,8 +237,7 @@ public struct IngestRunner: Sendable {
     /// are cancelled get none (they stay in flight in the journal).
     /// - Returns: why the run stopped early, or nil when every item was attempted.
     public func run(
-        _ source: some WorkSource, provider: any VODProvider, catalog: (any MediaCatalog)?,
-        onOutcome: @escaping @Sendable (ItemOutcome) async -> Void
+        _ source: some WorkSource, provider: any VODProvider, onOutcome: @escaping @Sendable (ItemOutcome) async -> Void
     ) async throws -> Stop? {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
@@ -242,7 +251,7 @@ public struct IngestRunner: Sendable {
                 group.addTask {
                     let outcome: ItemOutcome
                     do {
-                        outcome = try await ingest(work, provider: provider, catalog: catalog)
+                        outcome = try await ingest(work, provider: provider)
                     } catch is CancellationError {
                         stats.update { $0.interrupted += 1 }
                         return
@@ -287,6 +296,17 @@ public struct IngestRunner: Sendable {
         return "vodingest:\(runID):id-fnv1a-\(String(hash, radix: 16))"
     }
 
+    /// Counts a storage request the provider retries itself with the run's retries.
+    private var countRetry: @Sendable (ProviderError) -> Void {
+        let stats = self.stats
+        return { error in
+            stats.update {
+                $0.retries += 1
+                if error.disposition == .throttled { $0.throttles += 1 }
+            }
+        }
+    }
+
     /// A step that must start over from prepare.
     private struct RenewSession: Error { let cause: ProviderError }
 
@@ -312,7 +332,9 @@ public struct IngestRunner: Sendable {
         }
     }
 
-    func ingest(_ work: Work, provider: any VODProvider, catalog: (any MediaCatalog)?) async throws -> ItemOutcome {
+    func ingest(_ work: Work, provider: any VODProvider) async throws -> ItemOutcome {
+        let profile = provider.profile
+        let actions = profile.actions
         let item = work.item
         let position = Position(key: work.key, state: work.resume?.state ?? .pending, journal: journal)
         let token = work.resume?.sourceContext ?? work.sourceContext
@@ -327,6 +349,23 @@ public struct IngestRunner: Sendable {
         var renewCause: ProviderError? = nil
         // A CommitUpload may have reached the platform (its answer lost): look before applying again.
         var commitMaybeSent = position.state == .committing
+        func recover() async throws -> RemoteMedia? {
+            let context = RecoveryContext(
+                sourceContext: token, rowToken: work.rowToken, md5: md5, appliedAt: appliedAt, session: session,
+                searches: options.recoverySearches, pause: options.recoveryPause,
+                pace: { action in
+                    try await limiter.acquire()
+                    stats.apiCall(action)
+                })
+            return try await provider.recoverCommit(item, context: context)
+        }
+        /// Refreshes the session's credentials in place (journalled), for platforms that can.
+        @Sendable func refreshed(_ old: UploadSession) async throws -> UploadSession {
+            var tries = 0
+            let fresh = try await step(action: actions.refresh ?? "refresh", attempts: &tries) { try await provider.refresh(old) }
+            try await position.record(.credentialsRefreshed(fresh))
+            return fresh
+        }
         if work.resume != nil { stats.update { $0.resumed += 1 } }
 
         func fail(_ error: ProviderError) async throws -> ItemOutcome {
@@ -376,15 +415,21 @@ public struct IngestRunner: Sendable {
                 // 1. A session: the journalled one while its credentials last, else a fresh one.
                 if position.state == .applied || position.state == .uploading {
                     let now = Int64(Date().timeIntervalSince1970)
-                    if session == nil || session!.credentials.expiresAt < now + options.credentialMargin {
-                        if let old = session, let id = uploadID { await provider.abandon(uploadID: id, at: old.media, session: old) }
+                    if let old = session, old.credentials.expiresAt < now + options.credentialMargin, profile.credentialRenewal == .refreshInPlace {
+                        // Same session, same object, new credentials: a multipart upload goes on.
+                        session = try await refreshed(old)
+                    } else if session == nil || session!.credentials.expiresAt < now + options.credentialMargin {
+                        // Best effort, and only while the credentials still work.
+                        if let old = session, old.credentials.expiresAt > now, let id = uploadID {
+                            await provider.abandon(uploadID: id, at: old.media, session: old)
+                        }
                         try await position.record(.sessionAbandoned)
                         session = nil
                         uploadID = nil
                     }
                 } else if position.state == .committing && session == nil {
-                    if let found = try await find(item, token: token, md5: md5, appliedAt: appliedAt, catalog: catalog, attempts: &attempts) {
-                        return try await committed(found, recovered: true)
+                    if let found = try await recover() {
+                        return try await committed(found, recovered: actions.completeCommits)
                     }
                     try await position.record(.sessionAbandoned)
                 } else if position.state == .uploaded && session == nil {
@@ -394,12 +439,28 @@ public struct IngestRunner: Sendable {
                     sessions += 1
                     if sessions > options.maxSessions, let cause = renewCause { return try await fail(cause) }
                     if let changed = sourceChanged(item.media) ?? item.cover.flatMap(sourceChanged) { return try await fail(changed) }
-                    let request = UploadRequest(
+                    var request = UploadRequest(
                         item: item, sourceContext: token, procedure: options.procedure, storageRegion: options.storageRegion,
-                        classID: options.classID)
-                    let fresh = try await step(api: true, attempts: &attempts) { try await provider.prepare(request) }
+                        classID: options.classID, rowToken: work.rowToken)
+                    // A platform that takes covers on their own: the cover first, its URL in the create call.
+                    if profile.coverUpload == .ownUpload, let cover = item.cover {
+                        let coverRequest = request
+                        let upload = try await step(action: actions.cover ?? "cover", attempts: &attempts) {
+                            try await provider.prepareCover(coverRequest)
+                        }
+                        lastRequestID = upload.requestID
+                        _ = try await step(action: nil, attempts: &attempts) {
+                            try await provider.transferCover(
+                                file: cover, upload: upload,
+                                checkpoint: TransferCheckpoint(
+                                    progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: countRetry))
+                        }
+                        request.coverURL = upload.url
+                    }
+                    let prepareRequest = request
+                    let fresh = try await step(action: actions.prepare, attempts: &attempts) { try await provider.prepare(prepareRequest) }
                     lastRequestID = fresh.requestID
-                    try await position.record(.applied(fresh, item: item, sourceContext: token))
+                    try await position.record(.applied(fresh, item: item, sourceContext: fresh.sourceContext ?? token))
                     session = fresh
                     uploadID = nil
                     appliedAt = Int64(Date().timeIntervalSince1970)
@@ -410,27 +471,34 @@ public struct IngestRunner: Sendable {
                 // 2. The bytes: media (continuing a journalled multipart upload), then cover.
                 if position.state == .applied || position.state == .uploading {
                     var resumeID = uploadID
-                    // Storage requests the provider retries itself are counted with the run's retries.
-                    let retrying: @Sendable (ProviderError) -> Void = { error in
-                        stats.update {
-                            $0.retries += 1
-                            if error.disposition == .throttled { $0.throttles += 1 }
-                        }
-                    }
-                    let result = try await step(api: false, attempts: &attempts) {
+                    let latest = Mutex(current)
+                    // In-place refresh while parts are in flight, journalled like any other.
+                    let refresh: (@Sendable () async throws -> TemporaryCredentials)? =
+                        profile.credentialRenewal == .refreshInPlace
+                        ? { @Sendable in
+                            let fresh = try await refreshed(latest.withLock { $0 })
+                            latest.withLock { $0 = fresh }
+                            return fresh.credentials
+                        } : nil
+                    let margin = options.credentialMargin
+                    let result = try await step(action: nil, attempts: &attempts) {
                         let checkpoint = TransferCheckpoint(
                             uploadID: resumeID, md5: md5,
                             multipartStarted: { id in try await position.record(.multipartStarted(uploadID: id)) },
                             partConfirmed: { number, etag, size in try await position.record(.partConfirmed(number: number, etag: etag, size: size)) },
-                            progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: retrying)
-                        // A retry after a failure starts a new upload (the failed one was aborted).
-                        resumeID = nil
-                        return try await provider.transfer(file: item.media, to: current.media, session: current, checkpoint: checkpoint)
+                            progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: countRetry,
+                            refreshCredentials: refresh, credentialMargin: margin)
+                        // A retry after a failure starts a new upload (the failed one was aborted),
+                        // unless the platform refreshes credentials in place: the store keeps its parts.
+                        if refresh == nil { resumeID = nil }
+                        return try await provider.transfer(file: item.media, to: current.media, session: latest.withLock { $0 }, checkpoint: checkpoint)
                     }
+                    session = latest.withLock { $0 }
                     if let cover = item.cover, let location = current.cover {
-                        _ = try await step(api: false, attempts: &attempts) {
+                        let now = latest.withLock { $0 }
+                        _ = try await step(action: nil, attempts: &attempts) {
                             try await provider.transfer(
-                                file: cover, to: location, session: current, checkpoint: TransferCheckpoint(retrying: retrying))
+                                file: cover, to: location, session: now, checkpoint: TransferCheckpoint(retrying: countRetry))
                         }
                     }
                     // The bytes sent must be the bytes validated: a file changed mid-way is not committed.
@@ -455,10 +523,11 @@ public struct IngestRunner: Sendable {
                 // 3. The commit, recorded as intended first: a resume retries it with the same key.
                 if position.state == .uploaded { try await position.record(.committing) }
                 do {
-                    let remote = try await step(api: true, attempts: &attempts) {
+                    let completing = session ?? current
+                    let remote = try await step(action: actions.complete, attempts: &attempts) {
                         // From here on, an error does not prove the platform did not commit.
-                        commitMaybeSent = true
-                        return try await provider.commit(current)
+                        commitMaybeSent = actions.completeCommits
+                        return try await provider.commit(completing)
                     }
                     return try await committed(remote, recovered: false)
                 } catch {
@@ -471,7 +540,7 @@ public struct IngestRunner: Sendable {
                     } else {
                         throw error
                     }
-                    if commitMaybeSent, let found = try await find(item, token: token, md5: md5, appliedAt: appliedAt, catalog: catalog, attempts: &attempts) {
+                    if commitMaybeSent, let found = try await recover() {
                         return try await committed(found, recovered: true)
                     }
                     // Not on the platform: the key is unusable (expired or refused); start over.
@@ -480,7 +549,9 @@ public struct IngestRunner: Sendable {
             } catch let renew as RenewSession {
                 renewCause = renew.cause
                 if position.state.isInFlight {
-                    if let old = session, let id = uploadID { await provider.abandon(uploadID: id, at: old.media, session: old) }
+                    if profile.credentialRenewal == .newSession, let old = session, let id = uploadID {
+                        await provider.abandon(uploadID: id, at: old.media, session: old)
+                    }
                     try await position.record(.sessionAbandoned)
                 }
                 session = nil
@@ -492,45 +563,18 @@ public struct IngestRunner: Sendable {
         }
     }
 
-    /// Finds the media a lost CommitUpload answer was about: by name and creation time (SearchMedia),
-    /// then the SourceContext token, size and MD5 of each match. Nil when it is not there.
-    func find(_ item: IngestItem, token: String, md5: String?, appliedAt: Int64?, catalog: (any MediaCatalog)?, attempts: inout Int) async throws
-        -> RemoteMedia?
-    {
-        guard let catalog else { return nil }
-        let now = Int64(Date().timeIntervalSince1970)
-        let after = (appliedAt ?? now - 86_400) - 300
-        // A SourceContext the tool made names this item only; one from the manifest needs the MD5 too.
-        let tokenIsUnique = item.sourceContext == nil
-        for search in 1...options.recoverySearches {
-            var offset = 0
-            while true {
-                let query = MediaQuery(namePrefixes: [item.title], createdAfter: after, createdBefore: now + 300, offset: offset, limit: 100)
-                let page = try await step(api: true, attempts: &attempts) { try await catalog.search(query) }
-                for media in page.media where media.sourceContext == token {
-                    if let size = item.media.size, let found = media.size, size != found { continue }
-                    if let md5, let found = media.md5, md5 != found { continue }
-                    if !tokenIsUnique, md5 == nil || media.md5 == nil { continue }
-                    return RemoteMedia(fileID: media.fileID, mediaURL: media.mediaURL, coverURL: media.coverURL, requestID: "")
-                }
-                offset += page.media.count
-                if page.media.isEmpty || offset >= min(page.total, 5000) { break }
-            }
-            if search < options.recoverySearches { try await Task.sleep(for: options.recoveryPause) }
-        }
-        return nil
-    }
-
     /// Runs one step with retries: transient errors back off and retry, throttling also slows the
     /// shared rate, an expired session starts the item over, anything else ends the item.
-    private func step<T>(api: Bool, attempts: inout Int, _ body: () async throws -> T) async throws -> T {
+    /// - Parameter action: the API action the step calls (rate-limited and counted), nil for a transfer.
+    private func step<T>(action: String?, attempts: inout Int, _ body: () async throws -> T) async throws -> T {
+        let api = action != nil
         var tries = 0
         while true {
             tries += 1
             attempts += 1
-            if api {
+            if let action {
                 try await limiter.acquire()
-                stats.apiCall()
+                stats.apiCall(action)
             }
             do {
                 let value = try await body()

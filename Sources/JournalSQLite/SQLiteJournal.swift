@@ -296,10 +296,11 @@ public final class SQLiteJournal: JournalStore {
                 {
                     stored.credentials = credentials
                     session = stored
-                } else if state == .committing || state == .uploaded, let sessionJSON: String = row["session"],
+                } else if let sessionJSON: String = row["session"],
                     let stored = try? decoder.decode(UploadSession.self, from: Data(sessionJSON.utf8))
                 {
-                    // A commit needs the session key only, not the credentials.
+                    // Credentials expired and erased: a commit needs the session key only, and a
+                    // platform that refreshes in place needs only the session to get new ones.
                     session = stored
                 }
                 var parts: [Int: String] = [:]
@@ -464,6 +465,10 @@ public final class SQLiteJournal: JournalStore {
                 "item_json = ?, source_context = ?, session = ?, secret = ?, secret_expires = ?, applied_at = ?, apply_request_id = ?, "
                     + "upload_id = NULL, attempts = attempts + 1, ",
                 [json(item), sourceContext, json(stored), json(session.credentials), session.credentials.expiresAt, now / 1000, session.requestID])
+        case .credentialsRefreshed(let session):
+            var stored = session
+            stored.credentials = TemporaryCredentials(secretID: "", secretKey: "", token: "", expiresAt: session.credentials.expiresAt)
+            return ("session = ?, secret = ?, secret_expires = ?, ", [json(stored), json(session.credentials), session.credentials.expiresAt])
         case .multipartStarted(let uploadID):
             return ("upload_id = ?, ", [uploadID])
         case .partConfirmed:

@@ -202,6 +202,11 @@ public struct RowChecker: Sendable {
                 check.error(
                     "path", .extensionUnsupported,
                     "\(options.profile.displayName) needs a file name with an extension (e.g. .mp4); rename the file")
+            } else if options.profile.needsTypeForNameWithoutExtension, !options.fileChecks {
+                check.error(
+                    "path", .extensionUnsupported,
+                    "\(options.profile.displayName) needs the file's type in its FileName, and a name without an extension gets it "
+                        + "from the content: run without --no-file-checks, or rename the file with its extension")
             }
         case .some(let e) where e.isEmpty || !MediaRules.mediaExtensions.contains(e):
             let hint =
@@ -239,6 +244,11 @@ public struct RowChecker: Sendable {
                 } else if ext == nil {
                     if let format = ContentSniffer.detect(file.header), let type = ContentSniffer.mediaType(for: format) {
                         mediaType = type
+                    } else if options.profile.needsTypeForNameWithoutExtension {
+                        check.error(
+                            "path", .extensionUnsupported,
+                            "\(path) has no extension and its content is not a recognised media format; "
+                                + "\(options.profile.displayName) needs the type in the FileName. Rename it with its real extension")
                     } else {
                         check.warning(
                             "path", .extensionNone,
@@ -274,7 +284,7 @@ public struct RowChecker: Sendable {
 
         // Metadata.
         let title = check.title(path: path)
-        check.metadata(now: options.now)
+        check.metadata(now: options.now, profile: options.profile)
 
         guard !check.hasErrors else {
             return PendingRow(
@@ -478,7 +488,7 @@ struct RowCheck {
         return derived
     }
 
-    mutating func metadata(now: Date) {
+    mutating func metadata(now: Date, profile: ProviderProfile) {
         if let description = row.description {
             if length(description) > limits.descriptionMax {
                 error("description", .metadataTooLong, "the description is \(length(description)) characters; \(limits.source) allows at most \(limits.descriptionMax)")
@@ -509,7 +519,12 @@ struct RowCheck {
                 error("category", .metadataInvalid, "the category \"\(raw)\" is not a non-negative integer (a category/class id)")
             }
         }
-        if let raw = row.expireTime?.trimmedSpaces() {
+        for (field, value) in [("expire_time", row.expireTime)] where value != nil {
+            if let reason = profile.unsupportedFields[field] {
+                error(field, .fieldUnsupported, "\(profile.displayName) cannot take \(field): \(reason); remove the field, or upload to another platform")
+            }
+        }
+        if let raw = row.expireTime?.trimmedSpaces(), profile.unsupportedFields["expire_time"] == nil {
             if let date = ISO8601Timestamp.parse(raw) {
                 if date <= now {
                     error("expire_time", .metadataInvalid, "expire_time \(raw) is already past; the media would be deleted at once")
@@ -529,8 +544,9 @@ struct RowCheck {
         }
         if let region = row.storageRegion?.trimmedSpaces() {
             let allowed = region.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 }
-            if !allowed || region.utf8.count > 128 {
-                error("storage_region", .metadataInvalid, "the storage region \"\(region)\" is not a region name such as ap-chongqing")
+            let rule = profile.storageRegion
+            if !allowed || region.utf8.count > 128 || !rule.accepts(region) {
+                error("storage_region", .metadataInvalid, "the storage region \"\(region)\" is not \(rule.description)")
             }
         }
         if let context = row.sourceContext {

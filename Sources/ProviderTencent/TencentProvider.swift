@@ -6,6 +6,7 @@ import VODHTTP
 /// temporary credentials, CommitUpload. The same code runs against the cloud and the emulator.
 public struct TencentProvider: VODProvider {
     public let name = "tencent"
+    public var profile: ProviderProfile { .tencent }
     public let configuration: TencentConfiguration
     let api: VODAPIClient
     let cos: ObjectUploader
@@ -97,6 +98,40 @@ public struct TencentProvider: VODProvider {
     }
 }
 
+extension TencentProvider {
+    /// Finds the media a lost CommitUpload answer was about: SearchMedia by name prefix and creation
+    /// time around the ApplyUpload, then the SourceContext token, size and MD5 of each match
+    /// (SearchMedia pages up to 5000 results, and its index may lag behind CommitUpload: searched
+    /// `context.searches` times). Nil when it is not there.
+    public func recoverCommit(_ item: IngestItem, context: RecoveryContext) async throws -> RemoteMedia? {
+        let now = Int64(Date().timeIntervalSince1970)
+        let after = (context.appliedAt ?? now - 86_400) - 300
+        // A SourceContext the tool made names this item only; one from the manifest needs the MD5 too.
+        let tokenIsUnique = item.sourceContext == nil
+        for search in 1...max(1, context.searches) {
+            var offset = 0
+            while true {
+                let query = MediaQuery(namePrefixes: [item.title], createdAfter: after, createdBefore: now + 300, offset: offset, limit: 100)
+                try await context.pace("SearchMedia")
+                let page = try await self.search(query)
+                for media in page.media where media.sourceContext == context.sourceContext {
+                    if let size = item.media.size, let found = media.size, size != found { continue }
+                    if let md5 = context.md5, let found = media.md5, md5 != found { continue }
+                    if !tokenIsUnique, context.md5 == nil || media.md5 == nil { continue }
+                    return RemoteMedia(fileID: media.fileID, mediaURL: media.mediaURL, coverURL: media.coverURL, requestID: "")
+                }
+                offset += page.media.count
+                if page.media.isEmpty || offset >= min(page.total, Self.searchLimit) { break }
+            }
+            if search < context.searches { try await Task.sleep(for: context.pause) }
+        }
+        return nil
+    }
+
+    /// The most results SearchMedia pages through (protocol notes §3.5).
+    static let searchLimit = 5000
+}
+
 extension TencentProvider: MediaCatalog {
     public var describeBatchLimit: Int { 20 }
 
@@ -111,7 +146,8 @@ extension TencentProvider: MediaCatalog {
         return (set.compactMap(Self.info), answer.response["NotExistFileIdSet"] as? [String] ?? [])
     }
 
-    /// SearchMedia (§3.5) on FileIds, Names, NamePrefixes and CreateTime, sorted by CreateTime.
+    /// SearchMedia (§3.5) on FileIds, Names, NamePrefixes and CreateTime, sorted by CreateTime: one
+    /// page of matches, and how many match in all (at most 5000).
     public func search(_ query: MediaQuery) async throws -> (total: Int, media: [RemoteMediaInfo]) {
         var parameters: [String: Any?] = [
             "Sort": ["Field": "CreateTime", "Order": query.ascending ? "Asc" : "Desc"],

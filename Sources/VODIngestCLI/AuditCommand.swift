@@ -5,7 +5,6 @@ import Foundation
 import IngestCore
 import IngestEngine
 import Manifests
-import ProviderTencent
 import VODHTTP
 
 /// `vodingest audit`: checks a reconciliation report against the manifests, the files, and the platform.
@@ -16,9 +15,7 @@ struct AuditCommand: AsyncParsableCommand {
         discussion: """
             Every manifest row must have exactly one report row (audit.missing-row, audit.extra-row), no
             FileId may appear twice (audit.duplicate-file-id), and each committed row's file must still have
-            the report's size and MD5 (audit.size-mismatch, audit.checksum-mismatch). With --verify-remote,
-            DescribeMediaInfos (20 FileIds a call, under --api-rate) confirms each FileId exists with the
-            expected name, size and SourceContext (audit.remote-missing, audit.remote-mismatch).
+            the report's size and MD5 (audit.size-mismatch, audit.checksum-mismatch). With --verify-remote, the platform (Tencent DescribeMediaInfos, Alibaba GetVideoInfos: 20 ids a call, under --api-rate) confirms each media id exists with the expected name and size, and on Tencent its SourceContext, on Alibaba its ReferenceId (audit.remote-missing, audit.remote-mismatch).
 
             The report may be CSV, JSONL or JSON, as `vodingest report` or `ingest` wrote it.
             Exit status: 0 no findings; 1 findings; 64 usage error; 66 a manifest or the report cannot be read.
@@ -26,6 +23,7 @@ struct AuditCommand: AsyncParsableCommand {
             Examples:
               vodingest audit samples/good.csv samples/good.xml --report vodingest-state/report.csv
               vodingest audit library.csv --report report.jsonl --verify-remote --state-dir vodingest-state
+              vodingest audit samples/good.csv --report st/report.csv --verify-remote --provider local-aliyun --state-dir st
               TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... \\
                 vodingest audit library.csv --report report.csv --verify-remote --provider tencent
             """)
@@ -38,19 +36,14 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(help: "Also ask the platform about every committed FileId (DescribeMediaInfos).")
     var verifyRemote = false
 
-    @Option(help: ArgumentHelp("With --provider local: the state directory whose embedded emulator holds the media.", valueName: "dir"))
+    @Option(help: ArgumentHelp("With --provider local or local-aliyun: the state directory whose embedded emulator holds the media.", valueName: "dir"))
     var stateDir = "vodingest-state"
 
-    @Option(help: ArgumentHelp("VOD API endpoint (--provider tencent, or a standalone emulator).", valueName: "url"))
-    var endpoint = "https://vod.tencentcloudapi.com"
+    @OptionGroup(title: "Platform") var platformOptions: PlatformOptions
+    @OptionGroup(title: "Tencent Cloud VOD") var tencent: TencentOptions
+    @OptionGroup(title: "Alibaba Cloud VOD") var aliyun: AliyunOptions
 
-    @Option(help: ArgumentHelp("X-TC-Region of API calls.", valueName: "region"))
-    var region = "ap-guangzhou"
-
-    @Option(help: "VOD sub-application id.")
-    var subAppId: Int?
-
-    @Option(help: ArgumentHelp("DescribeMediaInfos calls per second.", valueName: "rate"))
+    @Option(help: ArgumentHelp("Describe calls (DescribeMediaInfos, GetVideoInfos) per second.", valueName: "rate"))
     var apiRate = "20"
 
     @Option(help: "Output format: text, or json.")
@@ -60,11 +53,11 @@ struct AuditCommand: AsyncParsableCommand {
 
     mutating func validate() throws {
         guard RequestRate(parsing: apiRate) != nil else { throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 20 or 20/s") }
-        if verifyRemote, providerName == "tencent", TencentCredentials.fromEnvironment() == nil {
-            throw ValidationError("--verify-remote with --provider tencent needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY in the environment")
+        guard let choice = Platforms.choose(providerName) else {
+            throw ValidationError("unknown provider '\(providerName)'; choose one of: \(Platforms.names.joined(separator: ", "))")
         }
-        if verifyRemote, !["local", "tencent"].contains(providerName) {
-            throw ValidationError("--verify-remote supports --provider local and tencent")
+        if verifyRemote, let refusal = Platforms.check(choice, common: platformOptions, tencent: tencent, aliyun: aliyun) {
+            throw ValidationError("--verify-remote: " + refusal)
         }
     }
 
@@ -146,26 +139,24 @@ struct AuditCommand: AsyncParsableCommand {
         if !result.findings.isEmpty { throw ExitCode(1) }
     }
 
-    /// The platform's catalogue: the embedded emulator on the state directory's data, or Tencent.
+    /// The platform's catalogue: the embedded emulator on the state directory's data, or the cloud.
     func withCatalog<T: Sendable>(_ body: @escaping @Sendable (any MediaCatalog) async throws -> T) async throws -> T {
         let client = AsyncHTTPTransport.makeClient(connections: 4)
         defer { _ = client.shutdown() }
         let transport = AsyncHTTPTransport(client: client)
-        if providerName == "local" {
+        let choice = Platforms.choose(providerName)!
+        let settings = PlatformSettings(platformOptions, tencent, aliyun)
+        if choice.embedded {
             let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
             guard FileManager.default.fileExists(atPath: data) else {
-                FileHandle.standardError.write(Data("error: \(data) does not exist: give the --state-dir of the ingest, or --provider tencent\n".utf8))
+                FileHandle.standardError.write(Data("error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)\n".utf8))
                 throw ExitStatus.usage.exitCode
             }
-            let region = self.region, subAppID = subAppId
             return try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
-                try await body(TencentProvider(configuration: .embedded(endpoint, region: region, subAppID: subAppID), transport: transport))
+                try await body(choice.platform.makeEmbedded(endpoint, settings, transport))
             }
         }
-        guard let url = URL(string: endpoint), url.host != nil else { throw ValidationError("'\(endpoint)' is not a URL") }
-        let configuration = TencentConfiguration(
-            endpoint: url, cosEndpoint: nil, region: region, subAppID: subAppId, credentials: TencentCredentials.fromEnvironment()!)
-        return try await body(TencentProvider(configuration: configuration, transport: transport))
+        return try await body(try choice.platform.makeCloud(settings, transport))
     }
 }
 

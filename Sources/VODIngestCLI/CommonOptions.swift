@@ -15,7 +15,7 @@ struct ManifestOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Folder that every media and cover file must be inside; relative paths resolve against it. Default: each manifest's own folder (the current folder for standard input).", valueName: "dir"))
     var root: String?
 
-    @Option(help: ArgumentHelp("Platform: tencent, aliyun, local (= Tencent's protocol on the embedded emulator). Default: tencent for validate and plan, local for ingest.", valueName: "name"))
+    @Option(help: ArgumentHelp("Platform: tencent, aliyun, or local-tencent, local-aliyun (that platform's protocol on the embedded emulator; local = local-tencent). Default: tencent for validate and plan, local for ingest.", valueName: "name"))
     var provider: String?
 
     @Flag(help: "Compute MD5/SHA-256 of files whose row gives `md5`/`sha256` and compare (reads those files whole).")
@@ -31,15 +31,15 @@ struct ManifestOptions: ParsableArguments {
         if manifests.count(where: { $0 == "-" }) > 1 {
             throw ValidationError("standard input (-) can be read only once")
         }
-        if let provider, ProviderProfile.named(provider) == nil {
-            throw ValidationError("unknown provider '\(provider)'; choose one of: \(ProviderProfile.all.keys.sorted().joined(separator: ", "))")
+        if let provider, Platforms.choose(provider) == nil {
+            throw ValidationError("unknown provider '\(provider)'; choose one of: \(Platforms.names.joined(separator: ", "))")
         }
         if checksums, noFileChecks {
             throw ValidationError("--checksums reads the files, so it cannot be combined with --no-file-checks")
         }
     }
 
-    var profile: ProviderProfile { provider.flatMap(ProviderProfile.named) ?? .tencent }
+    var profile: ProviderProfile { provider.flatMap(Platforms.choose)?.platform.profile ?? .tencent }
 
     /// - Parameter buildsItems: whether valid rows need their ``IngestItem`` (not for `validate`).
     func pipeline(buildsItems: Bool = true) -> ManifestPipeline {

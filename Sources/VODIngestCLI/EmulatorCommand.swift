@@ -4,21 +4,20 @@ import IngestCore
 import Foundation
 import IngestEngine
 
-/// `vodingest emulator`: the local stand-in for Tencent VOD + COS, standalone.
+/// `vodingest emulator`: the local stand-in for Tencent VOD + COS and Alibaba VOD + OSS, standalone.
 struct EmulatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emulator",
-        abstract: "Run the local Tencent VOD + COS emulator (what --provider local uses in-process).",
+        abstract: "Run the local Tencent VOD + COS and Alibaba VOD + OSS emulator (what --provider local and local-aliyun use in-process).",
         discussion: """
-            Serves the VOD API 3.0 and COS on one port and prints the endpoint and the credentials
-            to use. Admin API: GET /_emulator/media (every committed media), GET /_emulator/counters,
-            GET|PUT /_emulator/config (rate limit, faults, lifetimes, commit policy, as JSON).
+            Serves Tencent's VOD API 3.0 and COS and Alibaba's VOD RPC API and OSS on one port, and prints the endpoint and the credentials of both accounts. Admin API: GET /_emulator/media (every committed Tencent media), GET /_emulator/videos (every Alibaba video), POST /_emulator/expire-credentials?VideoId=ID (that video's upload credentials expire now), GET /_emulator/counters, GET|PUT /_emulator/config (rate limit, faults, lifetimes, commit policy, as JSON).
 
             Examples:
               vodingest emulator --port 18080 --data-dir /tmp/emu
               vodingest emulator --fault-internal-error 0.1 --fault-slow-down 0.05 --fault-reset 0.05
               vodingest ingest --provider tencent --endpoint http://127.0.0.1:18080 \\
                 --cos-endpoint http://127.0.0.1:18080 samples/good.csv
+              vodingest ingest --provider aliyun --endpoint http://127.0.0.1:18080 samples/good.csv
             """)
 
     @Option(help: "Port on 127.0.0.1 (0: a free one).")
@@ -36,19 +35,19 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "SecretKey the emulator accepts (prefer EMULATOR_SECRET_KEY in the environment).")
     var secretKey: String?
 
-    @Option(help: "API requests per second per action before RequestLimitExceeded (0: unlimited).")
+    @Option(help: "API requests per second per action before RequestLimitExceeded / Throttling.User (0: unlimited).")
     var rateLimit: Double = 100
 
     @Option(help: "Fraction of API calls answered InternalError.")
     var faultInternalError: Double = 0
 
-    @Option(help: "Fraction of COS requests answered 503 SlowDown.")
+    @Option(help: "Fraction of COS requests answered 503 SlowDown (OSS: 503 ServiceUnavailable).")
     var faultSlowDown: Double = 0
 
-    @Option(help: "Fraction of Complete Multipart Upload calls answered 200 with an <Error> body.")
+    @Option(help: "Fraction of Complete Multipart Upload calls answered 200 with an <Error> body (OSS: 500 InternalError).")
     var faultComplete: Double = 0
 
-    @Option(help: "Fraction of COS uploads (PUT Object, Upload Part) whose connection is reset mid-body.")
+    @Option(help: "Fraction of COS and OSS uploads (PUT Object, Upload Part) whose connection is reset mid-body.")
     var faultReset: Double = 0
 
     @Option(help: "Milliseconds added to every request.")
@@ -91,6 +90,9 @@ struct EmulatorCommand: AsyncParsableCommand {
             apiInternalErrorRate: faultInternalError, cosSlowDownRate: faultSlowDown, completeErrorRate: faultComplete,
             connectionResetRate: faultReset, eventWaitSeconds: eventWait, latencyMilliseconds: latency)
         if let secretId { configuration.secretID = secretId }
+        let environment = ProcessInfo.processInfo.environment
+        if let id = environment["EMULATOR_ALIYUN_ACCESS_KEY_ID"], !id.isEmpty { configuration.aliyunAccessKeyID = id }
+        if let secret = environment["EMULATOR_ALIYUN_ACCESS_KEY_SECRET"], !secret.isEmpty { configuration.aliyunAccessKeySecret = secret }
         if let key = secretKey ?? ProcessInfo.processInfo.environment["EMULATOR_SECRET_KEY"] { configuration.secretKey = key }
         try await Emulator.run(configuration: configuration, host: host, port: port, handlesSignals: true) { endpoint in
             let text = """
@@ -98,6 +100,9 @@ struct EmulatorCommand: AsyncParsableCommand {
                   export TENCENTCLOUD_SECRET_ID=\(endpoint.secretID)
                   export TENCENTCLOUD_SECRET_KEY=\(endpoint.secretKey)
                   vodingest ingest --provider tencent --endpoint \(endpoint.url) --cos-endpoint \(endpoint.url) MANIFEST...
+                  export ALIBABA_CLOUD_ACCESS_KEY_ID=\(endpoint.aliyunAccessKeyID)
+                  export ALIBABA_CLOUD_ACCESS_KEY_SECRET=\(endpoint.aliyunAccessKeySecret)
+                  vodingest ingest --provider aliyun --endpoint \(endpoint.url) MANIFEST...
 
                 """
             FileHandle.standardOutput.write(Data(text.utf8))

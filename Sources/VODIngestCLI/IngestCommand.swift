@@ -6,7 +6,6 @@ import IngestCore
 import IngestEngine
 import JournalSQLite
 import Manifests
-import ProviderTencent
 import VODHTTP
 
 /// `vodingest ingest`: validate, then upload every valid row through the platform's server-upload
@@ -16,14 +15,9 @@ struct IngestCommand: AsyncParsableCommand {
         commandName: "ingest",
         abstract: "Upload every valid row of the manifests and write the reconciliation report.",
         discussion: """
-            Rows are validated first; invalid rows are reported and never uploaded. Each valid row then
-            goes through ApplyUpload, the media (and cover) to COS, and CommitUpload, in parallel under
-            the limits below. The report (report.csv, report.jsonl, summary.json) goes to --state-dir.
+            Rows are validated first; invalid rows are reported and never uploaded. Each valid row then goes through the platform's server upload flow, in parallel under the limits below: on Tencent ApplyUpload, the media (and cover) to COS, and CommitUpload; on Alibaba CreateUploadImage and the cover to OSS, CreateUploadVideo, the media to OSS (RefreshUploadVideo when its credentials near expiry), and GetMezzanineInfo to confirm. The report (report.csv, report.jsonl, summary.json) goes to --state-dir.
 
-            --provider local (the default) starts the embedded emulator on a loopback port, with its data
-            under --state-dir/emulator, and uploads into it over HTTP with the same Tencent code that talks
-            to the cloud. --provider tencent uploads to Tencent Cloud VOD with the credentials in
-            TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY (and TENCENTCLOUD_SESSION_TOKEN).
+            --provider local (the default, = local-tencent) starts the embedded emulator on a loopback port, with its data under --state-dir/emulator, and uploads into it over HTTP with the same Tencent code that talks to the cloud; --provider local-aliyun does the same with the Alibaba code. --provider tencent uploads to Tencent Cloud VOD with the credentials in TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY (and TENCENTCLOUD_SESSION_TOKEN); --provider aliyun to Alibaba Cloud VOD with ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN).
 
             Exit status: 0 every valid row committed and no invalid row; 65 some rows invalid (every valid
             one committed); 75 some items failed after retries or the run stopped early (a re-run may
@@ -32,8 +26,11 @@ struct IngestCommand: AsyncParsableCommand {
             Examples:
               vodingest ingest samples/good.csv samples/good.xml
               vodingest ingest --concurrency 16 --bandwidth 50MiB/s --api-rate 50 library.csv
+              vodingest ingest --provider local-aliyun samples/good.csv
               TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... \\
                 vodingest ingest --provider tencent --region ap-guangzhou --sub-app-id 1500000000 library.csv
+              ALIBABA_CLOUD_ACCESS_KEY_ID=... ALIBABA_CLOUD_ACCESS_KEY_SECRET=... \\
+                vodingest ingest --provider aliyun --region cn-shanghai library.csv
             """)
 
     @OptionGroup var input: ManifestOptions
@@ -47,7 +44,7 @@ struct IngestCommand: AsyncParsableCommand {
     @Option(help: "Parts of one file in flight at once.")
     var partConcurrency = 4
 
-    @Option(help: ArgumentHelp("API requests per second, shared by all workers (the platform allows 100/s for ApplyUpload and CommitUpload).", valueName: "rate"))
+    @Option(help: ArgumentHelp("API requests per second, shared by all workers (Tencent allows 100/s for ApplyUpload and CommitUpload, Alibaba 80/s for CreateUploadVideo in its large regions).", valueName: "rate"))
     var apiRate = "100"
 
     @Option(help: ArgumentHelp("Upload bandwidth cap shared by all transfers, e.g. 50MiB/s or 400Mbit/s (default: none).", valueName: "rate"))
@@ -56,29 +53,21 @@ struct IngestCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Multipart part size (files up to this size go in one PUT).", valueName: "size"))
     var partSize = "16MiB"
 
-    @Option(help: "Task-flow template to run after upload, for rows without a procedure.")
+    @Option(help: "Task-flow template (Tencent Procedure, Alibaba TemplateGroupId) to run after upload, for rows without a procedure.")
     var procedure: String?
 
-    @Option(help: "Storage region, for rows without one.")
+    @Option(help: "Storage region (Tencent StorageRegion, Alibaba StorageLocation), for rows without one.")
     var storageRegion: String?
 
-    @Option(help: "Category (class) id, for rows without one.")
+    @Option(help: "Category id (Tencent ClassId, Alibaba CateId), for rows without one.")
     var classId: Int?
-
-    @Option(help: "VOD sub-application id.")
-    var subAppId: Int?
 
     @Option(help: "Stop taking new items after this many failures.")
     var maxFailures: Int?
 
-    @Option(help: ArgumentHelp("VOD API endpoint (--provider tencent).", valueName: "url"))
-    var endpoint = "https://vod.tencentcloudapi.com"
-
-    @Option(help: ArgumentHelp("Send COS requests to this base URL, keeping Host: <bucket>.cos.<region>.myqcloud.com.", valueName: "url"))
-    var cosEndpoint: String?
-
-    @Option(help: ArgumentHelp("X-TC-Region of API calls.", valueName: "region"))
-    var region = "ap-guangzhou"
+    @OptionGroup(title: "Platform") var platformOptions: PlatformOptions
+    @OptionGroup(title: "Tencent Cloud VOD") var tencent: TencentOptions
+    @OptionGroup(title: "Alibaba Cloud VOD") var aliyun: AliyunOptions
 
     @Option(help: "Output format: text, or json (JSON Lines of report rows, then the summary).")
     var format: OutputFormat = .text
@@ -90,25 +79,29 @@ struct IngestCommand: AsyncParsableCommand {
     var grace = 30
 
     var providerName: String { input.provider ?? "local" }
+    var choice: Platforms.Choice { Platforms.choose(providerName)! }
 
     mutating func validate() throws {
-        guard ["local", "tencent"].contains(providerName) else {
-            throw ValidationError("ingest supports --provider local and tencent for now (aliyun comes with a later release)")
+        guard let choice = Platforms.choose(providerName) else {
+            throw ValidationError("unknown provider '\(providerName)'; choose one of: \(Platforms.names.joined(separator: ", "))")
         }
         guard concurrency >= 1, partConcurrency >= 1 else { throw ValidationError("--concurrency and --part-concurrency must be at least 1") }
         guard RequestRate(parsing: apiRate) != nil else { throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 100 or 50/s") }
-        guard let size = ByteSize(parsing: partSize), size.bytes >= 1 << 20, size.bytes <= 5 << 30 else {
-            throw ValidationError("--part-size '\(partSize)' must be a size between 1MiB and 5GiB")
+        let rules = choice.platform.profile.parts
+        guard let size = ByteSize(parsing: partSize), size.bytes >= max(rules.minimumPartSize, 1 << 20), size.bytes <= rules.maximumPartSize else {
+            throw ValidationError("--part-size '\(partSize)' must be a size between 1MiB and \(ByteSize.format(rules.maximumPartSize))")
         }
         if let bandwidth, ByteRate(parsing: bandwidth) == nil {
             throw ValidationError("--bandwidth '\(bandwidth)' is not a rate; give e.g. 100MB/s, 50MiB/s or 400Mbit/s")
         }
-        if providerName == "tencent", TencentCredentials.fromEnvironment() == nil {
-            throw ValidationError("--provider tencent needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY in the environment (never on the command line)")
-        }
-        for url in [endpoint] + (cosEndpoint.map { [$0] } ?? []) where URL(string: url)?.host == nil {
-            throw ValidationError("'\(url)' is not a URL such as https://vod.tencentcloudapi.com")
-        }
+        if let refusal = Platforms.check(choice, common: platformOptions, tencent: tencent, aliyun: aliyun) { throw ValidationError(refusal) }
+    }
+
+    var settings: PlatformSettings {
+        var settings = PlatformSettings(platformOptions, tencent, aliyun)
+        settings.partSize = ByteSize(parsing: partSize)!.bytes
+        settings.partConcurrency = partConcurrency
+        return settings
     }
 
     func run() async throws {
@@ -143,13 +136,14 @@ struct IngestCommand: AsyncParsableCommand {
             pipeline: input.pipeline(), manifests: input.manifests,
             fingerprints: Dictionary(fingerprints.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))
         let format = self.format
+        let idName = choice.platform.profile.mediaIDName
         let feed = JournalFeed(journal: journal, stream: stream, resumes: resumes, runID: runID, reopenDuplicates: allowDuplicates, stats: stats) { item, known in
             let line: String
             switch known {
             case .committed(_, let remote):
                 stats.update { $0.alreadyCommitted += 1 }
                 line = format == .json ? JSON.encode(["id": item.id, "status": "committed", "file_id": remote.fileID, "already": "true"])
-                    : "done       \(item.id)  FileId \(remote.fileID)  (committed by an earlier run)"
+                    : "done       \(item.id)  \(idName) \(remote.fileID)  (committed by an earlier run)"
             case .duplicate(_, let of):
                 stats.update { $0.duplicates += 1 }
                 line = format == .json ? JSON.encode(["id": item.id, "status": "skipped", "duplicate_of": of])
@@ -166,25 +160,25 @@ struct IngestCommand: AsyncParsableCommand {
         // 3. Upload.
         let result: UploadResult
         let target: String
-        if providerName == "local" {
+        let choice = self.choice
+        let settings = self.settings
+        if choice.embedded {
             let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
             (result, target) = try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
                 await sink.message(
-                    "Uploading into the embedded emulator at \(endpoint.url) (its data: \(data)).\n"
-                        + "To upload to Tencent Cloud instead: --provider tencent with TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY set.")
-                let configuration = TencentConfiguration.embedded(
-                    endpoint, region: region, subAppID: subAppId, partSize: ByteSize(parsing: partSize)!.bytes, partConcurrency: partConcurrency)
+                    "Uploading into the embedded emulator at \(endpoint.url) (\(choice.platform.profile.displayName)'s protocol; its data: \(data)).\n"
+                        + "To upload to \(choice.platform.profile.displayName) instead: --provider \(choice.platform.name) with "
+                        + "\(choice.platform.credentialVariables.joined(separator: "/")) set.")
                 let result = try await upload(
-                    feed, configuration: configuration, options: options, stats: stats, journal: journal, control: control, sink: sink)
+                    feed, provider: { transport in choice.platform.makeEmbedded(endpoint, settings, transport) }, options: options, stats: stats,
+                    journal: journal, control: control, sink: sink)
                 return (result, endpoint.url)
             }
         } else {
-            let configuration = TencentConfiguration(
-                endpoint: URL(string: endpoint)!, cosEndpoint: cosEndpoint.flatMap(URL.init(string:)), region: region, subAppID: subAppId,
-                credentials: TencentCredentials.fromEnvironment()!, partSize: ByteSize(parsing: partSize)!.bytes,
-                partConcurrency: partConcurrency)
-            result = try await upload(feed, configuration: configuration, options: options, stats: stats, journal: journal, control: control, sink: sink)
-            target = endpoint
+            result = try await upload(
+                feed, provider: { transport in try choice.platform.makeCloud(settings, transport) }, options: options, stats: stats,
+                journal: journal, control: control, sink: sink)
+            target = settings.endpoint ?? choice.platform.defaultEndpoint(settings.region)
         }
         let stop = result.stop
         let interrupted = result.signal ?? stop?.signal
@@ -239,11 +233,14 @@ struct IngestCommand: AsyncParsableCommand {
     /// The options that change what a run uploads, as the journal records them.
     var runOptions: [String: String] {
         var options = ["provider": providerName, "partSize": partSize, "allowDuplicates": String(allowDuplicates)]
-        if providerName == "tencent" { options["endpoint"] = endpoint }
+        if !choice.embedded { options["endpoint"] = settings.endpoint ?? choice.platform.defaultEndpoint(settings.region) }
+        if let region = platformOptions.region { options["region"] = region }
+        if let workflowID = aliyun.workflowId { options["workflowId"] = workflowID }
+        if let appID = aliyun.appId { options["appId"] = appID }
         if let procedure { options["procedure"] = procedure }
         if let storageRegion { options["storageRegion"] = storageRegion }
         if let classId { options["classId"] = String(classId) }
-        if let subAppId { options["subAppId"] = String(subAppId) }
+        if let subAppId = tencent.subAppId { options["subAppId"] = String(subAppId) }
         return options
     }
 
@@ -277,18 +274,19 @@ struct IngestCommand: AsyncParsableCommand {
     struct StopNow: Error { let signal: Int32 }
 
     func upload(
-        _ feed: JournalFeed, configuration: TencentConfiguration, options: IngestOptions, stats: IngestStats, journal: any JournalStore,
-        control: RunControl, sink: OutputSink
+        _ feed: JournalFeed, provider makeProvider: (any HTTPTransport) throws -> PlatformProvider, options: IngestOptions, stats: IngestStats,
+        journal: any JournalStore, control: RunControl, sink: OutputSink
     ) async throws -> UploadResult {
         let client = AsyncHTTPTransport.makeClient(connections: concurrency * partConcurrency + 4)
         let format = self.format
+        let idName = choice.platform.profile.mediaIDName
         let grace = Duration.seconds(self.grace)
         do {
             let limiter = bandwidth.flatMap(ByteRate.init(parsing:)).map { BandwidthLimiter(bytesPerSecond: $0.bytesPerSecond) }
             var onBodyBytes: (@Sendable (Int) async -> Void)? = nil
             if let limiter { onBodyBytes = { count in await limiter.take(count) } }
             let transport = AsyncHTTPTransport(client: client, onBodyBytes: onBodyBytes)
-            let provider = TencentProvider(configuration: configuration, transport: transport)
+            let provider = try makeProvider(transport)
             let runner = IngestRunner(options: options, stats: stats, journal: journal, sources: LocalSourceFiles(), control: control)
             let signals = SignalWatcher()
             let result: UploadResult
@@ -297,8 +295,8 @@ struct IngestCommand: AsyncParsableCommand {
                     group.addTask { try await Progress.show(stats: stats); return nil }
                     group.addTask { try await signals.watch(control: control, grace: grace, sink: sink); return nil }
                     group.addTask {
-                        try await runner.run(feed, provider: provider, catalog: provider) { outcome in
-                            await sink.result(format == .json ? JSON.encode(Self.line(outcome)) : Self.describe(outcome))
+                        try await runner.run(feed, provider: provider) { outcome in
+                            await sink.result(format == .json ? JSON.encode(Self.line(outcome)) : Self.describe(outcome, idName: idName))
                         }
                     }
                     let result = try await group.next() ?? nil
@@ -336,11 +334,11 @@ struct IngestCommand: AsyncParsableCommand {
         return line
     }
 
-    static func describe(_ outcome: ItemOutcome) -> String {
+    static func describe(_ outcome: ItemOutcome, idName: String) -> String {
         let item = outcome.item
         switch outcome.status {
         case .committed:
-            return "committed  \(item.id)  FileId \(outcome.remote?.fileID ?? "?")  \(item.media.given)"
+            return "committed  \(item.id)  \(idName) \(outcome.remote?.fileID ?? "?")  \(item.media.given)"
                 + (outcome.recovered ? "  (commit answer lost; found on the platform)" : "")
         case .duplicate: return "skipped    \(item.id)  duplicate of \(outcome.duplicateOf ?? "?")"
         case .failed:
@@ -423,14 +421,3 @@ enum Progress {
 
 extension ExitStatus: Error {}
 
-extension TencentConfiguration {
-    /// The Tencent provider's configuration for the embedded emulator at `endpoint` (API and COS on one loopback port).
-    static func embedded(
-        _ endpoint: Emulator.Endpoint, region: String, subAppID: Int?, partSize: Int64 = 16 << 20, partConcurrency: Int = 4
-    ) -> TencentConfiguration {
-        TencentConfiguration(
-            endpoint: URL(string: endpoint.url)!, cosEndpoint: URL(string: endpoint.url)!, region: region, subAppID: subAppID,
-            credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: endpoint.secretKey), partSize: partSize,
-            partConcurrency: partConcurrency)
-    }
-}

@@ -97,3 +97,8 @@ struct AliyunSignatureVectorTests {
         #expect(CRC64.combine(a.value, CRC64().value, lengthOfB: 0) == a.value)
     }
 }
+
+/// The HMAC the refusal tests sign with.
+enum VendorSigningBridge {
+    static func hmacSHA1Base64(key: String, _ text: String) -> String { OSSSignature.signature(secret: key, stringToSign: text) }
+}

@@ -15,7 +15,7 @@ import VODHTTP
 struct ProviderUnderTest: Sendable, CustomTestStringConvertible {
     let name: String
     /// A provider talking to the emulator at `endpoint` with `secretKey`, preferring parts of `partSize`.
-    let make: @Sendable (_ endpoint: Emulator.Endpoint, _ secretKey: String, _ partSize: Int64) -> any VODProvider & MediaCatalog
+    let make: @Sendable (_ endpoint: Emulator.Endpoint, _ secretKey: String, _ partSize: Int64) -> TencentProvider
 
     var testDescription: String { name }
 
@@ -99,47 +99,29 @@ func providerError(_ body: () async throws -> Void) async -> ProviderError? {
     }
 }
 
-@Suite("provider conformance against the emulator")
+/// Tencent as the shared conformance kit (IngestTesting) drives it; the Tencent-only checks
+/// (SearchMedia, DeleteMedia, the repeated-commit policies) follow.
+extension ConformancePlatform {
+    static let tencent = ConformancePlatform(
+        name: "tencent",
+        make: { endpoint, secret, partSize in ProviderUnderTest.all[0].make(endpoint, secret ?? endpoint.secretKey, partSize) as any VODProvider & MediaCatalog },
+        secret: { $0.secretKey },
+        listing: { endpoint in
+            let media = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            return media.map { ($0.fileID, $0.name, $0.size) }
+        })
+}
+
+@Suite("provider conformance kit: Tencent")
+struct TencentConformanceKitTests {
+    @Test(arguments: ConformanceKit.checks.map(\.name))
+    func check(_ name: String) async throws {
+        try await ConformanceKit.checks.first { $0.name == name }!.run(.tencent)
+    }
+}
+
+@Suite("Tencent provider against the emulator: search, delete, commit policies")
 struct ConformanceTests {
-    @Test("simple upload with a cover: FileId, URLs serve the bytes, describe and listing agree", arguments: ProviderUnderTest.all)
-    func simpleUploadWithCover(_ p: ProviderUnderTest) async throws {
-        try await withEmulator { endpoint, dir in
-            let provider = p.make(endpoint, endpoint.secretKey, 16 << 20)
-            let media = try TestFile(dir, "clip.mp4", size: 300_000)
-            let cover = try TestFile(dir, "clip.jpg", size: 20_000)
-            let remote = try await upload(provider, item(media, cover: cover, title: "clip"), context: "conformance:clip")
-            #expect(remote.fileID.count == 19 && remote.fileID.allSatisfy(\.isNumber))
-            #expect(!remote.requestID.isEmpty)
-            let served = try await HTTPClient.shared.execute(HTTPClientRequest(url: try #require(remote.mediaURL)), timeout: .seconds(10))
-            let bytes = try await served.body.collect(upTo: 1 << 20)
-            #expect(Insecure.MD5.hash(data: Data(buffer: bytes)).map { String(format: "%02x", $0) }.joined() == media.md5)
-            #expect(remote.coverURL != nil)
-
-            let (found, missing) = try await provider.describe(fileIDs: [remote.fileID, "5285890000000000000"])
-            #expect(missing == ["5285890000000000000"])
-            let info = try #require(found.first)
-            #expect(info.fileID == remote.fileID && info.name == "clip" && info.size == 300_000 && info.md5 == media.md5)
-            #expect(info.sourceContext == "conformance:clip")
-            let listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
-            #expect(listing.map(\.fileID) == [remote.fileID])
-            #expect(listing.first?.coverSize == 20_000)
-        }
-    }
-
-    @Test("multipart upload: parts in parallel, whole-file MD5 right on the platform", arguments: ProviderUnderTest.all)
-    func multipart(_ p: ProviderUnderTest) async throws {
-        try await withEmulator { endpoint, dir in
-            let provider = p.make(endpoint, endpoint.secretKey, 1 << 20)
-            let media = try TestFile(dir, "long.mov", size: 5 << 20 + 3)
-            let remote = try await upload(provider, item(media, title: "long"), context: "conformance:long")
-            let counters = try await admin(endpoint, "counters", as: EmulatorCounters.self)
-            #expect(counters.cosRequests["UploadPart"] == 6)
-            #expect(counters.cosRequests["CompleteMultipartUpload"] == 1)
-            let info = try #require(try await provider.describe(fileIDs: [remote.fileID]).found.first)
-            #expect(info.size == Int64(5 << 20 + 3) && info.md5 == media.md5)
-        }
-    }
-
     @Test("search by name prefix, fuzzy name and time; delete removes", arguments: ProviderUnderTest.all)
     func searchAndDelete(_ p: ProviderUnderTest) async throws {
         try await withEmulator { endpoint, dir in
@@ -162,19 +144,6 @@ struct ConformanceTests {
             #expect(try await provider.describe(fileIDs: [ids[0]]).missing == [ids[0]])
             let again = await providerError { try await provider.delete(fileID: ids[0]) }
             #expect(again?.code == "ResourceNotFound.FileNotExist" && again?.disposition == .failItem)
-        }
-    }
-
-    @Test("a wrong SecretKey stops the run, and the key is in no message", arguments: ProviderUnderTest.all)
-    func wrongSecret(_ p: ProviderUnderTest) async throws {
-        try await withEmulator { endpoint, dir in
-            let wrongKey = String(endpoint.secretKey.reversed())
-            let provider = p.make(endpoint, wrongKey, 16 << 20)
-            let media = try TestFile(dir, "a.mp4", size: 100)
-            let error = await providerError { _ = try await provider.prepare(UploadRequest(item: item(media, title: "a"), sourceContext: "x")) }
-            #expect(error?.code == "AuthFailure.SignatureFailure" && error?.disposition == .abortRun)
-            let text = error.map(String.init(describing:)) ?? ""
-            #expect(!text.contains(wrongKey) && !text.contains(endpoint.secretKey))
         }
     }
 
@@ -207,72 +176,6 @@ struct ConformanceTests {
             let session = try await provider.prepare(UploadRequest(item: item(media, title: "a"), sourceContext: "x"))
             let error = await providerError { _ = try await provider.commit(session) }
             #expect(error?.code == "ResourceNotFound" && error?.disposition == .failItem)
-        }
-    }
-
-    @Test("expired temporary credentials ask for a new session", arguments: ProviderUnderTest.all)
-    func expiredCredentials(_ p: ProviderUnderTest) async throws {
-        try await withEmulator({ $0.credentialLifetime = 0 }) { endpoint, dir in
-            let provider = p.make(endpoint, endpoint.secretKey, 16 << 20)
-            let media = try TestFile(dir, "a.mp4", size: 1000)
-            let session = try await provider.prepare(UploadRequest(item: item(media, title: "a"), sourceContext: "x"))
-            let error = await providerError { try await provider.transfer(file: media.reference, to: session.media, session: session) { _ in } }
-            #expect(error?.disposition == .renewSession)
-            let text = error.map(String.init(describing:)) ?? ""
-            #expect(!text.contains(session.credentials.secretKey))
-        }
-    }
-
-    @Test("throttling is told apart from failure", arguments: ProviderUnderTest.all)
-    func throttled(_ p: ProviderUnderTest) async throws {
-        try await withEmulator({ $0.actionRateLimit = 1 }) { endpoint, dir in
-            let provider = p.make(endpoint, endpoint.secretKey, 16 << 20)
-            let media = try TestFile(dir, "a.mp4", size: 1000)
-            let request = UploadRequest(item: item(media, title: "a"), sourceContext: "x")
-            var seen: ProviderError? = nil
-            for _ in 0..<5 where seen == nil {
-                seen = await providerError { _ = try await provider.prepare(request) }
-            }
-            #expect(seen?.code == "RequestLimitExceeded" && seen?.disposition == .throttled)
-        }
-    }
-
-    @Test("transient storage faults are retryable: SlowDown, connection reset mid-body, a 200 Complete holding an Error",
-          arguments: ProviderUnderTest.all)
-    func transientFaults(_ p: ProviderUnderTest) async throws {
-        let faults: [(String, @Sendable (inout EmulatorConfiguration) -> Void, Int, Disposition)] = [
-            ("SlowDown", { $0.cosSlowDownRate = 1 }, 100_000, .throttled),
-            ("reset", { $0.connectionResetRate = 1 }, 600_000, .retry),
-            ("complete", { $0.completeErrorRate = 1 }, 3 << 20, .retry),
-        ]
-        for (name, tune, size, expected) in faults {
-            try await withEmulator(tune) { endpoint, dir in
-                let provider = p.make(endpoint, endpoint.secretKey, 1 << 20)
-                let media = try TestFile(dir, "a.mp4", size: size)
-                let session = try await provider.prepare(UploadRequest(item: item(media, title: "a"), sourceContext: "x"))
-                // The provider retries each storage request itself before giving up, and says so each time.
-                let retries = Mutex<[String]>([])
-                let checkpoint = TransferCheckpoint(retrying: { error in retries.withLock { $0.append(error.code) } })
-                let error = await providerError {
-                    try await provider.transfer(file: media.reference, to: session.media, session: session, checkpoint: checkpoint)
-                }
-                #expect(error?.disposition == expected, "\(name): \(String(describing: error))")
-                #expect(retries.withLock { $0.count } >= 1, "\(name): no retry was reported")
-                if name == "reset" {
-                    #expect(try await admin(endpoint, "counters", as: EmulatorCounters.self).connectionResets >= 1)
-                }
-                // The fault gone, the same session finishes.
-                try await HTTPClient.shared.execute(
-                    {
-                        var r = HTTPClientRequest(url: endpoint.url + "/_emulator/config")
-                        r.method = .PUT
-                        r.body = .bytes(ByteBuffer(string: #"{"cosSlowDownRate":0,"connectionResetRate":0,"completeErrorRate":0}"#))
-                        return r
-                    }(), timeout: .seconds(10))
-                try await provider.transfer(file: media.reference, to: session.media, session: session) { _ in }
-                let remote = try await provider.commit(session)
-                #expect(try await provider.describe(fileIDs: [remote.fileID]).found.first?.md5 == media.md5, "\(name)")
-            }
         }
     }
 }

@@ -52,6 +52,10 @@ final class ListSource: WorkSource, @unchecked Sendable {
 struct LosingCommitAnswers: VODProvider {
     let base: any VODProvider & MediaCatalog
     var name: String { base.name }
+    var profile: ProviderProfile { base.profile }
+    func recoverCommit(_ item: IngestItem, context: RecoveryContext) async throws -> RemoteMedia? {
+        try await base.recoverCommit(item, context: context)
+    }
     func prepare(_ request: UploadRequest) async throws -> UploadSession { try await base.prepare(request) }
     func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint) async throws
         -> TransferResult
@@ -94,7 +98,7 @@ struct ResumeTests {
             let first = try await work(journal, item(file, title: "Lost answer \(policy)"))
             // 1. The run is stopped between CommitUpload and its journal record.
             let stats = IngestStats()
-            _ = try await runner(journal, stats: stats).run(ListSource([first]), provider: LosingCommitAnswers(base: provider), catalog: provider) { _ in }
+            _ = try await runner(journal, stats: stats).run(ListSource([first]), provider: LosingCommitAnswers(base: provider)) { _ in }
             #expect(stats.snapshot.interrupted == 1)
             let points = try await journal.inFlight()
             #expect(points.map(\.state) == [.committing])
@@ -103,8 +107,7 @@ struct ResumeTests {
             let outcomes = Mutex<[ItemOutcome]>([])
             let resumed = IngestStats()
             _ = try await runner(journal, stats: resumed).run(
-                ListSource(points.map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }), provider: provider,
-                catalog: provider
+                ListSource(points.map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }), provider: provider
             ) { outcome in outcomes.withLock { $0.append(outcome) } }
             let listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
             #expect(listing.count == 1, "committed exactly once")
@@ -131,7 +134,7 @@ struct ResumeTests {
                 if case .partConfirmed = event { return true }
                 return false
             }
-            _ = try await runner(stopping).run(ListSource([first]), provider: provider, catalog: provider) { _ in }
+            _ = try await runner(stopping).run(ListSource([first]), provider: provider) { _ in }
             let points = try await journal.inFlight()
             #expect(points.first?.state == .uploading)
             #expect(points.first?.uploadID != nil)
@@ -141,8 +144,7 @@ struct ResumeTests {
 
             let stats = IngestStats()
             _ = try await runner(journal, stats: stats).run(
-                ListSource(points.map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }), provider: provider,
-                catalog: provider
+                ListSource(points.map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }), provider: provider
             ) { _ in }
             let after = try await admin(endpoint, "counters", as: EmulatorCounters.self)
             #expect(after.cosRequests["ListParts", default: 0] - before.cosRequests["ListParts", default: 0] == 1)
@@ -165,15 +167,14 @@ struct ResumeTests {
                 if case .applied = event { return true }
                 return false
             }
-            _ = try await runner(stopping).run(ListSource([first]), provider: provider, catalog: provider) { _ in }
+            _ = try await runner(stopping).run(ListSource([first]), provider: provider) { _ in }
             var point = try #require(try await journal.inFlight().first)
             #expect(point.state == .applied)
             // Its credentials run out before the resume.
             point.session?.credentials.expiresAt = Int64(Date().timeIntervalSince1970) + 5
             let stats = IngestStats()
             _ = try await runner(journal, stats: stats).run(
-                ListSource([Work(key: point.key, item: point.item, resume: point, sourceContext: point.sourceContext)]), provider: provider,
-                catalog: provider
+                ListSource([Work(key: point.key, item: point.item, resume: point, sourceContext: point.sourceContext)]), provider: provider
             ) { _ in }
             #expect(stats.snapshot.committed == 1)
             let counters = try await admin(endpoint, "counters", as: EmulatorCounters.self)
@@ -191,7 +192,7 @@ struct ResumeTests {
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
             let outcomes = Mutex<[ItemOutcome]>([])
-            _ = try await runner(journal).run(ListSource([try await work(journal, validated)]), provider: provider, catalog: provider) { outcome in
+            _ = try await runner(journal).run(ListSource([try await work(journal, validated)]), provider: provider) { outcome in
                 outcomes.withLock { $0.append(outcome) }
             }
             let outcome = try #require(outcomes.withLock { $0.first })

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Emulator
+import Foundation
+import IngestCore
+import ProviderAliyun
+import ProviderTencent
+import VODHTTP
+
+/// The options every platform reads, whose defaults are the platform's.
+struct PlatformOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("VOD API endpoint (default: https://vod.tencentcloudapi.com; https://vod.<region>.aliyuncs.com).", valueName: "url"))
+    var endpoint: String?
+
+    @Option(help: ArgumentHelp("Region of API calls (default: ap-guangzhou for Tencent, cn-shanghai for Alibaba).", valueName: "region"))
+    var region: String?
+}
+
+/// Tencent Cloud VOD's own options.
+struct TencentOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Tencent: send COS requests to this base URL, keeping Host: <bucket>.cos.<region>.myqcloud.com.", valueName: "url"))
+    var cosEndpoint: String?
+
+    @Option(help: "Tencent: VOD sub-application id.")
+    var subAppId: Int?
+
+    /// The flags given, for the refusal on another platform.
+    var given: [String] { (cosEndpoint == nil ? [] : ["--cos-endpoint"]) + (subAppId == nil ? [] : ["--sub-app-id"]) }
+}
+
+/// Alibaba Cloud ApsaraVideo VOD's own options.
+struct AliyunOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Alibaba: send OSS requests to this base URL instead of the UploadAddress endpoint.", valueName: "url"))
+    var ossEndpoint: String?
+
+    @Option(help: ArgumentHelp("Alibaba: WorkflowId of every CreateUploadVideo (wins over a row's procedure, the TemplateGroupId).", valueName: "id"))
+    var workflowId: String?
+
+    @Option(help: ArgumentHelp("Alibaba: AppId of every create call (the platform's default: app-1000000).", valueName: "id"))
+    var appId: String?
+
+    var given: [String] {
+        (ossEndpoint == nil ? [] : ["--oss-endpoint"]) + (workflowId == nil ? [] : ["--workflow-id"]) + (appId == nil ? [] : ["--app-id"])
+    }
+}
+
+/// Everything a platform needs to build its provider: the option groups and the upload tuning.
+struct PlatformSettings: Sendable {
+    var endpoint: String?
+    var region: String?
+    var cosEndpoint: String?
+    var subAppID: Int?
+    var ossEndpoint: String?
+    var workflowID: String?
+    var appID: String?
+    var partSize: Int64 = 16 << 20
+    var partConcurrency = 4
+
+    init(_ common: PlatformOptions, _ tencent: TencentOptions, _ aliyun: AliyunOptions) {
+        endpoint = common.endpoint
+        region = common.region
+        cosEndpoint = tencent.cosEndpoint
+        subAppID = tencent.subAppId
+        ossEndpoint = aliyun.ossEndpoint
+        workflowID = aliyun.workflowId
+        appID = aliyun.appId
+    }
+}
+
+/// A platform's provider, which is also its catalogue.
+typealias PlatformProvider = any VODProvider & MediaCatalog
+
+/// One platform the tool uploads to: its name, its profile (data), the options that are its own,
+/// and how to build its provider for the cloud and for the embedded emulator. The commands go
+/// through ``Platforms`` and never name a platform (rclone's backend registry).
+struct Platform: Sendable {
+    let name: String
+    let profile: ProviderProfile
+    /// The environment variables its credentials come from.
+    let credentialVariables: [String]
+    /// Whether the credentials are in the environment.
+    let hasCredentials: @Sendable ([String: String]) -> Bool
+    /// The flags of other platforms' option groups that were given (refused).
+    let foreignFlags: @Sendable (TencentOptions, AliyunOptions) -> [String]
+    let defaultEndpoint: @Sendable (_ region: String?) -> String
+    let makeCloud: @Sendable (PlatformSettings, any HTTPTransport) throws -> PlatformProvider
+    let makeEmbedded: @Sendable (Emulator.Endpoint, PlatformSettings, any HTTPTransport) -> PlatformProvider
+}
+
+extension Platform {
+    static let tencent = Platform(
+        name: "tencent", profile: .tencent, credentialVariables: ["TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY"],
+        hasCredentials: { TencentCredentials.fromEnvironment($0) != nil },
+        foreignFlags: { _, aliyun in aliyun.given },
+        defaultEndpoint: { _ in "https://vod.tencentcloudapi.com" },
+        makeCloud: { settings, transport in
+            guard let credentials = TencentCredentials.fromEnvironment() else { throw ValidationError("no Tencent credentials") }
+            let configuration = TencentConfiguration(
+                endpoint: URL(string: settings.endpoint ?? "https://vod.tencentcloudapi.com")!, cosEndpoint: settings.cosEndpoint.flatMap(URL.init(string:)),
+                region: settings.region ?? "ap-guangzhou", subAppID: settings.subAppID, credentials: credentials, partSize: settings.partSize,
+                partConcurrency: settings.partConcurrency)
+            return TencentProvider(configuration: configuration, transport: transport)
+        },
+        makeEmbedded: { endpoint, settings, transport in
+            let url = URL(string: endpoint.url)!
+            let configuration = TencentConfiguration(
+                endpoint: url, cosEndpoint: url, region: settings.region ?? "ap-guangzhou", subAppID: settings.subAppID,
+                credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: endpoint.secretKey), partSize: settings.partSize,
+                partConcurrency: settings.partConcurrency)
+            return TencentProvider(configuration: configuration, transport: transport)
+        })
+
+    static let aliyun = Platform(
+        name: "aliyun", profile: .aliyun, credentialVariables: ["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+        hasCredentials: { AliyunCredentials.fromEnvironment($0) != nil },
+        foreignFlags: { tencent, _ in tencent.given },
+        defaultEndpoint: { region in AliyunConfiguration.defaultEndpoint(region: region ?? "cn-shanghai").absoluteString },
+        makeCloud: { settings, transport in
+            guard let credentials = AliyunCredentials.fromEnvironment() else { throw ValidationError("no Alibaba credentials") }
+            let configuration = AliyunConfiguration(
+                endpoint: settings.endpoint.flatMap(URL.init(string:)), ossEndpoint: settings.ossEndpoint.flatMap(URL.init(string:)),
+                region: settings.region ?? "cn-shanghai", credentials: credentials, workflowID: settings.workflowID, appID: settings.appID,
+                partSize: settings.partSize, partConcurrency: settings.partConcurrency)
+            return AliyunProvider(configuration: configuration, transport: transport)
+        },
+        makeEmbedded: { endpoint, settings, transport in
+            let configuration = AliyunConfiguration(
+                endpoint: URL(string: endpoint.url)!, ossEndpoint: nil, region: settings.region ?? "cn-shanghai",
+                credentials: AliyunCredentials(accessKeyID: endpoint.aliyunAccessKeyID, accessKeySecret: endpoint.aliyunAccessKeySecret),
+                workflowID: settings.workflowID, appID: settings.appID, partSize: settings.partSize, partConcurrency: settings.partConcurrency)
+            return AliyunProvider(configuration: configuration, transport: transport)
+        })
+}
+
+/// The registry: every platform, and the `--provider` names that choose one, on the cloud or on
+/// the embedded emulator. The one place that knows every plug-in.
+enum Platforms {
+    static let all: [Platform] = [.tencent, .aliyun]
+
+    /// A `--provider` value resolved: the platform, and whether it runs on the embedded emulator.
+    struct Choice: Sendable {
+        let platform: Platform
+        let embedded: Bool
+        /// As given (`local`, `local-aliyun`, `aliyun`, ...).
+        let name: String
+    }
+
+    /// `tencent`, `aliyun`: the cloud; `local-<platform>`: that platform's dialect on the embedded
+    /// emulator; `local` is `local-tencent`.
+    static func choose(_ name: String) -> Choice? {
+        let lower = name.lowercased()
+        if lower == "local" { return Choice(platform: .tencent, embedded: true, name: lower) }
+        for platform in all {
+            if lower == platform.name { return Choice(platform: platform, embedded: false, name: lower) }
+            if lower == "local-" + platform.name { return Choice(platform: platform, embedded: true, name: lower) }
+        }
+        return nil
+    }
+
+    /// Every accepted `--provider` value.
+    static var names: [String] { ["local"] + all.flatMap { [$0.name, "local-" + $0.name] } }
+
+    /// Checks the options against the chosen platform: nil, or why they are refused.
+    static func check(_ choice: Choice, common: PlatformOptions, tencent: TencentOptions, aliyun: AliyunOptions) -> String? {
+        let foreign = choice.platform.foreignFlags(tencent, aliyun)
+        if !foreign.isEmpty {
+            return "\(foreign.joined(separator: ", ")) \(foreign.count == 1 ? "is" : "are") not an option of \(choice.platform.profile.displayName) (--provider \(choice.name))"
+        }
+        if !choice.embedded, !choice.platform.hasCredentials(ProcessInfo.processInfo.environment) {
+            return "--provider \(choice.name) needs \(choice.platform.credentialVariables.joined(separator: " and ")) in the environment (never on the command line)"
+        }
+        if choice.embedded, common.endpoint != nil {
+            return "--endpoint is for the cloud; --provider \(choice.name) uploads into the embedded emulator (use --provider \(choice.platform.name) --endpoint URL for a standalone `vodingest emulator`)"
+        }
+        for url in [common.endpoint, tencent.cosEndpoint, aliyun.ossEndpoint].compactMap({ $0 }) where URL(string: url)?.host == nil {
+            return "'\(url)' is not a URL such as \(choice.platform.defaultEndpoint(nil))"
+        }
+        return nil
+    }
+}
