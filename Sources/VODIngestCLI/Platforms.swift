@@ -123,8 +123,10 @@ extension Platform {
             return AliyunProvider(configuration: configuration, transport: transport)
         },
         makeEmbedded: { endpoint, settings, transport in
+            // OSS on the emulator's current address: a session journalled by an earlier run names the
+            // port that emulator had (as Tencent's COS endpoint is the emulator's, not the session's).
             let configuration = AliyunConfiguration(
-                endpoint: URL(string: endpoint.url)!, ossEndpoint: nil, region: settings.region ?? "cn-shanghai",
+                endpoint: URL(string: endpoint.url)!, ossEndpoint: URL(string: endpoint.url)!, region: settings.region ?? "cn-shanghai",
                 credentials: AliyunCredentials(accessKeyID: endpoint.aliyunAccessKeyID, accessKeySecret: endpoint.aliyunAccessKeySecret),
                 workflowID: settings.workflowID, appID: settings.appID, partSize: settings.partSize, partConcurrency: settings.partConcurrency)
             return AliyunProvider(configuration: configuration, transport: transport)

@@ -178,8 +178,32 @@ struct ValidatorTests {
         #expect(tencent.rows[1].isValid)
         #expect(tencent.rows[1].diagnostics.map(\.code) == [.extensionNone])
         #expect(tencent.rows[1].diagnostics.first?.severity == .warning)
-        let aliyun = try lib.codes("path\nv/noext\n", profile: .aliyun)
-        #expect(aliyun == [["extension.unsupported"]])
+        // Alibaba's FileName must carry an extension: a sniffed type gives it; without one the row is refused.
+        let aliyun = try lib.validate("path\nv/noext\nv/mystery\n", profile: .aliyun)
+        #expect(aliyun.rows[0].isValid && aliyun.rows[0].item?.mediaType == "mp4")
+        #expect(aliyun.rows[1].diagnostics.map(\.code) == [.extensionUnsupported] && !aliyun.rows[1].isValid)
+    }
+
+    @Test func alibabaRefusesWhatItCannotCarry() throws {
+        let lib = try Library()
+        defer { lib.dir.remove() }
+        let csv = """
+            id,path,title,expire_time,storage_region
+            a,v/a.mp4,A,2030-01-01T00:00:00Z,
+            b,v/a.mp4,B,,ap-chongqing
+            c,v/a.mp4,C,,outin-abc.oss-cn-shanghai.aliyuncs.com
+
+            """
+        try lib.dir.write("v/a.mp4", bytes: MediaBytes.mp4)
+        let aliyun = try lib.codes(csv, profile: .aliyun)
+        #expect(aliyun[0].contains("field.unsupported"))
+        #expect(aliyun[1].contains("metadata.invalid"))
+        #expect(!aliyun[2].contains("metadata.invalid") && !aliyun[2].contains("field.unsupported"))
+        // The same rows on Tencent: an expiry is fine, a StorageLocation host is not a region.
+        let tencent = try lib.codes(csv, profile: .tencent)
+        #expect(!tencent[0].contains("field.unsupported"))
+        #expect(!tencent[1].contains("metadata.invalid"))
+        #expect(tencent[2].contains("metadata.invalid"))
     }
 
     @Test func coverProblems() throws {

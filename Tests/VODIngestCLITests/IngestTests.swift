@@ -13,6 +13,8 @@ final class StandaloneEmulator {
     let url: String
     let secretID: String
     let secretKey: String
+    let aliyunAccessKeyID: String
+    let aliyunAccessKeySecret: String
 
     init(dataDirectory: String, extra: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: CLI.binary)
@@ -23,7 +25,7 @@ final class StandaloneEmulator {
         try process.run()
         // The banner is printed once the listener is bound: read it (blocking, no sleeps).
         var text = ""
-        while !text.contains("vodingest ingest") {
+        while !text.contains("--provider aliyun") {
             let chunk = out.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
@@ -35,6 +37,17 @@ final class StandaloneEmulator {
         url = value(after: "listening on ")
         secretID = value(after: "TENCENTCLOUD_SECRET_ID=")
         secretKey = value(after: "TENCENTCLOUD_SECRET_KEY=")
+        aliyunAccessKeyID = value(after: "ALIBABA_CLOUD_ACCESS_KEY_ID=")
+        aliyunAccessKeySecret = value(after: "ALIBABA_CLOUD_ACCESS_KEY_SECRET=")
+    }
+
+    var aliyunEnvironment: [String: String] {
+        ["ALIBABA_CLOUD_ACCESS_KEY_ID": aliyunAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": aliyunAccessKeySecret]
+    }
+
+    /// `vodingest ingest --provider aliyun` against this emulator.
+    func ingestAliyun(_ arguments: [String], cwd: String = CLI.root) throws -> CLI.Result {
+        try CLI.run(["ingest", "--provider", "aliyun", "--endpoint", url] + arguments, cwd: cwd, environment: aliyunEnvironment)
     }
 
     deinit {

@@ -1,0 +1,126 @@
+import Foundation
+import IngestTesting
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Alibaba end to end, and signals on the default path", .serialized)
+struct AliyunCLITests {
+    /// Media files of `size` bytes with an MP4 header, distinct per index.
+    func library(_ lib: TemporaryDirectory, count: Int, size: Int, covers: Bool = false, prefix: String = "a") throws -> String {
+        var csv = "id,path,cover,title,tags,meta.n\n"
+        for i in 0..<count {
+            var bytes = MediaBytes.mp4
+            bytes += (0..<(size - bytes.count)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
+            try lib.write("m/\(prefix)\(i).mp4", bytes: bytes)
+            var cover = ""
+            if covers, i % 2 == 0 {
+                try lib.write("c/\(prefix)\(i).png", bytes: MediaBytes.png + [UInt8(i)])
+                cover = "c/\(prefix)\(i).png"
+            }
+            csv += "\(prefix)\(i),m/\(prefix)\(i).mp4,\(cover),Title \(prefix)\(i),x;y,\(i)\n"
+        }
+        return try lib.write("\(prefix).csv", csv)
+    }
+
+    func videos(_ emulator: StandaloneEmulator) async throws -> [[String: Any]] {
+        try #require(try await emulator.get("/_emulator/videos") as? [[String: Any]])
+    }
+
+    /// The embedded emulator must never take the process's signals: SIGTERM on the default path
+    /// stops the run (143), and the next run finishes every row exactly once.
+    @Test(arguments: ["local", "local-aliyun"])
+    func sigtermOnTheDefaultPath(provider: String) async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let manifest = try library(lib, count: 6, size: 2 << 20)
+        let state = lib.path + "/state"
+        let arguments = ["ingest", "--provider", provider, "--concurrency", "2", "--bandwidth", "2MiB/s", "--grace", "0", manifest, "--state-dir", state]
+        func committed() throws -> Int {
+            try CLI.run(["report", "--state-dir", state]).stdout.split(separator: "\n").count { $0.contains(",committed,") }
+        }
+        let run = try BackgroundRun(arguments, environment: [:], directory: lib, name: "a")
+        #expect(try eventually { try committed() >= 1 }, "\(run.output)")
+        kill(run.process.processIdentifier, SIGTERM)
+        #expect(run.wait() == 143, "\(run.output)")
+        #expect(try committed() < 6, "the signal was ignored: every row was committed")
+        let again = try CLI.run(["ingest", "--provider", provider, manifest, "--state-dir", state])
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        // Exactly once, from the platform's own listing (the state directory's emulator data).
+        let emulator = try StandaloneEmulator(dataDirectory: state + "/emulator")
+        let path = provider == "local" ? "/_emulator/media" : "/_emulator/videos"
+        let media = try #require(try await emulator.get(path) as? [[String: Any]])
+        let titles = media.compactMap { ($0["name"] ?? $0["title"]) as? String }
+        let uploaded = provider == "local" ? media.count : media.count { $0["md5"] != nil }
+        #expect(titles.count == 6 && Set(titles).count == 6 && uploaded == 6, "\(titles.sorted())")
+    }
+
+    @Test func aliyunUnderFaultsCommitsEveryRowOnceWithItsMetadata() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let emulator = try StandaloneEmulator(
+            dataDirectory: lib.path + "/emu",
+            extra: ["--fault-internal-error", "0.1", "--fault-slow-down", "0.05", "--fault-reset", "0.05", "--fault-complete", "0.2"])
+        let small = try library(lib, count: 10, size: 40_000, covers: true, prefix: "s")
+        let big = try library(lib, count: 2, size: (5 << 19) + 7, prefix: "b")
+        let state = lib.path + "/state"
+        let r = try emulator.ingestAliyun([small, big, "--part-size", "1MiB", "--state-dir", state])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let rows = try reportRows(state)
+        #expect(rows.count == 12 && rows.allSatisfy { $0["status"] == "committed" })
+        let listed = try await videos(emulator)
+        #expect(listed.count == 12, "one video per row, no orphan: \(listed.count)")
+        for row in rows {
+            let video = try #require(listed.first { $0["videoID"] as? String == row["file_id"] }, "\(row)")
+            #expect(video["md5"] as? String == row["md5"], "\(row["id"] ?? "")")
+            #expect(video["title"] as? String == "Title " + (row["id"] ?? ""))
+            #expect(video["tags"] as? String == "x,y")
+            #expect((video["userData"] as? String)?.contains("\"Extend\":{\"n\":") == true)
+            #expect(video["referenceID"] as? String == row["source_context"])
+            let index = Int(row["id"]!.dropFirst())!
+            #expect((video["coverURL"] != nil) == (row["id"]!.hasPrefix("s") && index % 2 == 0), "\(row["id"]!)")
+        }
+        let summary = try CLI.json(try String(contentsOfFile: state + "/summary.json", encoding: .utf8))
+        let counts = try #require(summary["counts"] as? [String: Any])
+        let byAction = try #require(counts["apiCallsByAction"] as? [String: Int])
+        #expect(byAction["CreateUploadImage"] ?? 0 >= 5 && byAction["CreateUploadVideo"] ?? 0 >= 12 && byAction["GetMezzanineInfo"] ?? 0 >= 12)
+        #expect((counts["retries"] as? Int ?? 0) >= 1)
+        // The audit agrees, against the platform too.
+        let audit = try CLI.run(
+            ["audit", small, big, "--report", state + "/report.csv", "--verify-remote", "--provider", "aliyun", "--endpoint", emulator.url],
+            environment: emulator.aliyunEnvironment)
+        #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
+    }
+
+    /// Credentials that near their expiry mid-upload are refreshed in place (RefreshUploadVideo):
+    /// the multipart upload goes on, and the row is one video.
+    @Test func aliyunRefreshesCredentialsMidUpload() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        // 125 s credentials are within the 120 s margin after 5 s; the file takes about 8 s.
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--credential-lifetime", "125"])
+        let manifest = try library(lib, count: 1, size: (2 << 20) + 11, prefix: "r")
+        let state = lib.path + "/state"
+        let r = try emulator.ingestAliyun([manifest, "--part-size", "1MiB", "--part-concurrency", "1", "--bandwidth", "256KiB/s", "--state-dir", state])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
+        let api = counters["apiCalls"] as? [String: Int] ?? [:]
+        let storage = counters["cosRequests"] as? [String: Int] ?? [:]
+        #expect(api["RefreshUploadVideo"] ?? 0 >= 1, "\(api)")
+        #expect(api["CreateUploadVideo"] == 1 && storage["oss.InitiateMultipartUpload"] == 1, "\(api) \(storage)")
+        let listed = try await videos(emulator)
+        let reported = try reportRows(state).first?["md5"]
+        #expect(listed.count == 1 && listed.first?["md5"] as? String == reported)
+    }
+
+    @Test func flagsOfAnotherPlatformAreRefused() throws {
+        let tencentFlag = try CLI.run(["ingest", "--provider", "local-aliyun", "--sub-app-id", "5", "samples/aliyun.csv"])
+        #expect(tencentFlag.status == 64 && tencentFlag.stderr.contains("--sub-app-id is not an option of Alibaba Cloud ApsaraVideo VOD"))
+        let aliyunFlag = try CLI.run(["ingest", "--provider", "local", "--workflow-id", "w", "samples/good.csv"])
+        #expect(aliyunFlag.status == 64 && aliyunFlag.stderr.contains("--workflow-id is not an option of Tencent Cloud VOD"))
+        let noKeys = try CLI.run(["ingest", "--provider", "aliyun", "samples/aliyun.csv"], environment: ["ALIBABA_CLOUD_ACCESS_KEY_ID": ""])
+        #expect(noKeys.status == 64 && noKeys.stderr.contains("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
+    }
+}
