@@ -9,7 +9,7 @@ public struct MetadataLimits: Sendable, Hashable {
     public var tagLengthMax: Int
     /// Characters a tag may not contain (the wire format separates tags with them).
     public var tagForbiddenCharacters: Set<Character>
-    /// `source_context` (Tencent SourceContext; Alibaba UserData.Extend).
+    /// `source_context` (Tencent SourceContext; Alibaba ReferenceId).
     public var sourceContextMax: Int
     /// Whether `sourceContextMax` counts UTF-8 bytes rather than characters.
     public var sourceContextInBytes: Bool
@@ -148,14 +148,19 @@ public struct ProviderProfile: Sendable, Hashable {
     /// A file name without an extension is uploaded under its sniffed type (Alibaba's FileName
     /// must carry one), so the type must be known.
     public var needsTypeForNameWithoutExtension = false
+    /// `source_context` becomes an id the platform keeps unique (Alibaba ReferenceId:
+    /// `[A-Za-z0-9_-]`, 6 to 64 characters), not free text.
+    public var sourceContextIsReferenceID = false
 
     public init(
         name: String, displayName: String, metadata: MetadataLimits, parts: PartRules,
         acceptsNameWithoutExtension: Bool, defaultAPIRate: Double, apiCallsPerItem: Int,
         apiCallsPerCover: Int, uploadActions: String, actions: UploadActions, credentialRenewal: CredentialRenewal,
         coverUpload: CoverUploadMode, mediaIDName: String, unsupportedFields: [String: String] = [:],
-        storageRegion: StorageRegionRule = .regionName, needsTypeForNameWithoutExtension: Bool = false
+        storageRegion: StorageRegionRule = .regionName, needsTypeForNameWithoutExtension: Bool = false,
+        sourceContextIsReferenceID: Bool = false
     ) {
+        self.sourceContextIsReferenceID = sourceContextIsReferenceID
         self.mediaIDName = mediaIDName
         self.unsupportedFields = unsupportedFields
         self.storageRegion = storageRegion
@@ -206,7 +211,8 @@ extension ProviderProfile {
     /// Alibaba Cloud ApsaraVideo VOD (API 2017-03-21) with OSS.
     ///
     /// CreateUploadVideo: Title ≤ 128, Description ≤ 1024, Tags ≤ 16 × 32 and comma-separated, no
-    /// emoji (`IllegalCharacters`); UserData.Extend ≤ 512 bytes; FileName must carry an extension
+    /// emoji (`IllegalCharacters`); UserData.Extend ≤ 512 bytes; ReferenceId `[A-Za-z0-9_-]{6,64}`
+    /// (a row's source_context); FileName must carry an extension
     /// (a file without one is sent under its sniffed type); no expire time; StorageLocation is an OSS host.
     /// OSS parts: 100 KB to 5 GB, at most 10,000. A cover is a CreateUploadImage call of its own.
     /// There is no commit call: the OSS write completes the upload, and GetMezzanineInfo confirms
@@ -217,7 +223,7 @@ extension ProviderProfile {
         displayName: "Alibaba Cloud ApsaraVideo VOD",
         metadata: MetadataLimits(
             titleMax: 128, descriptionMax: 1024, tagCountMax: 16, tagLengthMax: 32,
-            tagForbiddenCharacters: [","], sourceContextMax: 512, sourceContextInBytes: true, customDataMaxBytes: 512,
+            tagForbiddenCharacters: [","], sourceContextMax: 64, sourceContextInBytes: true, customDataMaxBytes: 512,
             forbidsAstralCharacters: true,
             source: "Alibaba VOD CreateUploadVideo"),
         parts: PartRules(
@@ -233,7 +239,7 @@ extension ProviderProfile {
             completeCommits: false),
         credentialRenewal: .refreshInPlace, coverUpload: .ownUpload, mediaIDName: "VideoId",
         unsupportedFields: ["expire_time": "CreateUploadVideo has no expiry parameter"], storageRegion: .ossStorageLocation,
-        needsTypeForNameWithoutExtension: true)
+        needsTypeForNameWithoutExtension: true, sourceContextIsReferenceID: true)
 
     /// Every known profile, by platform name (the CLI's registry maps `--provider` values to them).
     public static let all: [String: ProviderProfile] = ["tencent": .tencent, "aliyun": .aliyun]

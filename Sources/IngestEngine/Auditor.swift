@@ -233,6 +233,10 @@ public struct RemoteCheck: Sendable {
                 if let expected = row.sourceContext, media.sourceContext != expected {
                     differences.append("SourceContext '\(media.sourceContext ?? "")', expected '\(expected)'")
                 }
+                // A platform that reports processing (Alibaba) must not show the source as missing or refused.
+                if let status = media.status, Self.failedStatuses.contains(status) {
+                    differences.append("status \(status)")
+                }
                 if !differences.isEmpty {
                     findings.append(AuditFinding(
                         code: AuditFinding.remoteMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
@@ -242,6 +246,10 @@ public struct RemoteCheck: Sendable {
         }
         return findings
     }
+
+    /// Statuses of a media whose source is not (or no longer) there: Alibaba `Uploading` (the OSS write
+    /// never came), `UploadFail`, `Blocked`.
+    static let failedStatuses: Set<String> = ["Uploading", "UploadFail", "Blocked"]
 
     private func describe(_ ids: [String]) async throws -> (found: [RemoteMediaInfo], missing: [String]) {
         var attempt = 0

@@ -551,7 +551,14 @@ struct RowCheck {
         }
         if let context = row.sourceContext {
             let size = limits.sourceContextInBytes ? context.utf8.count : length(context)
-            if size > limits.sourceContextMax {
+            let referenceCharacters = context.utf8.allSatisfy {
+                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95
+            }
+            if profile.sourceContextIsReferenceID, !referenceCharacters || size < 6 || size > 64 {
+                error(
+                    "source_context", .metadataInvalid,
+                    "source_context \"\(context)\" becomes \(profile.displayName)'s ReferenceId, which is 6 to 64 letters, digits, '-' or '_' and unique per account")
+            } else if size > limits.sourceContextMax {
                 error("source_context", .metadataTooLong, "source_context is \(size) \(limits.sourceContextInBytes ? "bytes" : "characters"); \(limits.source) allows at most \(limits.sourceContextMax)")
             }
         }

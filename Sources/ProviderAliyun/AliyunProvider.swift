@@ -65,8 +65,18 @@ public struct AliyunProvider: VODProvider {
             return try session(answer, coverURL: request.coverURL, reference: reference, step: "apply")
         } catch let error as ProviderError where error.disposition == .failItem {
             // The ReferenceId is the row's: a create whose answer was lost (a crash, a timeout) left
-            // a video with it. Take that video over with fresh credentials instead of making a second.
+            // a video with it. Take that video over with fresh credentials instead of making a
+            // second, but only when it is this row's (same title and size): a ReferenceId another
+            // row or tool gave is never overwritten.
             guard let found = try await video(reference: reference) else { throw error }
+            let sameSize = found.size == nil || item.media.size == nil || found.size == item.media.size
+            guard found.name == item.title, sameSize else {
+                throw ProviderError(
+                    step: "apply", code: "reference.taken",
+                    message: "ReferenceId \(reference) belongs to video \(found.fileID) ('\(found.name)'), not to this row; "
+                        + "give the row another source_context",
+                    requestID: error.requestID, disposition: .failItem)
+            }
             let answer = try await api.call("RefreshUploadVideo", ["VideoId": found.fileID], step: "apply")
             return try session(answer, coverURL: request.coverURL ?? found.coverURL, reference: reference, step: "apply")
         }

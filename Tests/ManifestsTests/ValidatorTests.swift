@@ -188,10 +188,11 @@ struct ValidatorTests {
         let lib = try Library()
         defer { lib.dir.remove() }
         let csv = """
-            id,path,title,expire_time,storage_region
-            a,v/a.mp4,A,2030-01-01T00:00:00Z,
-            b,v/a.mp4,B,,ap-chongqing
-            c,v/a.mp4,C,,outin-abc.oss-cn-shanghai.aliyuncs.com
+            id,path,title,expire_time,storage_region,source_context
+            a,v/a.mp4,A,2030-01-01T00:00:00Z,,
+            b,v/a.mp4,B,,ap-chongqing,
+            c,v/a.mp4,C,,outin-abc.oss-cn-shanghai.aliyuncs.com,batch-7_ok
+            d,v/a.mp4,D,,,partner batch 7
 
             """
         try lib.dir.write("v/a.mp4", bytes: MediaBytes.mp4)
@@ -199,11 +200,14 @@ struct ValidatorTests {
         #expect(aliyun[0].contains("field.unsupported"))
         #expect(aliyun[1].contains("metadata.invalid"))
         #expect(!aliyun[2].contains("metadata.invalid") && !aliyun[2].contains("field.unsupported"))
+        // source_context becomes the ReferenceId: letters, digits, - and _ only.
+        #expect(aliyun[3].contains("metadata.invalid"))
         // The same rows on Tencent: an expiry is fine, a StorageLocation host is not a region.
         let tencent = try lib.codes(csv, profile: .tencent)
         #expect(!tencent[0].contains("field.unsupported"))
         #expect(!tencent[1].contains("metadata.invalid"))
         #expect(tencent[2].contains("metadata.invalid"))
+        #expect(!tencent[3].contains("metadata.invalid"))
     }
 
     @Test func coverProblems() throws {

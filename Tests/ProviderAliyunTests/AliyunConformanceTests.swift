@@ -89,6 +89,29 @@ struct AliyunProviderTests {
         }
     }
 
+    @Test("a ReferenceId that belongs to another row's video is never taken over")
+    func referenceOfAnotherRow() async throws {
+        try await Kit.withEmulator { endpoint, dir in
+            let provider = ConformancePlatform.aliyun.make(endpoint, nil, 16 << 20)
+            let a = try Kit.TestFile(dir, "a.mp4", size: 2000)
+            let b = try Kit.TestFile(dir, "b.mp4", size: 3000)
+            func request(_ file: Kit.TestFile, _ title: String) -> UploadRequest {
+                let base = Kit.item(file, title: title)
+                let item = IngestItem(
+                    location: base.location, id: title, media: base.media, mediaType: base.mediaType, cover: nil, title: title, description: nil,
+                    tags: [], category: nil, procedure: nil, storageRegion: nil, expireTime: nil, sourceContext: "shared-ref-1", md5: nil,
+                    sha256: nil, meta: [])
+                return UploadRequest(item: item, sourceContext: "shared-ref-1")
+            }
+            let first = try await provider.prepare(request(a, "first"))
+            let error = try await Kit.providerErrorPublic { _ = try await provider.prepare(request(b, "second")) }
+            #expect(error?.code == "reference.taken" && error?.disposition == .failItem, "\(String(describing: error))")
+            #expect(error?.message.contains(first.sessionKey) == true)
+            let listed = try await ConformancePlatform.aliyun.listing(endpoint)
+            #expect(listed.map(\.title) == ["first"])
+        }
+    }
+
     @Test("refused requests: a tampered OSS PUT, a key outside the STS scope, no token, a replayed nonce")
     func refusals() async throws {
         try await Kit.withEmulator { endpoint, dir in
