@@ -63,14 +63,34 @@ public struct Plan: Sendable, Hashable, Codable {
     /// True when `bandwidth` is the default assumption rather than the user's `--bandwidth`.
     public var bandwidthAssumed: Bool
     public var estimate: Estimate
+    /// Files whose transfer, at their share of the bandwidth (bandwidth / concurrency), takes
+    /// longer than the platform's upload credentials last, on a platform that cannot refresh them
+    /// in place (Tencent: such a file starts over with a new session). Nil when there are none.
+    public var credentialRisk: CredentialRisk?
+
+    /// Files at risk of outliving their upload credentials.
+    public struct CredentialRisk: Sendable, Hashable, Codable {
+        /// The credentials' lifetime the plan assumes, seconds (the platform's documented default).
+        public var lifetimeSeconds: Int64
+        public var count: Int
+        /// The first few, largest first.
+        public var examples: [Largest]
+
+        public init(lifetimeSeconds: Int64, count: Int, examples: [Largest]) {
+            self.lifetimeSeconds = lifetimeSeconds
+            self.count = count
+            self.examples = examples
+        }
+    }
 
     public init(
         provider: String, manifests: [String], rows: Int, items: Int, invalid: Int, bytes: Int64,
         mediaBytes: Int64, covers: Int, coverBytes: Int64, unknownSizes: Int, largest: Largest?,
         simpleUploads: Int, multipartUploads: Int, parts: Int, partSize: Int64, apiCalls: Int,
         storageRequests: Int, concurrency: Int, apiRate: Double, bandwidth: Double,
-        bandwidthAssumed: Bool, estimate: Estimate
+        bandwidthAssumed: Bool, estimate: Estimate, credentialRisk: CredentialRisk? = nil
     ) {
+        self.credentialRisk = credentialRisk
         self.provider = provider
         self.manifests = manifests
         self.rows = rows

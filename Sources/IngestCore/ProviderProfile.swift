@@ -148,6 +148,9 @@ public struct ProviderProfile: Sendable, Hashable {
     /// A file name without an extension is uploaded under its sniffed type (Alibaba's FileName
     /// must carry one), so the type must be known.
     public var needsTypeForNameWithoutExtension = false
+    /// How long the platform's upload credentials last, seconds, when it does not say per session
+    /// (for plans; the engine uses each session's own expiry).
+    public var credentialLifetime: Int64 = 1800
     /// `source_context` becomes an id the platform keeps unique (Alibaba ReferenceId:
     /// `[A-Za-z0-9_-]`, 6 to 64 characters), not free text.
     public var sourceContextIsReferenceID = false
@@ -158,8 +161,9 @@ public struct ProviderProfile: Sendable, Hashable {
         apiCallsPerCover: Int, uploadActions: String, actions: UploadActions, credentialRenewal: CredentialRenewal,
         coverUpload: CoverUploadMode, mediaIDName: String, unsupportedFields: [String: String] = [:],
         storageRegion: StorageRegionRule = .regionName, needsTypeForNameWithoutExtension: Bool = false,
-        sourceContextIsReferenceID: Bool = false
+        sourceContextIsReferenceID: Bool = false, credentialLifetime: Int64 = 1800
     ) {
+        self.credentialLifetime = credentialLifetime
         self.sourceContextIsReferenceID = sourceContextIsReferenceID
         self.mediaIDName = mediaIDName
         self.unsupportedFields = unsupportedFields
@@ -189,6 +193,8 @@ extension ProviderProfile {
     /// Name ≤ 64 and Description ≤ 128 characters and tags 16 × 32 are ModifyMediaInfo's documented
     /// limits; SourceContext ≤ 250 and SessionContext ≤ 1000 are ApplyUpload's. COS parts: 1 MB to
     /// 5 GB, at most 10,000; a simple PUT carries at most 5 GB. ApplyUpload and CommitUpload: 100/s.
+    /// TempCertificate: COS temporary keys last 30 minutes by default, and are never refreshed
+    /// within a session.
     public static let tencent = ProviderProfile(
         name: "tencent",
         displayName: "Tencent Cloud VOD",
@@ -206,7 +212,7 @@ extension ProviderProfile {
         apiCallsPerCover: 0,
         uploadActions: "ApplyUpload + CommitUpload",
         actions: UploadActions(prepare: "ApplyUpload", cover: nil, complete: "CommitUpload", refresh: nil, completeCommits: true),
-        credentialRenewal: .newSession, coverUpload: .sameSession, mediaIDName: "FileId")
+        credentialRenewal: .newSession, coverUpload: .sameSession, mediaIDName: "FileId", credentialLifetime: 1800)
 
     /// Alibaba Cloud ApsaraVideo VOD (API 2017-03-21) with OSS.
     ///
@@ -239,7 +245,7 @@ extension ProviderProfile {
             completeCommits: false),
         credentialRenewal: .refreshInPlace, coverUpload: .ownUpload, mediaIDName: "VideoId",
         unsupportedFields: ["expire_time": "CreateUploadVideo has no expiry parameter"], storageRegion: .ossStorageLocation,
-        needsTypeForNameWithoutExtension: true, sourceContextIsReferenceID: true)
+        needsTypeForNameWithoutExtension: true, sourceContextIsReferenceID: true, credentialLifetime: 3000)
 
     /// Every known profile, by platform name (the CLI's registry maps `--provider` values to them).
     public static let all: [String: ProviderProfile] = ["tencent": .tencent, "aliyun": .aliyun]

@@ -27,12 +27,17 @@ public struct IngestOptions: Sendable {
     public var recoveryPause: Duration
     /// A session whose credentials expire sooner than this is not used for a transfer: a fresh one is applied for.
     public var credentialMargin: Int64
+    /// The run's upload bandwidth cap in bytes per second (`--bandwidth`), when there is one: a file
+    /// that cannot be sent within its credentials' lifetime even at the whole bandwidth is refused
+    /// before any byte moves, on a platform that cannot refresh them.
+    public var bandwidth: Double?
 
     public init(
         concurrency: Int = 8, apiRate: Double = 100, maxAttempts: Int = 6, maxSessions: Int = 3, maxFailures: Int? = nil,
         procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil, runID: String, allowDuplicates: Bool = false,
-        recoverySearches: Int = 3, recoveryPause: Duration = .seconds(2), credentialMargin: Int64 = 120
+        recoverySearches: Int = 3, recoveryPause: Duration = .seconds(2), credentialMargin: Int64 = 120, bandwidth: Double? = nil
     ) {
+        self.bandwidth = bandwidth
         self.concurrency = max(1, concurrency)
         self.apiRate = apiRate
         self.maxAttempts = max(1, maxAttempts)
@@ -296,6 +301,21 @@ public struct IngestRunner: Sendable {
         return "vodingest:\(runID):id-fnv1a-\(String(hash, radix: 16))"
     }
 
+    /// A file that cannot reach storage before its session's credentials expire, even with the run's
+    /// whole bandwidth cap, on a platform that cannot refresh them (Tencent): it would start over
+    /// at byte 0 with every new session and never finish.
+    func outlivesCredentials(_ item: IngestItem, _ session: UploadSession, profile: ProviderProfile) -> ProviderError? {
+        guard profile.credentialRenewal == .newSession, let bandwidth = options.bandwidth, bandwidth > 0, let size = item.media.size else { return nil }
+        let needed = Double(size + (item.cover?.size ?? 0)) / bandwidth
+        let lifetime = Double(session.credentials.expiresAt) - Date().timeIntervalSince1970
+        guard needed > lifetime else { return nil }
+        return ProviderError(
+            step: "upload", code: "transfer.outlives-credentials",
+            message: "\(item.media.given) needs at least \(Int(needed.rounded())) s at --bandwidth \(Int(bandwidth)) B/s, and \(profile.displayName)'s "
+                + "upload credentials last \(Int(lifetime)) s and cannot be refreshed; nothing was sent. Raise --bandwidth or upload it on its own",
+            requestID: session.requestID, disposition: .failItem)
+    }
+
     /// Counts a storage request the provider retries itself with the run's retries.
     private var countRetry: @Sendable (ProviderError) -> Void {
         let stats = self.stats
@@ -461,6 +481,7 @@ public struct IngestRunner: Sendable {
                     let fresh = try await step(action: actions.prepare, attempts: &attempts) { try await provider.prepare(prepareRequest) }
                     lastRequestID = fresh.requestID
                     try await position.record(.applied(fresh, item: item, sourceContext: fresh.sourceContext ?? token))
+                    if let refusal = outlivesCredentials(item, fresh, profile: profile) { return try await fail(refusal) }
                     session = fresh
                     uploadID = nil
                     appliedAt = Int64(Date().timeIntervalSince1970)

@@ -42,6 +42,8 @@ public struct Planner: Sendable {
     private var multipart = 0
     private var parts = 0
     private var storageRequests = 0
+    private var atRisk = 0
+    private var riskExamples: [Plan.Largest] = []
 
     public init(options: PlanOptions) { self.options = options }
 
@@ -58,10 +60,14 @@ public struct Planner: Sendable {
         if let size = item.media.size {
             mediaBytes += size
             count(PartPlan(size: size, preferredPartSize: options.partSize, rules: options.profile.parts))
-            if size > (largest?.size ?? -1) {
-                largest = Plan.Largest(
-                    manifest: item.location.manifest, line: item.location.line, id: item.id, path: item.media.given,
-                    size: size)
+            let entry = Plan.Largest(
+                manifest: item.location.manifest, line: item.location.line, id: item.id, path: item.media.given, size: size)
+            if size > (largest?.size ?? -1) { largest = entry }
+            if options.profile.credentialRenewal == .newSession, Double(size) / fileBandwidth > Double(options.profile.credentialLifetime) {
+                atRisk += 1
+                riskExamples.append(entry)
+                riskExamples.sort { $0.size > $1.size }
+                if riskExamples.count > 10 { riskExamples.removeLast() }
             }
         } else {
             unknownSizes += 1
@@ -75,6 +81,9 @@ public struct Planner: Sendable {
             count(PartPlan(size: size, preferredPartSize: options.partSize, rules: options.profile.parts))
         }
     }
+
+    /// One file's share of the bandwidth while `concurrency` files are in flight.
+    var fileBandwidth: Double { (options.bandwidth ?? PlanOptions.assumedBandwidth) / Double(max(1, options.concurrency)) }
 
     private mutating func count(_ part: PartPlan) {
         storageRequests += part.storageRequests
@@ -102,6 +111,8 @@ public struct Planner: Sendable {
             largest: largest, simpleUploads: simple, multipartUploads: multipart, parts: parts,
             partSize: options.partSize, apiCalls: apiCalls, storageRequests: storageRequests,
             concurrency: options.concurrency, apiRate: options.apiRate, bandwidth: bandwidth,
-            bandwidthAssumed: options.bandwidth == nil, estimate: estimate)
+            bandwidthAssumed: options.bandwidth == nil, estimate: estimate,
+            credentialRisk: atRisk == 0
+                ? nil : Plan.CredentialRisk(lifetimeSeconds: options.profile.credentialLifetime, count: atRisk, examples: riskExamples))
     }
 }

@@ -88,11 +88,22 @@ public struct ObjectUploader: Sendable {
 
         var canRefresh: Bool { refresher != nil }
 
-        /// The credentials to sign the next request with.
+        /// The credentials to sign the next request with; refreshed when they near their expiry, or,
+        /// where they cannot be, refused once expired (the store would refuse the request anyway).
         func get() async throws -> TemporaryCredentials {
             let now = Int64(Date().timeIntervalSince1970)
             let value = current.withLock { $0 }
-            guard refresher != nil, value.expiresAt < now + margin else { return value }
+            guard refresher != nil else {
+                guard value.expiresAt > now else {
+                    throw ProviderError(
+                        step: "upload", code: "credentials.expired",
+                        message: "the session's temporary credentials expired \(now - value.expiresAt) s ago, before this request; the platform "
+                            + "cannot refresh them, so the transfer needs a new session (a file that outlives every session: raise --bandwidth)",
+                        disposition: .renewSession)
+                }
+                return value
+            }
+            guard value.expiresAt < now + margin else { return value }
             return try await refresh(replacing: value)
         }
 

@@ -154,7 +154,8 @@ struct IngestCommand: AsyncParsableCommand {
         }
         let options = IngestOptions(
             concurrency: concurrency, apiRate: RequestRate(parsing: apiRate)!.perSecond, maxFailures: maxFailures,
-            procedure: procedure, storageRegion: storageRegion, classID: classId, runID: runID, allowDuplicates: allowDuplicates)
+            procedure: procedure, storageRegion: storageRegion, classID: classId, runID: runID, allowDuplicates: allowDuplicates,
+            bandwidth: bandwidth.flatMap(ByteRate.init(parsing:)).map(\.bytesPerSecond))
         let control = RunControl()
 
         // 3. Upload.

@@ -124,5 +124,15 @@ enum PlanText {
         let e = p.estimate
         out.line(pad("estimate") + "\(formatDuration(e.seconds)), limited by \(e.bottleneck == "bandwidth" ? "bandwidth" : "the API rate")"
             + " (transfer \(formatDuration(e.bandwidthSeconds)), API calls \(formatDuration(e.apiSeconds)))")
+        if let risk = p.credentialRisk {
+            out.line(
+                pad("at risk") + "\(risk.count) file\(risk.count == 1 ? "" : "s") would take longer than the upload credentials last "
+                    + "(\(formatDuration(Double(risk.lifetimeSeconds)))) at \(ByteRate(bytesPerSecond: p.bandwidth / Double(max(1, p.concurrency)))) each "
+                    + "(bandwidth / concurrency); \(profile?.displayName ?? p.provider) cannot refresh them, so such a file starts over. "
+                    + "Raise --bandwidth, lower --concurrency, or upload them on their own:")
+            for l in risk.examples {
+                out.line("      \(l.path) (\(ByteSize.format(l.size)); id \(l.id), \(l.manifest) line \(l.line))")
+            }
+        }
     }
 }

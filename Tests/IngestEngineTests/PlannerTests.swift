@@ -54,6 +54,21 @@ struct PlannerTests {
         #expect(!b.bandwidthAssumed)
     }
 
+    @Test func filesThatOutliveUnrefreshableCredentialsAreNamed() {
+        // 8 files in flight share 8 MB/s: 1 MB/s each; Tencent's credentials last 1800 s.
+        var tencent = Planner(options: PlanOptions(profile: .tencent, concurrency: 8, bandwidth: 8_000_000))
+        tencent.add(item("small", size: 1_000_000_000))
+        tencent.add(item("huge", size: 2_000_000_000))
+        tencent.add(item("bigger", size: 3_000_000_000))
+        let risk = tencent.finish(manifests: []).credentialRisk
+        #expect(risk?.count == 2 && risk?.lifetimeSeconds == 1800)
+        #expect(risk?.examples.map(\.id) == ["bigger", "huge"])
+        // Alibaba refreshes them in place: nothing is at risk.
+        var aliyun = Planner(options: PlanOptions(profile: .aliyun, concurrency: 8, bandwidth: 8_000_000))
+        aliyun.add(item("bigger", size: 3_000_000_000))
+        #expect(aliyun.finish(manifests: []).credentialRisk == nil)
+    }
+
     @Test func aliyunCountsACallPerCover() {
         var planner = Planner(options: PlanOptions(profile: .aliyun))
         planner.add(item("a", size: 10, cover: 10))

@@ -6,7 +6,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("Alibaba end to end, and signals on the default path", .serialized)
+@Suite("platforms end to end: Alibaba, signals on the default path, credential lifetimes", .serialized)
 struct AliyunCLITests {
     /// Media files of `size` bytes with an MP4 header, distinct per index.
     func library(_ lib: TemporaryDirectory, count: Int, size: Int, covers: Bool = false, prefix: String = "a") throws -> String {
@@ -113,6 +113,25 @@ struct AliyunCLITests {
         let listed = try await videos(emulator)
         let reported = try reportRows(state).first?["md5"]
         #expect(listed.count == 1 && listed.first?["md5"] as? String == reported)
+    }
+
+    /// Tencent cannot refresh upload credentials: a file that cannot be sent before they expire,
+    /// even at the whole --bandwidth, is refused before any byte moves, and plan names it.
+    @Test func aTransferThatOutlivesTencentCredentialsIsRefusedUpFront() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--credential-lifetime", "5"])
+        let manifest = try library(lib, count: 1, size: 1 << 20, prefix: "t")
+        let r = try emulator.ingest([manifest, "--bandwidth", "100KiB/s", "--state-dir", lib.path + "/state"])
+        #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("transfer.outlives-credentials") && r.stdout.contains("nothing was sent"), "\(r.stdout)")
+        let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
+        #expect(counters["bytesReceived"] as? Int == 0)
+        // The plan names it at the documented 30-minute lifetime: 1 MiB at 100 B/s each takes hours.
+        let plan = try CLI.run(["plan", manifest, "--bandwidth", "800B/s", "--concurrency", "8"])
+        #expect(plan.stdout.contains("at risk") && plan.stdout.contains("t0.mp4"), "\(plan.stdout)")
+        let alibaba = try CLI.run(["plan", "--provider", "aliyun", manifest, "--bandwidth", "800B/s", "--concurrency", "8"])
+        #expect(!alibaba.stdout.contains("at risk"), "Alibaba refreshes in place: \(alibaba.stdout)")
     }
 
     @Test func flagsOfAnotherPlatformAreRefused() throws {
