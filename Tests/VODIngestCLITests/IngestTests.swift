@@ -186,7 +186,8 @@ struct IngestTests {
     }
 
     /// Credentials that expire at once: each item gets fresh sessions (ApplyUpload again), then fails
-    /// with the platform's code; nothing is committed.
+    /// with `credentials.expired`; no request is sent with credentials known to be expired, and
+    /// nothing is committed.
     @Test func expiredCredentialsRenewTheSessionThenFail() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
@@ -195,8 +196,9 @@ struct IngestTests {
         #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
         let rows = try reportRows(lib.path + "/state")
         #expect(rows.count == 3)
-        #expect(rows.allSatisfy { $0["status"] == "failed" && $0["error_code"] == "ExpiredToken" })
+        #expect(rows.allSatisfy { $0["status"] == "failed" && $0["error_code"] == "credentials.expired" }, "\(rows)")
         let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
+        #expect((counters["cosRequests"] as? [String: Int])?["PutObject"] == nil)
         #expect((counters["apiCalls"] as? [String: Int])?["ApplyUpload"] == 9, "three sessions per item")
         #expect(counters["commits"] as? Int == 0)
     }
