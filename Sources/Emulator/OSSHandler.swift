@@ -7,7 +7,7 @@ import NIOCore
 import VendorSigning
 
 /// OSS (protocol notes §5): path-style (`/<bucket>/<key>`) and virtual-host
-/// (`<bucket>.oss-<region>.aliyuncs.com`) requests, signature V1 against the STS credentials the
+/// (`<bucket>.oss-<region>.aliyuncs.com`) requests, signature V1 or V4 against the STS credentials the
 /// VOD dialect issued (token, expiry and key scope checked), PutObject and multipart upload with
 /// the ETag and `x-oss-hash-crc64ecma` headers, OSS XML errors. A finished write hands the object
 /// to its video or image.
@@ -102,10 +102,8 @@ struct OSSHandler {
         guard let authorization = request.headers[.authorization] else {
             throw Failure(status: .forbidden, code: "AccessDenied", message: "You have no right to access this object because of bucket acl.")
         }
-        if authorization.hasPrefix("OSS4-HMAC-SHA256") {
-            throw Failure(status: .badRequest, code: "InvalidArgument", message: "The emulator verifies OSS signature V1 only; sign with V1.")
-        }
-        guard let (accessKeyID, signature) = OSSSignature.parse(authorization: authorization) else {
+        let v4 = OSSV4Signature.parse(authorization: authorization)
+        guard let (accessKeyID, signature) = v4.map({ ($0.accessKeyID, $0.signature) }) ?? OSSSignature.parse(authorization: authorization) else {
             throw Failure(status: .badRequest, code: "InvalidArgument", message: "Authorization header is invalid.")
         }
         let now = Int64(Date().timeIntervalSince1970)
@@ -126,21 +124,43 @@ struct OSSHandler {
             throw Failure(status: .forbidden, code: "InvalidAccessKeyId", message: "The OSS Access Key Id you provided does not exist in our records.")
         }
         let dateText = request.headers[HTTPField.Name("x-oss-date")!] ?? request.headers[HTTPField.Name("Date")!]
-        guard let dateText, let date = OSSSignature.parseHTTPDate(dateText) else {
-            throw Failure(status: .forbidden, code: "AccessDenied", message: "The Date header is missing or not an RFC 1123 date.")
+        guard let dateText, let date = v4 == nil ? OSSSignature.parseHTTPDate(dateText) : Self.parseV4Date(dateText) else {
+            throw Failure(status: .forbidden, code: "AccessDenied", message: "The date header is missing or malformed (V1: an RFC 1123 Date; V4: x-oss-date YYYYMMDDTHHMMSSZ).")
         }
         if abs(Int64(date.timeIntervalSince1970) - now) > AliyunVODHandler.maximumSkew {
             throw Failure(status: .forbidden, code: "RequestTimeTooSkewed", message: "The difference between the request time and the current time is too large.")
         }
         var headers: [(String, String)] = []
         for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
-        let stringToSign = OSSSignature.stringToSign(method: request.method.rawValue, headers: headers, bucket: bucket, key: key, query: query)
-        guard constantTimeEquals(OSSSignature.signature(secret: secret, stringToSign: stringToSign), signature) else {
+        let expected: String
+        if let v4 {
+            guard v4.day == String(dateText.prefix(8)) else {
+                throw Failure(status: .forbidden, code: "SignatureDoesNotMatch", message: "The credential scope's date is not the x-oss-date's.")
+            }
+            let canonical = OSSV4Signature.canonicalRequest(
+                method: request.method.rawValue, bucket: bucket, key: key, query: query, headers: headers, additionalHeaders: v4.additionalHeaders)
+            let stringToSign = OSSV4Signature.stringToSign(
+                dateTime: dateText, scope: OSSV4Signature.scope(date: v4.day, region: v4.region), canonicalRequest: canonical)
+            expected = OSSV4Signature.signature(secret: secret, day: v4.day, region: v4.region, stringToSign: stringToSign)
+        } else {
+            let stringToSign = OSSSignature.stringToSign(method: request.method.rawValue, headers: headers, bucket: bucket, key: key, query: query)
+            expected = OSSSignature.signature(secret: secret, stringToSign: stringToSign)
+        }
+        guard constantTimeEquals(expected, signature) else {
             throw Failure(status: .forbidden, code: "SignatureDoesNotMatch", message: "The request signature we calculated does not match the signature you provided.")
         }
         if let scope, !scope.contains(key) {
             throw Failure(status: .forbidden, code: "AccessDenied", message: "You have no right to access this object because of the STS policy.")
         }
+    }
+
+    /// `20240501T083000Z`.
+    static func parseV4Date(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.date(from: text)
     }
 
     /// Receives a body with Content-Length and Content-MD5 checked, hashing MD5 and CRC-64.

@@ -5,25 +5,8 @@ import Foundation
 /// §3.2): every parameter but `Signature`, RFC 3986-encoded, sorted by name, then
 /// `METHOD&%2F&encode(query)` signed with `secret&`.
 public enum AliyunRPCSignature {
-    /// RFC 3986 percent-encoding of UTF-8: `A–Z a–z 0–9 - _ . ~` stay, everything else is `%XX`
-    /// (upper-case hex), so a space is `%20`, `*` is `%2A`, `/` is `%2F`.
-    public static func encode(_ s: String) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count)
-        let hex = Array("0123456789ABCDEF".utf8)
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.append(b)
-            default:
-                out.append(UInt8(ascii: "%"))
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0x0F)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// RFC 3986 percent-encoding (``RFC3986/encode(_:)``): a space is `%20`, `*` is `%2A`, `/` is `%2F`.
+    public static func encode(_ s: String) -> String { RFC3986.encode(s) }
 
     /// The sorted, encoded `name=value&...` of every parameter but `Signature` (empty values included).
     public static func canonicalQuery(_ parameters: [(String, String)]) -> String {
@@ -89,12 +72,7 @@ public enum ACS3Signature {
     }
 
     public static func parse(authorization: String) -> Parsed? {
-        guard authorization.hasPrefix(algorithm + " ") else { return nil }
-        var fields: [String: String] = [:]
-        for piece in authorization.dropFirst(algorithm.count + 1).split(separator: ",") {
-            let kv = piece.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
-        }
+        guard let fields = RFC3986.authorizationFields(authorization, algorithm: algorithm) else { return nil }
         guard let ak = fields["Credential"], let signed = fields["SignedHeaders"], let signature = fields["Signature"] else { return nil }
         return Parsed(accessKeyID: ak, signedHeaders: signed.split(separator: ";").map { String($0).lowercased() }, signature: signature)
     }
@@ -236,5 +214,66 @@ public struct CRC64: Sendable {
             length >>= 1
         } while length != 0
         return crc ^ crcB
+    }
+}
+
+/// OSS request signature V4 (`OSS4-HMAC-SHA256`, oss2's `auth_version='v4'`), protocol notes §5.3.
+public enum OSSV4Signature {
+    public static let algorithm = "OSS4-HMAC-SHA256"
+
+    /// `/<bucket>/<key>`, RFC 3986-encoded with `/` kept.
+    public static func canonicalURI(bucket: String, key: String) -> String { "/" + bucket + "/" + RFC3986.encodePath(key) }
+
+    public static func canonicalRequest(
+        method: String, bucket: String, key: String, query: [(String, String)], headers: [(String, String)], additionalHeaders: [String] = []
+    ) -> String {
+        let encodedQuery = query.map { (AliyunRPCSignature.encode($0.0), AliyunRPCSignature.encode($0.1)) }
+            .sorted { $0.0 < $1.0 }
+            .map { $0.1.isEmpty ? $0.0 : "\($0.0)=\($0.1)" }
+            .joined(separator: "&")
+        let additional = Set(additionalHeaders.map { $0.lowercased() })
+        let signed = headers.map { ($0.0.lowercased(), $0.1.trimmingCharacters(in: .whitespaces)) }
+            .filter { $0.0.hasPrefix("x-oss-") || $0.0 == "content-type" || $0.0 == "content-md5" || additional.contains($0.0) }
+            .sorted { $0.0 < $1.0 }
+        let payload = headers.first { $0.0.lowercased() == "x-oss-content-sha256" }?.1 ?? "UNSIGNED-PAYLOAD"
+        return [
+            method.uppercased(), canonicalURI(bucket: bucket, key: key), encodedQuery, signed.map { "\($0.0):\($0.1)\n" }.joined(),
+            additionalHeaders.map { $0.lowercased() }.sorted().joined(separator: ";"), payload,
+        ].joined(separator: "\n")
+    }
+
+    /// `<yyyymmdd>/<region>/oss/aliyun_v4_request`.
+    public static func scope(date: String, region: String) -> String { "\(date.prefix(8))/\(region)/oss/aliyun_v4_request" }
+
+    public static func stringToSign(dateTime: String, scope: String, canonicalRequest: String) -> String {
+        [algorithm, dateTime, scope, Hex.sha256(Array(canonicalRequest.utf8))].joined(separator: "\n")
+    }
+
+    /// Hex HMAC-SHA256 with the key derived from `aliyun_v4` + secret, the day, the region, `oss`.
+    public static func signature(secret: String, day: String, region: String, stringToSign: String) -> String {
+        func hmac(_ key: [UInt8], _ text: String) -> [UInt8] {
+            Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: key)))
+        }
+        let k4 = hmac(hmac(hmac(hmac(Array(("aliyun_v4" + secret).utf8), String(day.prefix(8))), region), "oss"), "aliyun_v4_request")
+        return Hex.encode(hmac(k4, stringToSign))
+    }
+
+    /// The fields of an `OSS4-HMAC-SHA256 Credential=AK/day/region/oss/aliyun_v4_request, Signature=hex` header.
+    public struct Parsed: Sendable, Equatable {
+        public var accessKeyID: String
+        public var day: String
+        public var region: String
+        public var signature: String
+        public var additionalHeaders: [String]
+    }
+
+    public static func parse(authorization: String) -> Parsed? {
+        guard let fields = RFC3986.authorizationFields(authorization, algorithm: algorithm) else { return nil }
+        guard let credential = fields["Credential"], let signature = fields["Signature"] else { return nil }
+        let parts = credential.split(separator: "/").map(String.init)
+        guard parts.count == 5, parts[3] == "oss", parts[4] == "aliyun_v4_request" else { return nil }
+        return Parsed(
+            accessKeyID: parts[0], day: parts[1], region: parts[2], signature: signature,
+            additionalHeaders: (fields["AdditionalHeaders"] ?? "").split(separator: ";").map(String.init))
     }
 }

@@ -14,31 +14,11 @@ public enum COSSignature {
     }
 
     /// Percent-encodes UTF-8, leaving only `A-Z a-z 0-9 - _ . ~` (upper-case hex).
-    public static func encode(_ s: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count)
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                UInt8(ascii: "~"):
-                out.append(b)
-            default:
-                out.append(UInt8(ascii: "%"))
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0x0F)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func encode(_ s: String) -> String { RFC3986.encode(s) }
 
     /// Percent-encodes an object key for the URL path: like ``encode(_:)`` but `/` stays.
-    public static func encodePath(_ key: String) -> String {
-        key.split(separator: "/", omittingEmptySubsequences: false).map { encode(String($0)) }.joined(separator: "/")
-    }
+    public static func encodePath(_ key: String) -> String { RFC3986.encodePath(key) }
 
-    /// `name=value&...` over pairs: names lower-cased after encoding, sorted by name.
     static func canonicalPairs(_ pairs: [(String, String)]) -> (joined: String, names: String) {
         let encoded = pairs.map { (encode($0.0).lowercased(), encode($0.1)) }.sorted { $0.0 < $1.0 }
         return (encoded.map { "\($0.0)=\($0.1)" }.joined(separator: "&"), encoded.map(\.0).joined(separator: ";"))

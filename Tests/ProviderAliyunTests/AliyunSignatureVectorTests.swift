@@ -83,6 +83,22 @@ struct AliyunSignatureVectorTests {
         #expect(OSSSignature.parseHTTPDate(headers.first { $0.0 == "date" }!.1).map(OSSSignature.httpDate) == headers.first { $0.0 == "date" }!.1)
     }
 
+    @Test func ossV4() throws {
+        let v = AliyunVectors.named("oss", "oss_v4_UploadPart_sts")
+        let headers = (v["headers_after_signing"] as! [String: String]).filter { $0.key != "authorization" }.map { ($0.key, $0.value) }
+        let query = (v["params"] as! [String: String]).map { ($0.key, $0.value) }
+        let canonical = OSSV4Signature.canonicalRequest(
+            method: "PUT", bucket: v["bucket"] as! String, key: v["key"] as! String, query: query, headers: headers)
+        #expect(canonical == v["canonical_request"] as! String)
+        let parsed = try #require(OSSV4Signature.parse(authorization: v["authorization"] as! String))
+        let dateTime = headers.first { $0.0 == "x-oss-date" }!.1
+        let stringToSign = OSSV4Signature.stringToSign(
+            dateTime: dateTime, scope: OSSV4Signature.scope(date: parsed.day, region: parsed.region), canonicalRequest: canonical)
+        #expect(stringToSign == v["string_to_sign"] as! String)
+        let secret = ((AliyunVectors.document["extras"] as! [String: Any])["upload_auth_example_decoded"] as! [String: String])["AccessKeySecret"]!
+        #expect(OSSV4Signature.signature(secret: secret, day: parsed.day, region: parsed.region, stringToSign: stringToSign) == parsed.signature)
+    }
+
     @Test func crc64() {
         let extras = AliyunVectors.document["extras"] as! [String: Any]
         var crc = CRC64()

@@ -32,43 +32,17 @@ struct ProviderUnderTest: Sendable, CustomTestStringConvertible {
     ]
 }
 
-/// Runs `body` against a fresh emulator (own data directory) tuned by `tune`.
+/// The kit's emulator, files and items (IngestTesting), for the Tencent-only tests here.
 func withEmulator<T: Sendable>(
     _ tune: @Sendable (inout EmulatorConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (Emulator.Endpoint, TemporaryDirectory) async throws -> T
 ) async throws -> T {
-    let directory = try TemporaryDirectory("vodingest-conformance")
-    defer { directory.remove() }
-    var configuration = EmulatorConfiguration(dataDirectory: directory.path + "/emulator", eventWaitSeconds: 0)
-    tune(&configuration)
-    return try await Emulator.withRunning(configuration: configuration) { endpoint in try await body(endpoint, directory) }
+    try await ConformanceKit.withEmulator(tune, body)
 }
 
-/// Files for the tests: deterministic bytes, so sizes and digests are known.
-struct TestFile {
-    let reference: FileReference
-    let md5: String
+typealias TestFile = ConformanceKit.TestFile
 
-    init(_ directory: TemporaryDirectory, _ name: String, size: Int) throws {
-        var bytes = [UInt8](repeating: 0, count: size)
-        var state: UInt32 = UInt32(truncatingIfNeeded: size) &+ 2_654_435_761
-        for i in bytes.indices {
-            state = state &* 1_664_525 &+ 1_013_904_223
-            bytes[i] = UInt8(truncatingIfNeeded: state >> 24)
-        }
-        let path = try directory.write(name, bytes: bytes)
-        reference = FileReference(
-            given: name, resolved: path, size: Int64(size), modified: nil, fileExtension: (name as NSString).pathExtension.lowercased())
-        md5 = Insecure.MD5.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-    }
-}
-
-func item(_ media: TestFile, cover: TestFile? = nil, title: String) -> IngestItem {
-    IngestItem(
-        location: SourceLocation(manifest: "conformance.csv", line: 2), id: title, media: media.reference,
-        mediaType: media.reference.fileExtension, cover: cover?.reference, title: title, description: nil, tags: [], category: nil,
-        procedure: nil, storageRegion: nil, expireTime: nil, sourceContext: nil, md5: nil, sha256: nil, meta: [])
-}
+func item(_ media: TestFile, cover: TestFile? = nil, title: String) -> IngestItem { ConformanceKit.item(media, cover: cover, title: title) }
 
 /// prepare, transfer media (and cover), commit.
 func upload(_ provider: any VODProvider, _ item: IngestItem, context: String) async throws -> RemoteMedia {

@@ -152,6 +152,23 @@ infos.set_VideoIds(f"{video_id},{big_id},0000000000000000000000000000dead")
 listed = call(infos)
 check("GetVideoInfos: both, and the unknown id", len(listed["VideoList"]) == 2 and listed["NonExistVideoIds"] == ["0000000000000000000000000000dead"])
 
+# OSS signature V4 (oss2 auth_version='v4'): the same STS credentials, another signature.
+create = CreateUploadVideoRequest.CreateUploadVideoRequest()
+create.set_Title("SDK OSS V4")
+create.set_FileName("v4.mp4")
+answer = call(create)
+address, auth = decode(answer["UploadAddress"]), decode(answer["UploadAuth"])
+v4 = oss2.Bucket(oss2.StsAuth(auth["AccessKeyId"], auth["AccessKeySecret"], auth["SecurityToken"], auth_version="v4"),
+                 address["Endpoint"], address["Bucket"], region=REGION)
+result = v4.put_object(address["FileName"], video_bytes)
+check("OSS V4 (OSS4-HMAC-SHA256) PutObject", result.status == 200)
+try:
+    oss2.Bucket(oss2.StsAuth(auth["AccessKeyId"], auth["AccessKeySecret"][::-1], auth["SecurityToken"], auth_version="v4"),
+                address["Endpoint"], address["Bucket"], region=REGION).put_object(address["FileName"], b"x")
+    check("OSS V4 with a wrong secret is refused", False)
+except oss2.exceptions.OssError as e:
+    check("OSS V4 with a wrong secret is refused (SignatureDoesNotMatch)", e.code == "SignatureDoesNotMatch", f"{e.status} {e.code}")
+
 print("alibabacloud-vod20170321 (signature V3, ACS3-HMAC-SHA256):")
 v3 = VodClient(open_api_models.Config(access_key_id=AK, access_key_secret=SECRET, endpoint=HOSTPORT, protocol="http", region_id=REGION))
 created = v3.create_upload_video(vod_models.CreateUploadVideoRequest(title="V3 clip", file_name="v3.mp4", reference_id="sdk-v3-ref-0001"))
@@ -209,7 +226,7 @@ delete = DeleteVideoRequest.DeleteVideoRequest()
 delete.set_VideoIds(scoped_id)
 call(delete)
 names = sorted(v["title"] for v in admin("videos"))
-check("DeleteVideo removed it; the catalogue holds exactly the uploaded videos", names == ["SDK clip 测试", "SDK multipart", "V3 clip"], names)
+check("DeleteVideo removed it; the catalogue holds exactly the uploaded videos", names == ["SDK OSS V4", "SDK clip 测试", "SDK multipart", "V3 clip"], names)
 
 print(f"aliyun SDK checks: {passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)
