@@ -148,6 +148,9 @@ public struct ProviderProfile: Sendable, Hashable {
     /// A file name without an extension is uploaded under its sniffed type (Alibaba's FileName
     /// must carry one), so the type must be known.
     public var needsTypeForNameWithoutExtension = false
+    /// Image types the platform takes as a cover (Alibaba CreateUploadImage's ImageExt: png jpg jpeg
+    /// gif heic webp; Tencent CoverType: the wider ``MediaRules/coverExtensions``).
+    public var coverExtensions: Set<String> = MediaRules.coverExtensions
     /// How long the platform's upload credentials last, seconds, when it does not say per session
     /// (for plans; the engine uses each session's own expiry).
     public var credentialLifetime: Int64 = 1800
@@ -161,8 +164,10 @@ public struct ProviderProfile: Sendable, Hashable {
         apiCallsPerCover: Int, uploadActions: String, actions: UploadActions, credentialRenewal: CredentialRenewal,
         coverUpload: CoverUploadMode, mediaIDName: String, unsupportedFields: [String: String] = [:],
         storageRegion: StorageRegionRule = .regionName, needsTypeForNameWithoutExtension: Bool = false,
-        sourceContextIsReferenceID: Bool = false, credentialLifetime: Int64 = 1800
+        sourceContextIsReferenceID: Bool = false, credentialLifetime: Int64 = 1800,
+        coverExtensions: Set<String> = MediaRules.coverExtensions
     ) {
+        self.coverExtensions = coverExtensions
         self.credentialLifetime = credentialLifetime
         self.sourceContextIsReferenceID = sourceContextIsReferenceID
         self.mediaIDName = mediaIDName
@@ -245,7 +250,8 @@ extension ProviderProfile {
             completeCommits: false),
         credentialRenewal: .refreshInPlace, coverUpload: .ownUpload, mediaIDName: "VideoId",
         unsupportedFields: ["expire_time": "CreateUploadVideo has no expiry parameter"], storageRegion: .ossStorageLocation,
-        needsTypeForNameWithoutExtension: true, sourceContextIsReferenceID: true, credentialLifetime: 3000)
+        needsTypeForNameWithoutExtension: true, sourceContextIsReferenceID: true, credentialLifetime: 3000,
+        coverExtensions: ["png", "jpg", "jpeg", "gif", "heic", "webp"])
 
     /// Every known profile, by platform name (the CLI's registry maps `--provider` values to them).
     public static let all: [String: ProviderProfile] = ["tencent": .tencent, "aliyun": .aliyun]

@@ -137,7 +137,7 @@ public struct Auditor: Sendable {
                 if let other = byFileID[fileID] {
                     findings.append(AuditFinding(
                         code: AuditFinding.duplicateFileID, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
-                        message: "FileId \(fileID) is also the FileId of \(other.manifest) line \(other.line) (\(other.id))"))
+                        message: "media id \(fileID) is also the media id of \(other.manifest) line \(other.line) (\(other.id))"))
                 } else {
                     byFileID[fileID] = row
                 }

@@ -46,7 +46,7 @@ enum HTMLReport {
 
     static func table(_ rows: [ReportRow]) -> String {
         guard !rows.isEmpty else { return "<p>None.</p>\n" }
-        var html = "<table><tr><th>manifest</th><th>line</th><th>id</th><th>path</th><th>size</th><th>status</th><th>FileId</th>"
+        var html = "<table><tr><th>manifest</th><th>line</th><th>id</th><th>path</th><th>size</th><th>status</th><th>media id</th>"
             + "<th>error</th><th>attempts</th><th>updated</th></tr>\n"
         for row in rows {
             let error = [row.errorCode, row.errorMessage].compactMap { $0 }.joined(separator: ": ")

@@ -369,9 +369,11 @@ public struct IngestRunner: Sendable {
         var renewCause: ProviderError? = nil
         // A CommitUpload may have reached the platform (its answer lost): look before applying again.
         var commitMaybeSent = position.state == .committing
+        // What the platform keeps to find the media again: what an earlier session sent, else the row's token.
+        var rowToken = work.resume?.session?.sourceContext ?? work.rowToken
         func recover() async throws -> RemoteMedia? {
             let context = RecoveryContext(
-                sourceContext: token, rowToken: work.rowToken, md5: md5, appliedAt: appliedAt, session: session,
+                sourceContext: token, rowToken: rowToken, md5: md5, appliedAt: appliedAt, session: session,
                 searches: options.recoverySearches, pause: options.recoveryPause,
                 pace: { action in
                     try await limiter.acquire()
@@ -461,7 +463,7 @@ public struct IngestRunner: Sendable {
                     if let changed = sourceChanged(item.media) ?? item.cover.flatMap(sourceChanged) { return try await fail(changed) }
                     var request = UploadRequest(
                         item: item, sourceContext: token, procedure: options.procedure, storageRegion: options.storageRegion,
-                        classID: options.classID, rowToken: work.rowToken)
+                        classID: options.classID, rowToken: rowToken)
                     // A platform that takes covers on their own: the cover first, its URL in the create call.
                     if profile.coverUpload == .ownUpload, let cover = item.cover {
                         let coverRequest = request
@@ -481,6 +483,7 @@ public struct IngestRunner: Sendable {
                     let fresh = try await step(action: actions.prepare, attempts: &attempts) { try await provider.prepare(prepareRequest) }
                     lastRequestID = fresh.requestID
                     try await position.record(.applied(fresh, item: item, sourceContext: fresh.sourceContext ?? token))
+                    rowToken = fresh.sourceContext ?? rowToken
                     if let refusal = outlivesCredentials(item, fresh, profile: profile) { return try await fail(refusal) }
                     session = fresh
                     uploadID = nil

@@ -412,11 +412,12 @@ struct RowCheck {
         let ext = MediaRules.fileExtension(ofPath: given)
         var reference = FileReference(
             given: given, resolved: FileInspector.lexicalPath(given, root: root), size: nil, modified: nil, fileExtension: ext)
-        guard let ext, MediaRules.coverExtensions.contains(ext) else {
+        let allowed = options.profile.coverExtensions
+        guard let ext, allowed.contains(ext) else {
             error(
                 "cover", .coverExtensionUnsupported,
-                "the cover \(given) must be an image: "
-                    + MediaRules.coverExtensions.sorted().joined(separator: " "))
+                "the cover \(given) must be an image \(options.profile.displayName) takes as a cover: "
+                    + allowed.sorted().joined(separator: " "))
             return nil
         }
         if options.fileChecks {

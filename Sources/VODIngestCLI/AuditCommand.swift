@@ -14,7 +14,7 @@ struct AuditCommand: AsyncParsableCommand {
         abstract: "Check a reconciliation report against its manifests, the files on disk and (--verify-remote) the platform.",
         discussion: """
             Every manifest row must have exactly one report row (audit.missing-row, audit.extra-row), no
-            FileId may appear twice (audit.duplicate-file-id), and each committed row's file must still have
+            media id may appear twice (audit.duplicate-file-id), and each committed row's file must still have
             the report's size and MD5 (audit.size-mismatch, audit.checksum-mismatch). With --verify-remote, the platform (Tencent DescribeMediaInfos, Alibaba GetVideoInfos: 20 ids a call, under --api-rate) confirms each media id exists with the expected name and size, and on Tencent its SourceContext, on Alibaba its ReferenceId (audit.remote-missing, audit.remote-mismatch).
 
             The report may be CSV, JSONL or JSON, as `vodingest report` or `ingest` wrote it.
@@ -33,7 +33,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The report to audit (CSV, JSONL or JSON).", valueName: "file"))
     var report: String
 
-    @Flag(help: "Also ask the platform about every committed FileId (DescribeMediaInfos).")
+    @Flag(help: "Also ask the platform about every committed media id (Tencent DescribeMediaInfos, Alibaba GetVideoInfos).")
     var verifyRemote = false
 
     @Option(help: ArgumentHelp("With --provider local or local-aliyun: the state directory whose embedded emulator holds the media.", valueName: "dir"))
@@ -132,7 +132,7 @@ struct AuditCommand: AsyncParsableCommand {
             let t = result.totals
             out.line(
                 "\(t.manifestRows) manifest rows, \(t.reportRows) report rows, \(t.committed) committed, \(t.filesChecked) files checked"
-                    + (verifyRemote ? ", \(t.remoteChecked) FileIds checked on the platform" : "")
+                    + (verifyRemote ? ", \(t.remoteChecked) media ids checked on the platform" : "")
                     + ": \(result.findings.isEmpty ? "no findings" : "\(result.findings.count) finding(s)")")
         }
         out.flush()

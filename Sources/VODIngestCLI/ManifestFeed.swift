@@ -173,7 +173,10 @@ final class JournalFeed: WorkSource, @unchecked Sendable {
                     let item = items[index]
                     switch registration {
                     case .start(let key, let duplicates) where !resuming.contains(key):
-                        buffer.append(Work(key: key, item: item, sourceContext: contexts[index], duplicates: duplicates))
+                        // The row's token comes from the manifest's absolute path, so it is the same
+                        // whichever way the manifest is named on the command line.
+                        let token = RowToken.make(manifest: manifest.path == "-" ? manifest.name : manifest.path, id: item.id)
+                        buffer.append(Work(key: key, item: item, sourceContext: contexts[index], duplicates: duplicates, rowToken: token))
                         count += 1
                         bytes += (item.media.size ?? 0) + (item.cover?.size ?? 0)
                     case .committed, .duplicate:

@@ -13,9 +13,7 @@ public struct VODIngestCommand: AsyncParsableCommand {
         commandName: "vodingest",
         abstract: "Move whole video libraries into cloud video-on-demand platforms.",
         discussion: """
-            Check a manifest with `vodingest validate`, see what a run costs with `vodingest plan`,
-            upload with `vodingest ingest` (into the embedded emulator unless --provider tencent).
-            See README.md for manifest formats and exit codes.
+            Check a manifest with `vodingest validate`, see what a run costs with `vodingest plan`, upload with `vodingest ingest` (into the embedded emulator, Tencent's protocol by default or Alibaba's with --provider local-aliyun; --provider tencent or aliyun for the cloud). See README.md for manifest formats, how each field maps to each platform, and exit codes.
             """,
         version: version,
         subcommands: [IngestCommand.self, ReportCommand.self, AuditCommand.self, ValidateCommand.self, PlanCommand.self, EmulatorCommand.self])

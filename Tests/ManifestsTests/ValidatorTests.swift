@@ -208,6 +208,11 @@ struct ValidatorTests {
         #expect(!tencent[1].contains("metadata.invalid"))
         #expect(tencent[2].contains("metadata.invalid"))
         #expect(!tencent[3].contains("metadata.invalid"))
+        // A BMP cover: Tencent takes it, Alibaba's CreateUploadImage does not.
+        try lib.dir.write("c/a.bmp", bytes: Array("BM".utf8) + [UInt8](repeating: 0, count: 60))
+        let bmp = "id,path,cover\ne,v/a.mp4,c/a.bmp\n"
+        #expect(try lib.codes(bmp, profile: .aliyun)[0].contains("cover.extension-unsupported"))
+        #expect(!(try lib.codes(bmp, profile: .tencent)[0].contains("cover.extension-unsupported")))
     }
 
     @Test func coverProblems() throws {

@@ -80,7 +80,7 @@ struct JournalCLITests {
         for report in [state + "/report.csv", lib.path + "/r.jsonl", lib.path + "/r.json"] {
             let audit = try CLI.run(["audit", "samples/good.csv", "samples/good.xml", "--report", report, "--verify-remote", "--state-dir", state])
             #expect(audit.status == 0, "\(report): \(audit.stdout)\(audit.stderr)")
-            #expect(audit.stdout.contains("6 FileIds checked on the platform: no findings"))
+            #expect(audit.stdout.contains("6 media ids checked on the platform: no findings"))
         }
     }
 
