@@ -124,7 +124,7 @@ struct OSSHandler {
             throw Failure(status: .forbidden, code: "InvalidAccessKeyId", message: "The OSS Access Key Id you provided does not exist in our records.")
         }
         let dateText = request.headers[HTTPField.Name("x-oss-date")!] ?? request.headers[HTTPField.Name("Date")!]
-        guard let dateText, let date = v4 == nil ? OSSSignature.parseHTTPDate(dateText) : Self.parseV4Date(dateText) else {
+        guard let dateText, let date = v4 == nil ? OSSSignature.parseHTTPDate(dateText) : OSSSignature.parseCompactDate(dateText) else {
             throw Failure(status: .forbidden, code: "AccessDenied", message: "The date header is missing or malformed (V1: an RFC 1123 Date; V4: x-oss-date YYYYMMDDTHHMMSSZ).")
         }
         if abs(Int64(date.timeIntervalSince1970) - now) > AliyunVODHandler.maximumSkew {
@@ -152,15 +152,6 @@ struct OSSHandler {
         if let scope, !scope.contains(key) {
             throw Failure(status: .forbidden, code: "AccessDenied", message: "You have no right to access this object because of the STS policy.")
         }
-    }
-
-    /// `20240501T083000Z`.
-    static func parseV4Date(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.date(from: text)
     }
 
     /// Receives a body with Content-Length and Content-MD5 checked, hashing MD5 and CRC-64.

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import IngestCore
 
 /// Alibaba Cloud RPC signature V1 (HMAC-SHA1), as aliyunsdkcore signs VOD requests (protocol notes
 /// §3.2): every parameter but `Signature`, RFC 3986-encoded, sorted by name, then
@@ -132,31 +133,55 @@ public enum OSSSignature {
     /// A key as oss2 puts it in the URL: every byte but the unreserved ones percent-encoded, `/` included.
     public static func encodeKey(_ key: String) -> String { AliyunRPCSignature.encode(key) }
 
-    /// RFC 1123 date (`Wed, 01 May 2024 08:30:00 GMT`), the `Date` OSS V1 signs.
+    static let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// RFC 1123 date (`Wed, 01 May 2024 08:30:00 GMT`), the `Date` OSS V1 signs. Built from the
+    /// ISO 8601 form, not a DateFormatter (one is costly to make, and not shareable across threads).
     public static func httpDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let iso = Array(ISO8601Timestamp.format(seconds))  // 2024-05-01T08:30:00Z
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let weekday = weekdays[Int(((days % 7) + 7) % 7)]
+        let month = months[(Int(String(iso[5...6])) ?? 1) - 1]
+        return "\(weekday), \(String(iso[8...9])) \(month) \(String(iso[0...3])) \(String(iso[11...18])) GMT"
     }
 
     public static func parseHTTPDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.date(from: text)
+        // "Wed, 01 May 2024 08:30:00 GMT"
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let month = months.firstIndex(of: String(parts[2])), parts[1].count == 2,
+            parts[3].count == 4, parts[4].count == 8
+        else { return nil }
+        let monthText = month + 1 < 10 ? "0\(month + 1)" : "\(month + 1)"
+        return ISO8601Timestamp.parse("\(parts[3])-\(monthText)-\(parts[1])T\(parts[4])Z")
+    }
+
+    /// `20240501T083000Z`, OSS V4's `x-oss-date`.
+    public static func parseCompactDate(_ text: String) -> Date? {
+        let c = Array(text)
+        guard c.count == 16, c[8] == "T", c[15] == "Z" else { return nil }
+        return ISO8601Timestamp.parse("\(String(c[0...3]))-\(String(c[4...5]))-\(String(c[6...7]))T\(String(c[9...10])):\(String(c[11...12])):\(String(c[13...14]))Z")
     }
 }
 
 /// CRC-64/XZ (ECMA-182, reflected, init and xorout all ones): OSS's `x-oss-hash-crc64ecma`.
+/// Slicing-by-8: eight bytes a step through eight tables.
 public struct CRC64: Sendable {
-    static let table: [UInt64] = (0..<256).map { i -> UInt64 in
-        var crc = UInt64(i)
-        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xC96C_5795_D787_0F42 : crc >> 1 }
-        return crc
-    }
+    static let tables: [[UInt64]] = {
+        var t = [[UInt64]](repeating: [UInt64](repeating: 0, count: 256), count: 8)
+        for i in 0..<256 {
+            var crc = UInt64(i)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xC96C_5795_D787_0F42 : crc >> 1 }
+            t[0][i] = crc
+        }
+        for i in 0..<256 {
+            for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
+        }
+        return t
+    }()
+    /// The eight tables in one buffer, table k at offset 256 k.
+    static let flat: [UInt64] = tables.flatMap { $0 }
 
     private var state: UInt64 = ~0
 
@@ -164,8 +189,21 @@ public struct CRC64: Sendable {
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         var crc = state
-        Self.table.withUnsafeBufferPointer { t in
-            for b in bytes { crc = t[Int(UInt8(truncatingIfNeeded: crc) ^ b)] ^ (crc >> 8) }
+        Self.flat.withUnsafeBufferPointer { t in
+            var i = 0
+            let n = bytes.count
+            while n - i >= 8 {
+                let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) ^ crc
+                crc = t[7 * 256 + Int(word & 0xFF)] ^ t[6 * 256 + Int((word >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((word >> 16) & 0xFF)] ^ t[4 * 256 + Int((word >> 24) & 0xFF)]
+                    ^ t[3 * 256 + Int((word >> 32) & 0xFF)] ^ t[2 * 256 + Int((word >> 40) & 0xFF)]
+                    ^ t[1 * 256 + Int((word >> 48) & 0xFF)] ^ t[Int(word >> 56)]
+                i += 8
+            }
+            while i < n {
+                crc = t[Int(UInt8(truncatingIfNeeded: crc) ^ bytes[i])] ^ (crc >> 8)
+                i += 1
+            }
         }
         state = crc
     }

@@ -111,6 +111,21 @@ struct AliyunSignatureVectorTests {
         b.update(Array("6789".utf8))
         #expect(CRC64.combine(a.value, b.value, lengthOfB: 4) == crc.value)
         #expect(CRC64.combine(a.value, CRC64().value, lengthOfB: 0) == a.value)
+        // Slicing-by-8 and the byte-at-a-time tail agree on every split of a longer input.
+        let long = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        var whole = CRC64()
+        whole.update(long)
+        for split in [0, 1, 7, 8, 9, 333, 999] {
+            var x = CRC64()
+            x.update(long[..<split])
+            var y = CRC64()
+            y.update(long[split...])
+            #expect(CRC64.combine(x.value, y.value, lengthOfB: Int64(1000 - split)) == whole.value, "split \(split)")
+        }
+        // The date OSS V1 signs, without a DateFormatter.
+        #expect(OSSSignature.httpDate(Date(timeIntervalSince1970: 1_714_552_200)) == "Wed, 01 May 2024 08:30:00 GMT")
+        #expect(OSSSignature.parseHTTPDate("Wed, 01 May 2024 08:30:00 GMT")?.timeIntervalSince1970 == 1_714_552_200)
+        #expect(OSSSignature.parseCompactDate("20240501T083000Z")?.timeIntervalSince1970 == 1_714_552_200)
     }
 }
 
