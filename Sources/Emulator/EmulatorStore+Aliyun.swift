@@ -17,14 +17,18 @@ extension EmulatorStore {
         return true
     }
 
-    /// Issues STS credentials for one object key of the Alibaba bucket.
-    func issueSTS(key: String, now: Int64) throws -> Credential {
+    /// Issues STS credentials for one object key of the Alibaba bucket; `alsoWrite` joins the same
+    /// transaction (one write a call: the emulator's SQLite is its bottleneck on small files).
+    func issueSTS(key: String, now: Int64, alsoWrite: (Database) throws -> Void = { _ in }) throws -> Credential {
         let credential = Credential(
             secretID: EmulatorConfiguration.randomKey(prefix: "STS.", length: 28),
             secretKey: EmulatorConfiguration.randomKey(prefix: "", length: 30),
             token: "CAIS" + EmulatorConfiguration.randomKey(prefix: "", length: 120),
             expiresAt: now + configuration.credentialLifetime, bucket: configuration.aliyunBucket, keys: [key])
-        try database.queue.write { db in try credential.insert(db) }
+        try database.queue.write { db in
+            try alsoWrite(db)
+            try credential.insert(db)
+        }
         credentials[credential.secretID] = credential
         return credential
     }
@@ -40,13 +44,11 @@ extension EmulatorStore {
         {
             return .referenceExists(existing.videoID)
         }
-        try database.queue.write { db in try video.insert(db) }
-        return .created(video, try issueSTS(key: video.objectKey, now: now))
+        return .created(video, try issueSTS(key: video.objectKey, now: now) { db in try video.insert(db) })
     }
 
     func createImage(_ image: Image, now: Int64) throws -> Credential {
-        try database.queue.write { db in try image.insert(db) }
-        return try issueSTS(key: image.objectKey, now: now)
+        try issueSTS(key: image.objectKey, now: now) { db in try image.insert(db) }
     }
 
     /// A video by id, or by ReferenceId; its status as the platform shows it now (`UploadSucc` for
@@ -86,17 +88,19 @@ extension EmulatorStore {
         return count
     }
 
-    /// An OSS write (PutObject or CompleteMultipartUpload) finished: the video or image of that key
-    /// has its mezzanine now.
-    func ossWritten(bucket: String, key: String, now: Int64) throws {
-        guard bucket == configuration.aliyunBucket, let object = objects[bucket + "/" + key] else { return }
-        try database.queue.write { db in
-            try db.execute(
-                sql: "UPDATE video SET status = 'UploadSucc', uploadedAt = ?, modifiedAt = ?, objectFile = ?, size = ?, md5 = ?, crc64 = ? WHERE objectKey = ?",
-                arguments: [now, now, object.path, object.size, object.md5, object.crc64, key])
-            try db.execute(
-                sql: "UPDATE image SET objectFile = ?, size = ?, md5 = ? WHERE objectKey = ?", arguments: [object.path, object.size, object.md5, key])
+    /// An OSS write (PutObject or CompleteMultipartUpload): the object is stored, and the video or
+    /// image of that key has its mezzanine now, in one transaction.
+    func storeOSS(bucket: String, key: String, path: String, size: Int64, md5: String, etag: String, crc64: String, now: Int64) throws {
+        try store(bucket: bucket, key: key, path: path, size: size, md5: md5, etag: etag, crc64: crc64) { db in
+            try Self.markWritten(db, key: key, path: path, size: size, md5: md5, crc64: crc64, now: now)
         }
+    }
+
+    static func markWritten(_ db: Database, key: String, path: String, size: Int64, md5: String, crc64: String, now: Int64) throws {
+        try db.execute(
+            sql: "UPDATE video SET status = 'UploadSucc', uploadedAt = ?, modifiedAt = ?, objectFile = ?, size = ?, md5 = ?, crc64 = ? WHERE objectKey = ?",
+            arguments: [now, now, path, size, md5, crc64, key])
+        try db.execute(sql: "UPDATE image SET objectFile = ?, size = ?, md5 = ? WHERE objectKey = ?", arguments: [path, size, md5, key])
     }
 
     /// Deletes videos with their source files; returns the ids that did not exist.

@@ -314,10 +314,16 @@ actor EmulatorStore {
 
     // MARK: Objects
 
-    func store(bucket: String, key: String, path: String, size: Int64, md5: String, etag: String, crc64: String? = nil) throws {
+    func store(
+        bucket: String, key: String, path: String, size: Int64, md5: String, etag: String, crc64: String? = nil,
+        alsoWrite: (Database) throws -> Void = { _ in }
+    ) throws {
         let id = bucket + "/" + key
         let object = StoredObject(id: id, path: path, size: size, md5: md5, etag: etag, crc64: crc64)
-        try database.queue.write { db in try object.save(db) }
+        try database.queue.write { db in
+            try object.save(db)
+            try alsoWrite(db)
+        }
         // An overwritten object's bytes go, unless a committed media still points at them.
         if let old = objects[id], old.path != path, !referenced(old.path) { try? FileManager.default.removeItem(atPath: old.path) }
         objects[id] = object

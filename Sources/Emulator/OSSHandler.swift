@@ -190,8 +190,9 @@ struct OSSHandler {
         }
         let final = configuration.dataDirectory + "/objects/" + UUID().uuidString
         try FileManager.default.moveItem(atPath: temp, toPath: final)
-        try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag(md5), crc64: String(crc))
-        try await store.ossWritten(bucket: bucket, key: key, now: Int64(Date().timeIntervalSince1970))
+        try await store.storeOSS(
+            bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag(md5), crc64: String(crc),
+            now: Int64(Date().timeIntervalSince1970))
         return Response(status: .ok, headers: [
             .eTag: etag(md5), HTTPField.Name("x-oss-hash-crc64ecma")!: String(crc), HTTPField.Name("x-oss-request-id")!: requestID,
             HTTPField.Name("Content-MD5")!: Data(md5).base64EncodedString(),
@@ -246,8 +247,9 @@ struct OSSHandler {
         _ = try await store.finish(id)
         let etag = "\"" + Hex.encode(Insecure.MD5.hash(data: digests)).uppercased() + "-\(listed.count)\""
         let crcText = String(crc ?? 0)
-        try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag, crc64: crcText)
-        try await store.ossWritten(bucket: bucket, key: key, now: Int64(Date().timeIntervalSince1970))
+        try await store.storeOSS(
+            bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag, crc64: crcText,
+            now: Int64(Date().timeIntervalSince1970))
         return xml(
             "<CompleteMultipartUploadResult><Location>http://\(bucket).oss-\(configuration.aliyunRegion).aliyuncs.com/\(escape(key))</Location><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><ETag>\(escape(etag))</ETag></CompleteMultipartUploadResult>",
             requestID: requestID, extra: [HTTPField.Name("x-oss-hash-crc64ecma")!: crcText])
