@@ -6,7 +6,7 @@ let package = Package(
     name: "vodingest",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "vodingest", targets: ["vodingest"]),
+        .executable(name: "vodingest", targets: ["vodingest"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -113,7 +113,8 @@ let package = Package(
         .testTarget(
             name: "ProviderAliyunTests",
             dependencies: [
-                "VendorSigning", "ProviderAliyun", "Emulator", "VODHTTP", "IngestCore", "IngestTesting", "IngestEngine", "JournalSQLite", "Manifests",
+                "VendorSigning", "ProviderAliyun", "Emulator", "VODHTTP", "IngestCore", "IngestTesting", "IngestEngine", "JournalSQLite",
+                "Manifests",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             resources: [.copy("Fixtures")]

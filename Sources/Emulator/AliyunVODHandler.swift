@@ -28,10 +28,14 @@ struct AliyunVODHandler {
         let message: String
 
         static func missing(_ name: String) -> Failure {
-            Failure(status: .badRequest, code: "MissingParameter", message: "The input parameter \"\(name)\" that is mandatory for processing this request is not supplied.")
+            Failure(
+                status: .badRequest, code: "MissingParameter",
+                message: "The input parameter \"\(name)\" that is mandatory for processing this request is not supplied.")
         }
         static func invalid(_ name: String, _ why: String = "") -> Failure {
-            Failure(status: .badRequest, code: "InvalidParameter", message: "The specified parameter \"\(name)\" is not valid.\(why.isEmpty ? "" : " " + why)")
+            Failure(
+                status: .badRequest, code: "InvalidParameter",
+                message: "The specified parameter \"\(name)\" is not valid.\(why.isEmpty ? "" : " " + why)")
         }
     }
 
@@ -56,7 +60,9 @@ struct AliyunVODHandler {
                 throw Failure(status: .serviceUnavailable, code: "Throttling.User", message: "Request was denied due to user flow control.")
             }
             if configuration.apiInternalErrorRate > 0, Double.random(in: 0..<1) < configuration.apiInternalErrorRate {
-                throw Failure(status: .internalServerError, code: "InternalError", message: "The request processing has failed due to some unknown error (injected by the emulator).")
+                throw Failure(
+                    status: .internalServerError, code: "InternalError",
+                    message: "The request processing has failed due to some unknown error (injected by the emulator).")
             }
             var p: [String: String] = [:]
             for (name, value) in parameters { p[name] = value }
@@ -70,21 +76,28 @@ struct AliyunVODHandler {
             case "GetMezzanineInfo": output = try await getMezzanineInfo(p)
             case "DeleteVideo": output = try await deleteVideo(p)
             default:
-                throw Failure(status: .notFound, code: "InvalidAction.NotFound", message: "Specified api is not found, please check your url and method.")
+                throw Failure(
+                    status: .notFound, code: "InvalidAction.NotFound",
+                    message: "Specified api is not found, please check your url and method.")
             }
             output["RequestId"] = requestID
             return Self.json(output, status: .ok)
         } catch let failure as Failure {
             await store.countAPIError(failure.code)
             return Self.json(
-                ["RequestId": requestID, "HostId": "vod.\(configuration.aliyunRegion).aliyuncs.com", "Code": failure.code, "Message": failure.message],
+                [
+                    "RequestId": requestID, "HostId": "vod.\(configuration.aliyunRegion).aliyuncs.com", "Code": failure.code,
+                    "Message": failure.message,
+                ],
                 status: failure.status)
         }
     }
 
     static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     // MARK: Signatures
@@ -102,7 +115,8 @@ struct AliyunVODHandler {
     func checkTime(_ text: String?, nonce: String?, now: Int64) async throws {
         guard let text else { throw Failure.missing("Timestamp") }
         guard let date = ISO8601Timestamp.parse(text) else {
-            throw Failure(status: .badRequest, code: "InvalidTimeStamp.Format", message: "Specified time stamp or date value is not well formatted.")
+            throw Failure(
+                status: .badRequest, code: "InvalidTimeStamp.Format", message: "Specified time stamp or date value is not well formatted.")
         }
         if abs(Int64(date.timeIntervalSince1970) - now) > Self.maximumSkew {
             throw Failure(status: .badRequest, code: "InvalidTimeStamp.Expired", message: "Specified time stamp or date value is expired.")
@@ -119,7 +133,8 @@ struct AliyunVODHandler {
         guard let signature = value("Signature") else { throw Failure.missing("Signature") }
         guard let accessKeyID = value("AccessKeyId") else { throw Failure.missing("AccessKeyId") }
         guard value("SignatureMethod") == "HMAC-SHA1", value("SignatureVersion") == "1.0" else {
-            throw Failure(status: .badRequest, code: "IncompleteSignature", message: "The request signature does not conform to Aliyun standards.")
+            throw Failure(
+                status: .badRequest, code: "IncompleteSignature", message: "The request signature does not conform to Aliyun standards.")
         }
         guard value("Version") == "2017-03-21" else {
             throw Failure(status: .badRequest, code: "InvalidVersion", message: "Specified parameter Version is not valid.")
@@ -137,7 +152,8 @@ struct AliyunVODHandler {
     /// Signature V3 over the headers the Authorization header lists (§3.3).
     func verifyV3(_ request: Request, query: [(String, String)], body: [UInt8], now: Int64) async throws {
         guard let parsed = ACS3Signature.parse(authorization: request.headers[.authorization] ?? "") else {
-            throw Failure(status: .badRequest, code: "IncompleteSignature", message: "The request signature does not conform to Aliyun standards.")
+            throw Failure(
+                status: .badRequest, code: "IncompleteSignature", message: "The request signature does not conform to Aliyun standards.")
         }
         func header(_ name: String) -> String? {
             name == "host" ? request.head.authority : HTTPField.Name(name).flatMap { request.headers[$0] }
@@ -173,7 +189,8 @@ struct AliyunVODHandler {
     // MARK: Actions
 
     static func base64JSON(_ object: [String: Any]) -> String {
-        ((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()).base64EncodedString()
+        ((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
+            .base64EncodedString()
     }
 
     func address(key: String) async -> String {
@@ -202,11 +219,14 @@ struct AliyunVODHandler {
             throw Failure(status: .badRequest, code: "LengthExceededMax", message: "The specified Title length has exceeded 128 bytes.")
         }
         if let description = p["Description"], description.count > 1024 {
-            throw Failure(status: .badRequest, code: "LengthExceededMax", message: "The specified Description length has exceeded 1024 bytes.")
+            throw Failure(
+                status: .badRequest, code: "LengthExceededMax", message: "The specified Description length has exceeded 1024 bytes.")
         }
         if let tags = p["Tags"], !tags.isEmpty {
             let list = tags.split(separator: ",", omittingEmptySubsequences: false)
-            guard list.count <= 16 else { throw Failure(status: .badRequest, code: "TagsExceededMax", message: "The specified Tags count has exceeded 16.") }
+            guard list.count <= 16 else {
+                throw Failure(status: .badRequest, code: "TagsExceededMax", message: "The specified Tags count has exceeded 16.")
+            }
             if list.contains(where: { $0.count > 32 }) {
                 throw Failure(status: .badRequest, code: "LengthExceededMax", message: "The specified Tag length has exceeded 32 bytes.")
             }
@@ -217,7 +237,8 @@ struct AliyunVODHandler {
                 throw Failure.invalid("UserData", "It must be a JSON object.")
             }
             if let extend = object["Extend"] {
-                let text = (extend as? String) ?? String(decoding: (try? JSONSerialization.data(withJSONObject: extend)) ?? Data(), as: UTF8.self)
+                let text =
+                    (extend as? String) ?? String(decoding: (try? JSONSerialization.data(withJSONObject: extend)) ?? Data(), as: UTF8.self)
                 if text.utf8.count > 512 { throw Failure.invalid("UserData", "Extend is longer than 512 bytes.") }
             }
         }
@@ -233,27 +254,33 @@ struct AliyunVODHandler {
         try checkMetadata(p)
         if let size = p["FileSize"], Int64(size) == nil { throw Failure.invalid("FileSize") }
         if let storage = p["StorageLocation"], !storage.isEmpty, storage != configuration.aliyunStorageLocation {
-            throw Failure(status: .notFound, code: "InvalidStorage.NotFound", message: "The specified storage location \(storage) does not exist.")
+            throw Failure(
+                status: .notFound, code: "InvalidStorage.NotFound", message: "The specified storage location \(storage) does not exist.")
         }
         if let reference = p["ReferenceId"] {
-            let allowed = reference.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 95 }
+            let allowed = reference.utf8.allSatisfy {
+                ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 95
+            }
             guard allowed, (6...64).contains(reference.utf8.count) else {
                 throw Failure.invalid("ReferenceId", "It must be 6 to 64 letters, digits, '-' or '_'.")
             }
         }
         let id = Self.randomID()
         let video = EmulatorDatabase.Video(
-            videoID: id, title: title, fileName: fileName, fileSize: p["FileSize"].flatMap { Int64($0) }, videoDescription: p["Description"],
+            videoID: id, title: title, fileName: fileName, fileSize: p["FileSize"].flatMap { Int64($0) },
+            videoDescription: p["Description"],
             coverURL: p["CoverURL"], cateID: p["CateId"].flatMap { Int64($0) }, tags: p["Tags"], templateGroupID: p["TemplateGroupId"],
             workflowID: p["WorkflowId"], storageLocation: configuration.aliyunStorageLocation, appID: p["AppId"] ?? "app-1000000",
-            userData: p["UserData"], referenceID: p["ReferenceId"], bucket: configuration.aliyunBucket, objectKey: "sv/\(id.prefix(8))-\(id.suffix(6))/\(id).\(ext)",
+            userData: p["UserData"], referenceID: p["ReferenceId"], bucket: configuration.aliyunBucket,
+            objectKey: "sv/\(id.prefix(8))-\(id.suffix(6))/\(id).\(ext)",
             status: "Uploading", createdAt: now, modifiedAt: now)
         switch try await store.createVideo(video, now: now) {
         case .created(let video, let credential):
             return ["VideoId": video.videoID, "UploadAddress": await address(key: video.objectKey), "UploadAuth": auth(credential)]
         case .referenceExists(let existing):
             // [EMU] The platform keeps ReferenceId unique per user; its code for a repeat is not documented.
-            throw Failure(status: .badRequest, code: "InvalidParameter.ReferenceId", message: "The ReferenceId already belongs to video \(existing).")
+            throw Failure(
+                status: .badRequest, code: "InvalidParameter.ReferenceId", message: "The ReferenceId already belongs to video \(existing).")
         }
     }
 
@@ -280,7 +307,8 @@ struct AliyunVODHandler {
         try checkMetadata(p)
         let id = Self.randomID()
         let image = EmulatorDatabase.Image(
-            imageID: id, imageType: type, ext: ext, title: p["Title"], bucket: configuration.aliyunBucket, objectKey: "image/\(type)/\(id).\(ext)",
+            imageID: id, imageType: type, ext: ext, title: p["Title"], bucket: configuration.aliyunBucket,
+            objectKey: "image/\(type)/\(id).\(ext)",
             createdAt: now)
         let credential = try await store.createImage(image, now: now)
         let base = await store.baseURL
@@ -295,7 +323,8 @@ struct AliyunVODHandler {
         var object: [String: Any] = [
             "VideoId": v.videoID, "Title": v.title, "Status": v.status, "CreationTime": ISO8601Timestamp.format(v.createdAt),
             "ModificationTime": ISO8601Timestamp.format(v.modifiedAt), "StorageLocation": v.storageLocation,
-            "RegionId": configuration.aliyunRegion, "AppId": v.appID, "AuditStatus": "Normal", "DownloadSwitch": "on", "StorageClass": "Standard",
+            "RegionId": configuration.aliyunRegion, "AppId": v.appID, "AuditStatus": "Normal", "DownloadSwitch": "on",
+            "StorageClass": "Standard",
         ]
         object["Description"] = v.videoDescription
         object["CoverURL"] = v.coverURL
@@ -325,7 +354,9 @@ struct AliyunVODHandler {
         let ids = (p["VideoIds"] ?? "").split(separator: ",").map(String.init)
         let references = (p["ReferenceIds"] ?? "").split(separator: ",").map(String.init)
         guard !ids.isEmpty || !references.isEmpty else { throw Failure.missing("VideoIds") }
-        guard ids.count <= 20, references.count <= 20 else { throw Failure.invalid(ids.count > 20 ? "VideoIds" : "ReferenceIds", "At most 20.") }
+        guard ids.count <= 20, references.count <= 20 else {
+            throw Failure.invalid(ids.count > 20 ? "VideoIds" : "ReferenceIds", "At most 20.")
+        }
         var list: [[String: Any]] = []
         var missing: [String] = []
         var missingReferences: [String] = []
@@ -333,14 +364,20 @@ struct AliyunVODHandler {
             if let video = await store.video(id: id) { list.append(videoObject(video)) } else { missing.append(id) }
         }
         for reference in references {
-            if let video = await store.video(reference: reference) { list.append(videoObject(video)) } else { missingReferences.append(reference) }
+            if let video = await store.video(reference: reference) {
+                list.append(videoObject(video))
+            } else {
+                missingReferences.append(reference)
+            }
         }
         return ["VideoList": list, "NonExistVideoIds": missing, "NonExistReferenceIds": missingReferences]
     }
 
     func getMezzanineInfo(_ p: [String: String]) async throws -> [String: Any] {
         guard let id = p["VideoId"], !id.isEmpty else { throw Failure.missing("VideoId") }
-        guard let video = await store.video(id: id) else { throw Failure(status: .notFound, code: "InvalidVideo.NotFound", message: "The video not exist.") }
+        guard let video = await store.video(id: id) else {
+            throw Failure(status: .notFound, code: "InvalidVideo.NotFound", message: "The video not exist.")
+        }
         let ext = (video.objectKey as NSString).pathExtension
         var mezzanine: [String: Any] = [
             "VideoId": video.videoID, "FileName": video.fileName, "Status": video.objectFile == nil ? "Uploading" : "Normal",

@@ -2,8 +2,8 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Synchronization
 import NIOCore
+import Synchronization
 import VendorSigning
 
 /// COS (protocol notes §4): q-sign verification against the temporary credentials the emulator
@@ -41,17 +41,22 @@ struct COSHandler {
             }
             try await verify(request, path: path, query: query, key: key, bucket: bucket)
             if configuration.cosSlowDownRate > 0, Double.random(in: 0..<1) < configuration.cosSlowDownRate {
-                throw Failure(status: .serviceUnavailable, code: "SlowDown", message: "Please reduce your request rate (injected by the emulator).")
+                throw Failure(
+                    status: .serviceUnavailable, code: "SlowDown", message: "Please reduce your request rate (injected by the emulator).")
             }
             let value = { (name: String) in query.first { $0.0.lowercased() == name }?.1 }
             switch operation {
             case "PutObject": return try await putObject(request, bucket: bucket, key: key, requestID: requestID)
             case "UploadPart":
-                return try await uploadPart(request, uploadID: value("uploadid") ?? "", number: Int(value("partnumber") ?? "") ?? 0, requestID: requestID)
+                return try await uploadPart(
+                    request, uploadID: value("uploadid") ?? "", number: Int(value("partnumber") ?? "") ?? 0, requestID: requestID)
             case "InitiateMultipartUpload":
                 let id = try await store.initiate(bucket: bucket, key: key)
-                return xml("<InitiateMultipartUploadResult><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><UploadId>\(id)</UploadId></InitiateMultipartUploadResult>", requestID: requestID)
-            case "CompleteMultipartUpload": return try await complete(request, bucket: bucket, key: key, uploadID: value("uploadid") ?? "", requestID: requestID)
+                return xml(
+                    "<InitiateMultipartUploadResult><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><UploadId>\(id)</UploadId></InitiateMultipartUploadResult>",
+                    requestID: requestID)
+            case "CompleteMultipartUpload":
+                return try await complete(request, bucket: bucket, key: key, uploadID: value("uploadid") ?? "", requestID: requestID)
             case "AbortMultipartUpload":
                 guard try await store.finish(value("uploadid") ?? "") != nil else { throw noSuchUpload }
                 return Response(status: .noContent, headers: [HTTPField.Name("x-cos-request-id")!: requestID])
@@ -60,14 +65,20 @@ struct COSHandler {
                     uploadID: value("uploadid") ?? "", bucket: bucket, key: key, marker: Int(value("part-number-marker") ?? "") ?? 0,
                     maxParts: min(1000, max(1, Int(value("max-parts") ?? "") ?? 1000)), requestID: requestID)
             case "ListMultipartUploads": return await listUploads(bucket: bucket, prefix: value("prefix") ?? "", requestID: requestID)
-            case "HeadObject", "GetObject": return try await getObject(bucket: bucket, key: key, head: operation == "HeadObject", requestID: requestID)
-            default: throw Failure(status: .methodNotAllowed, code: "MethodNotAllowed", message: "The specified method is not allowed against this resource.")
+            case "HeadObject", "GetObject":
+                return try await getObject(bucket: bucket, key: key, head: operation == "HeadObject", requestID: requestID)
+            default:
+                throw Failure(
+                    status: .methodNotAllowed, code: "MethodNotAllowed",
+                    message: "The specified method is not allowed against this resource.")
             }
         } catch let failure as Failure {
             await store.countCOSError(failure.code)
             // Drain what the client is still sending so the connection stays usable.
             if request.method == .put || request.method == .post, !bodyRead.isSet { await drain(request.body) }
-            if request.method == .head { return Response(status: failure.status, headers: [HTTPField.Name("x-cos-request-id")!: requestID]) }
+            if request.method == .head {
+                return Response(status: failure.status, headers: [HTTPField.Name("x-cos-request-id")!: requestID])
+            }
             return xml(
                 "<Error><Code>\(failure.code)</Code><Message>\(escape(failure.message))</Message><Resource>\(bucket).cos.\(region).myqcloud.com\(escape(path))</Resource><RequestId>\(requestID)</RequestId><TraceId>\(requestID)</TraceId></Error>",
                 status: failure.status, requestID: requestID)
@@ -100,7 +111,9 @@ struct COSHandler {
     static func operation(method: HTTPRequest.Method, names: Set<String>, key: String) -> String {
         switch method {
         case .put: return names.contains("uploadid") ? "UploadPart" : "PutObject"
-        case .post: return names.contains("uploads") ? "InitiateMultipartUpload" : names.contains("uploadid") ? "CompleteMultipartUpload" : "PostObject"
+        case .post:
+            return names.contains("uploads")
+                ? "InitiateMultipartUpload" : names.contains("uploadid") ? "CompleteMultipartUpload" : "PostObject"
         case .delete: return names.contains("uploadid") ? "AbortMultipartUpload" : "DeleteObject"
         case .get:
             if key.isEmpty { return names.contains("uploads") ? "ListMultipartUploads" : "ListObjects" }
@@ -124,7 +137,9 @@ struct COSHandler {
             secretKey = configuration.secretKey
         } else if let credential = await store.credential(parsed.secretID) {
             guard request.headers[HTTPField.Name("x-cos-security-token")!] == credential.token else {
-                throw Failure(status: .forbidden, code: "InvalidAccessKeyId", message: "The x-cos-security-token does not match the temporary SecretId.")
+                throw Failure(
+                    status: .forbidden, code: "InvalidAccessKeyId",
+                    message: "The x-cos-security-token does not match the temporary SecretId.")
             }
             guard Int64(Date().timeIntervalSince1970) < credential.expiresAt else {
                 throw Failure(status: .badRequest, code: "ExpiredToken", message: "The provided token has expired.")
@@ -158,10 +173,13 @@ struct COSHandler {
         let parts = COSSignature.sign(
             secretKey: secretKey, method: request.method.rawValue, path: path, query: params, headers: headers, keyTime: parsed.keyTime)
         guard constantTimeEquals(parts.signature, parsed.signature) else {
-            throw Failure(status: .forbidden, code: "SignatureDoesNotMatch", message: "The request signature we calculated does not match the signature you provided.")
+            throw Failure(
+                status: .forbidden, code: "SignatureDoesNotMatch",
+                message: "The request signature we calculated does not match the signature you provided.")
         }
         if let scope, !key.isEmpty, !scope.contains(key) {
-            throw Failure(status: .forbidden, code: "AccessDenied", message: "Access Denied: the temporary credentials do not cover this key.")
+            throw Failure(
+                status: .forbidden, code: "AccessDenied", message: "Access Denied: the temporary credentials do not cover this key.")
         }
     }
 
@@ -170,7 +188,8 @@ struct COSHandler {
     /// Receives a body to a temporary file, checking Content-Length and Content-MD5.
     func receiveChecked(_ request: Request) async throws -> (path: String, size: Int64, md5: [UInt8]) {
         guard let lengthText = request.headers[.contentLength], let length = Int64(lengthText) else {
-            throw Failure(status: .lengthRequired, code: "MissingContentLength", message: "You must provide the Content-Length HTTP header.")
+            throw Failure(
+                status: .lengthRequired, code: "MissingContentLength", message: "You must provide the Content-Length HTTP header.")
         }
         if configuration.connectionResetRate > 0, Double.random(in: 0..<1) < configuration.connectionResetRate {
             bodyRead.mark()
@@ -182,7 +201,8 @@ struct COSHandler {
         await store.received(size)
         guard size == length else {
             try? FileManager.default.removeItem(atPath: path)
-            throw Failure(status: .badRequest, code: "IncompleteBody", message: "The body has \(size) bytes, Content-Length said \(length).")
+            throw Failure(
+                status: .badRequest, code: "IncompleteBody", message: "The body has \(size) bytes, Content-Length said \(length).")
         }
         if let given = request.headers[HTTPField.Name("Content-MD5")!] {
             guard let digest = Data(base64Encoded: given), digest.count == 16 else {
@@ -191,7 +211,8 @@ struct COSHandler {
             }
             guard Array(digest) == md5 else {
                 try? FileManager.default.removeItem(atPath: path)
-                throw Failure(status: .badRequest, code: "BadDigest", message: "The Content-MD5 you specified did not match what was received.")
+                throw Failure(
+                    status: .badRequest, code: "BadDigest", message: "The Content-MD5 you specified did not match what was received.")
             }
         }
         return (path, size, md5)
@@ -199,7 +220,10 @@ struct COSHandler {
 
     func putObject(_ request: Request, bucket: String, key: String, requestID: String) async throws -> Response {
         let (temp, size, md5) = try await receiveChecked(request)
-        guard size <= 5 << 30 else { throw Failure(status: .badRequest, code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed object size.") }
+        guard size <= 5 << 30 else {
+            throw Failure(
+                status: .badRequest, code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed object size.")
+        }
         let final = configuration.dataDirectory + "/objects/" + UUID().uuidString
         try FileManager.default.moveItem(atPath: temp, toPath: final)
         let etag = "\"\(Hex.encode(md5))\""
@@ -209,7 +233,9 @@ struct COSHandler {
 
     func uploadPart(_ request: Request, uploadID: String, number: Int, requestID: String) async throws -> Response {
         guard await store.upload(uploadID) != nil else { throw noSuchUpload }
-        guard (1...10_000).contains(number) else { throw Failure(status: .badRequest, code: "InvalidArgument", message: "partNumber must be 1 to 10000.") }
+        guard (1...10_000).contains(number) else {
+            throw Failure(status: .badRequest, code: "InvalidArgument", message: "partNumber must be 1 to 10000.")
+        }
         let (temp, size, md5) = try await receiveChecked(request)
         let final = configuration.dataDirectory + "/parts/" + UUID().uuidString
         try FileManager.default.moveItem(atPath: temp, toPath: final)
@@ -226,7 +252,9 @@ struct COSHandler {
         guard let upload = await store.upload(uploadID), upload.key == key else { throw noSuchUpload }
         let text = String(buffer: body)
         let listed = Self.parts(text)
-        guard !listed.isEmpty else { throw Failure(status: .badRequest, code: "MalformedXML", message: "The XML you provided was not well-formed.") }
+        guard !listed.isEmpty else {
+            throw Failure(status: .badRequest, code: "MalformedXML", message: "The XML you provided was not well-formed.")
+        }
         for i in 1..<max(1, listed.count) where listed[i].number <= listed[i - 1].number {
             throw Failure(status: .badRequest, code: "InvalidPartOrder", message: "The list of parts was not in ascending order.")
         }
@@ -234,17 +262,22 @@ struct COSHandler {
         var digests: [UInt8] = []
         for (index, entry) in listed.enumerated() {
             guard let part = upload.parts[entry.number], "\"\(part.md5)\"" == entry.etag || part.md5 == entry.etag else {
-                throw Failure(status: .badRequest, code: "InvalidPart", message: "Part \(entry.number) was not uploaded or its ETag does not match.")
+                throw Failure(
+                    status: .badRequest, code: "InvalidPart", message: "Part \(entry.number) was not uploaded or its ETag does not match.")
             }
             if index < listed.count - 1, part.size < 1 << 20 {
-                throw Failure(status: .badRequest, code: "EntityTooSmall", message: "Part \(entry.number) is smaller than the minimum allowed size (1 MB).")
+                throw Failure(
+                    status: .badRequest, code: "EntityTooSmall",
+                    message: "Part \(entry.number) is smaller than the minimum allowed size (1 MB).")
             }
             files.append(part.path)
             digests += Self.bytes(hex: part.md5)
         }
         if configuration.completeErrorRate > 0, Double.random(in: 0..<1) < configuration.completeErrorRate {
             await store.countCOSError("InternalError")
-            return xml("<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again (injected by the emulator).</Message><Resource>\(bucket)/\(escape(key))</Resource><RequestId>\(requestID)</RequestId></Error>", requestID: requestID)
+            return xml(
+                "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again (injected by the emulator).</Message><Resource>\(bucket)/\(escape(key))</Resource><RequestId>\(requestID)</RequestId></Error>",
+                requestID: requestID)
         }
         // Concatenate, hashing the whole object.
         let final = configuration.dataDirectory + "/objects/" + UUID().uuidString
@@ -260,21 +293,25 @@ struct COSHandler {
     /// ListParts, paged like COS: parts after `part-number-marker`, at most `max-parts` (1000) a page.
     func listParts(uploadID: String, bucket: String, key: String, marker: Int, maxParts: Int, requestID: String) async throws -> Response {
         guard let upload = await store.upload(uploadID), upload.key == key else { throw noSuchUpload }
-        var xmlText = "<ListPartsResult><Bucket>\(bucket)</Bucket><EncodingType>url</EncodingType><Key>\(escape(key))</Key><UploadId>\(uploadID)</UploadId><PartNumberMarker>\(marker)</PartNumberMarker>"
+        var xmlText =
+            "<ListPartsResult><Bucket>\(bucket)</Bucket><EncodingType>url</EncodingType><Key>\(escape(key))</Key><UploadId>\(uploadID)</UploadId><PartNumberMarker>\(marker)</PartNumberMarker>"
         let numbers = upload.parts.keys.sorted().filter { $0 > marker }
         let page = numbers.prefix(maxParts)
         for number in page {
             let part = upload.parts[number]!
             xmlText += "<Part><PartNumber>\(number)</PartNumber><ETag>&quot;\(part.md5)&quot;</ETag><Size>\(part.size)</Size></Part>"
         }
-        xmlText += "<NextPartNumberMarker>\(page.last ?? marker)</NextPartNumberMarker><StorageClass>STANDARD</StorageClass><MaxParts>\(maxParts)</MaxParts><IsTruncated>\(numbers.count > maxParts)</IsTruncated></ListPartsResult>"
+        xmlText +=
+            "<NextPartNumberMarker>\(page.last ?? marker)</NextPartNumberMarker><StorageClass>STANDARD</StorageClass><MaxParts>\(maxParts)</MaxParts><IsTruncated>\(numbers.count > maxParts)</IsTruncated></ListPartsResult>"
         return xml(xmlText, requestID: requestID)
     }
 
     func listUploads(bucket: String, prefix: String, requestID: String) async -> Response {
-        var xmlText = "<ListMultipartUploadsResult><Bucket>\(bucket)</Bucket><EncodingType>url</EncodingType><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker><Prefix>\(escape(prefix))</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>"
+        var xmlText =
+            "<ListMultipartUploadsResult><Bucket>\(bucket)</Bucket><EncodingType>url</EncodingType><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker><Prefix>\(escape(prefix))</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>"
         for (id, upload) in await store.uploads(bucket: bucket, prefix: prefix) {
-            xmlText += "<Upload><Key>\(COSSignature.encodePath(upload.key))</Key><UploadId>\(id)</UploadId><StorageClass>STANDARD</StorageClass><Initiated>\(EmulatorStore.iso8601(upload.initiated))</Initiated></Upload>"
+            xmlText +=
+                "<Upload><Key>\(COSSignature.encodePath(upload.key))</Key><UploadId>\(id)</UploadId><StorageClass>STANDARD</StorageClass><Initiated>\(EmulatorStore.iso8601(upload.initiated))</Initiated></Upload>"
         }
         return xml(xmlText + "</ListMultipartUploadsResult>", requestID: requestID)
     }

@@ -39,10 +39,11 @@ public enum Emulator {
                 let bound = channel.localAddress?.port ?? port
                 let url = "http://\(host):\(bound)"
                 await store.setBaseURL(url)
-                await onReady(Endpoint(
-                    url: url, port: bound, secretID: configuration.secretID, secretKey: configuration.secretKey,
-                    aliyunAccessKeyID: configuration.aliyunAccessKeyID, aliyunAccessKeySecret: configuration.aliyunAccessKeySecret,
-                    dataDirectory: configuration.dataDirectory))
+                await onReady(
+                    Endpoint(
+                        url: url, port: bound, secretID: configuration.secretID, secretKey: configuration.secretKey,
+                        aliyunAccessKeyID: configuration.aliyunAccessKeyID, aliyunAccessKeySecret: configuration.aliyunAccessKeySecret,
+                        dataDirectory: configuration.dataDirectory))
             },
             logger: logger)
         // In-process the emulator must never take the process's signals (the ingest's SignalWatcher

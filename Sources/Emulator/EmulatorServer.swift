@@ -46,22 +46,26 @@ public struct EmulatorResponder: HTTPResponder {
         }
         let authorization = request.headers[.authorization] ?? ""
         let firstSegment = path.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-        if authorization.hasPrefix("OSS ") || authorization.hasPrefix("OSS4-") || (!firstSegment.isEmpty && firstSegment == configuration.aliyunBucket) {
+        if authorization.hasPrefix("OSS ") || authorization.hasPrefix("OSS4-")
+            || (!firstSegment.isEmpty && firstSegment == configuration.aliyunBucket)
+        {
             // Path style: /<bucket>/<key>, the key percent-decoded (oss2 sends `/` as %2F).
             let rest = path.dropFirst(1 + firstSegment.count)
             let key = rest.hasPrefix("/") ? String(rest.dropFirst()) : String(rest)
             return try await OSSHandler(store: store, configuration: configuration, channel: context.channel)
                 .handle(request, bucket: firstSegment, key: key, query: query)
         }
-        if path == "/", authorization.hasPrefix("ACS3-") || query.contains(where: { $0.0 == "Action" })
-            || request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true
+        if path == "/",
+            authorization.hasPrefix("ACS3-") || query.contains(where: { $0.0 == "Action" })
+                || request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true
         {
             return try await AliyunVODHandler(store: store, configuration: configuration).handle(request, query: query)
         }
         if request.method == .get || request.method == .head, path.hasPrefix("/vod/") {
             return try await serveMedia(path: path, head: request.method == .head)
         }
-        return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "not found\n")))
+        return Response(
+            status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "not found\n")))
     }
 
     /// `/vod/<FileId>/f0.<ext>` and `/vod/<FileId>/cover.<ext>`: Tencent's MediaUrl and CoverUrl;

@@ -98,7 +98,8 @@ extension EmulatorStore {
 
     static func markWritten(_ db: Database, key: String, path: String, size: Int64, md5: String, crc64: String, now: Int64) throws {
         try db.execute(
-            sql: "UPDATE video SET status = 'UploadSucc', uploadedAt = ?, modifiedAt = ?, objectFile = ?, size = ?, md5 = ?, crc64 = ? WHERE objectKey = ?",
+            sql:
+                "UPDATE video SET status = 'UploadSucc', uploadedAt = ?, modifiedAt = ?, objectFile = ?, size = ?, md5 = ?, crc64 = ? WHERE objectKey = ?",
             arguments: [now, now, path, size, md5, crc64, key])
         try db.execute(sql: "UPDATE image SET objectFile = ?, size = ?, md5 = ? WHERE objectKey = ?", arguments: [path, size, md5, key])
     }

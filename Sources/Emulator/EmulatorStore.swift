@@ -48,7 +48,9 @@ actor EmulatorStore {
             // What cannot be used any more is dropped at start.
             try db.execute(sql: "DELETE FROM credential WHERE expiresAt < ?", arguments: [now])
             var uploads: [String: Multipart] = [:]
-            for u in try EmulatorDatabase.Upload.fetchAll(db) { uploads[u.uploadID] = Multipart(bucket: u.bucket, key: u.key, initiated: u.initiated) }
+            for u in try EmulatorDatabase.Upload.fetchAll(db) {
+                uploads[u.uploadID] = Multipart(bucket: u.bucket, key: u.key, initiated: u.initiated)
+            }
             for p in try Part.fetchAll(db) { uploads[p.uploadID]?.parts[p.number] = p }
             return (
                 try Credential.fetchAll(db), try Session.fetchAll(db), try StoredObject.fetchAll(db), uploads
@@ -146,7 +148,10 @@ actor EmulatorStore {
                 createdAt: now, sessionKey: sessionKey, subAppID: session.subAppID, objectFile: object.path, coverFile: cover?.path)
             try record.insert(db)
             try db.execute(sql: "UPDATE session SET fileID = ? WHERE key = ?", arguments: [fileID, sessionKey])
-            try EmulatorDatabase.Event(subAppID: session.subAppID, content: Self.newFileUploadEvent(record, base: baseURL, region: configuration.storageRegion), createdAt: now).insert(db)
+            try EmulatorDatabase.Event(
+                subAppID: session.subAppID, content: Self.newFileUploadEvent(record, base: baseURL, region: configuration.storageRegion),
+                createdAt: now
+            ).insert(db)
             return record
         }
         session.fileID = record.fileID
@@ -199,7 +204,8 @@ actor EmulatorStore {
             for b in bindings { bound += b }
         }
         func like(_ s: String) -> String {
-            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(
+                of: "_", with: "\\_")
         }
         anyOf("fileID = ?", s.fileIDs.map { [$0] })
         anyOf("name LIKE ? ESCAPE '\\'", s.names.map { ["%" + like($0) + "%"] })
@@ -218,7 +224,8 @@ actor EmulatorStore {
             var pageArguments = arguments
             pageArguments += [s.limit, s.offset]
             let rows = try EmulatorDatabase.Media.fetchAll(
-                db, sql: "SELECT * FROM media\(whereSQL) ORDER BY createdAt \(order), rowid \(order) LIMIT ? OFFSET ?", arguments: pageArguments)
+                db, sql: "SELECT * FROM media\(whereSQL) ORDER BY createdAt \(order), rowid \(order) LIMIT ? OFFSET ?",
+                arguments: pageArguments)
             return (min(total, 5000), rows.map(present))
         }
     }
@@ -233,7 +240,10 @@ actor EmulatorStore {
             for id in ids { _ = try StoredObject.deleteOne(db, key: id) }
             let event: [String: Any] = [
                 "EventType": "FileDeleted",
-                "FileDeleteEvent": ["FileIdSet": [fileID], "FileDeleteResultInfo": [["FileId": fileID, "DeleteParts": [["Type": "OriginalFiles", "Definition": 0]]]]],
+                "FileDeleteEvent": [
+                    "FileIdSet": [fileID],
+                    "FileDeleteResultInfo": [["FileId": fileID, "DeleteParts": [["Type": "OriginalFiles", "Definition": 0]]]],
+                ],
             ]
             try EmulatorDatabase.Event(subAppID: record.subAppID, content: Self.json(event), createdAt: now).insert(db)
         }
@@ -293,7 +303,8 @@ actor EmulatorStore {
             "ExpireTime": "9999-12-31T23:59:59Z", "ClassId": m.classID, "CoverUrl": m.coverURLPath.map { base + $0 } ?? "",
             "Type": m.mediaType, "MediaUrl": base + m.mediaPath,
             "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""], "StorageRegion": region,
-            "StoragePath": m.storagePath, "TagSet": [String](), "Vid": "", "Category": "Video", "Status": "Normal", "StorageClass": "STANDARD",
+            "StoragePath": m.storagePath, "TagSet": [String](), "Vid": "", "Category": "Video", "Status": "Normal",
+            "StorageClass": "STANDARD",
         ]
         let event: [String: Any] = [
             "EventType": "NewFileUpload",
@@ -306,7 +317,8 @@ actor EmulatorStore {
     }
 
     static func json(_ object: [String: Any]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -344,7 +356,9 @@ actor EmulatorStore {
         for _ in 0..<4 { id += String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }
         let now = Int64(Date().timeIntervalSince1970)
         let uploadID = "\(now)\(id)"
-        try database.queue.write { db in try EmulatorDatabase.Upload(uploadID: uploadID, bucket: bucket, key: key, initiated: now).insert(db) }
+        try database.queue.write { db in
+            try EmulatorDatabase.Upload(uploadID: uploadID, bucket: bucket, key: key, initiated: now).insert(db)
+        }
         uploads[uploadID] = Multipart(bucket: bucket, key: key, initiated: now)
         return uploadID
     }

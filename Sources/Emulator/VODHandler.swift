@@ -34,10 +34,15 @@ struct VODHandler {
             try verify(request, body: bytes)
             let now = Int64(Date().timeIntervalSince1970)
             guard await store.admit(action, now: now) else {
-                throw Failure(code: "RequestLimitExceeded", message: "Your current request times equals to `\(Int(configuration.actionRateLimit))` in a second, which exceeds the frequency limit `\(Int(configuration.actionRateLimit))` for a second. Please reduce the frequency of calls.")
+                throw Failure(
+                    code: "RequestLimitExceeded",
+                    message:
+                        "Your current request times equals to `\(Int(configuration.actionRateLimit))` in a second, which exceeds the frequency limit `\(Int(configuration.actionRateLimit))` for a second. Please reduce the frequency of calls."
+                )
             }
             if configuration.apiInternalErrorRate > 0, Double.random(in: 0..<1) < configuration.apiInternalErrorRate {
-                throw Failure(code: "InternalError", message: "An internal error has occurred. Retry your request (injected by the emulator).")
+                throw Failure(
+                    code: "InternalError", message: "An internal error has occurred. Retry your request (injected by the emulator).")
             }
             guard let parameters = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
                 throw Failure(code: "InvalidParameter", message: "the body is not a JSON object")
@@ -62,7 +67,8 @@ struct VODHandler {
     }
 
     static func envelope(_ response: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: ["Response": response], options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(withJSONObject: ["Response": response], options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -72,17 +78,29 @@ struct VODHandler {
             request.headers[HTTPField.Name("X-TC-Version")!] != nil
         else { throw Failure(code: "MissingParameter", message: "Authorization, X-TC-Timestamp and X-TC-Version are required") }
         guard let parsed = TC3Signature.parse(authorization: authorization) else {
-            throw Failure(code: "AuthFailure.InvalidAuthorization", message: "Authorization header is not TC3-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...")
+            throw Failure(
+                code: "AuthFailure.InvalidAuthorization",
+                message: "Authorization header is not TC3-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...")
         }
-        guard let timestamp = Int64(timestampText) else { throw Failure(code: "InvalidParameter", message: "X-TC-Timestamp is not a number") }
+        guard let timestamp = Int64(timestampText) else {
+            throw Failure(code: "InvalidParameter", message: "X-TC-Timestamp is not a number")
+        }
         let now = Int64(Date().timeIntervalSince1970)
         if abs(now - timestamp) > configuration.maximumSkew {
-            throw Failure(code: "AuthFailure.SignatureExpire", message: "Signature expired, timestamp and server time cannot differ by more than five minutes.")
+            throw Failure(
+                code: "AuthFailure.SignatureExpire",
+                message: "Signature expired, timestamp and server time cannot differ by more than five minutes.")
         }
-        guard parsed.secretID.hasPrefix("AKID") else { throw Failure(code: "AuthFailure.InvalidSecretId", message: "Invalid key (check whether it is an API key).") }
-        guard parsed.secretID == configuration.secretID else { throw Failure(code: "AuthFailure.SecretIdNotFound", message: "The SecretId is not found.") }
+        guard parsed.secretID.hasPrefix("AKID") else {
+            throw Failure(code: "AuthFailure.InvalidSecretId", message: "Invalid key (check whether it is an API key).")
+        }
+        guard parsed.secretID == configuration.secretID else {
+            throw Failure(code: "AuthFailure.SecretIdNotFound", message: "The SecretId is not found.")
+        }
         guard parsed.date == TC3Signature.date(timestamp: timestamp), parsed.service == "vod" else {
-            throw Failure(code: "AuthFailure.SignatureFailure", message: "The credential scope does not match the timestamp's UTC date or the service.")
+            throw Failure(
+                code: "AuthFailure.SignatureFailure",
+                message: "The credential scope does not match the timestamp's UTC date or the service.")
         }
         guard parsed.signedHeaders.contains("host"), parsed.signedHeaders.contains("content-type") else {
             throw Failure(code: "AuthFailure.SignatureFailure", message: "SignedHeaders must include content-type and host.")
@@ -100,7 +118,9 @@ struct VODHandler {
             secretKey: configuration.secretKey, date: parsed.date, service: "vod",
             stringToSign: TC3Signature.stringToSign(timestamp: timestamp, scope: scope, canonicalRequest: canonical))
         guard constantTimeEquals(expected, parsed.signature) else {
-            throw Failure(code: "AuthFailure.SignatureFailure", message: "The provided credentials could not be validated. Please check your signature is correct.")
+            throw Failure(
+                code: "AuthFailure.SignatureFailure",
+                message: "The provided credentials could not be validated. Please check your signature is correct.")
         }
     }
 
@@ -108,7 +128,9 @@ struct VODHandler {
         guard let mediaType = (p["MediaType"] as? String)?.lowercased(), !mediaType.isEmpty else {
             throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `MediaType`.")
         }
-        guard Self.mediaTypes.contains(mediaType) else { throw Failure(code: "InvalidParameterValue.MediaType", message: "MediaType \(mediaType) is not supported.") }
+        guard Self.mediaTypes.contains(mediaType) else {
+            throw Failure(code: "InvalidParameterValue.MediaType", message: "MediaType \(mediaType) is not supported.")
+        }
         let coverType = (p["CoverType"] as? String)?.lowercased()
         if let coverType, !Self.coverTypes.contains(coverType) {
             throw Failure(code: "InvalidParameterValue.CoverType", message: "CoverType \(coverType) is not supported.")
@@ -216,7 +238,9 @@ struct VODHandler {
         func strings(_ name: String, max count: Int, length: Int) throws -> [String] {
             guard let value = p[name] else { return [] }
             guard let list = value as? [String], list.count <= count, list.allSatisfy({ $0.count <= length }) else {
-                throw Failure(code: "InvalidParameterValue.\(name)", message: "\(name) must be at most \(count) strings of at most \(length) characters.")
+                throw Failure(
+                    code: "InvalidParameterValue.\(name)",
+                    message: "\(name) must be at most \(count) strings of at most \(length) characters.")
             }
             return list
         }
@@ -227,7 +251,9 @@ struct VODHandler {
         s.classIDs = ((p["ClassIds"] as? [NSNumber]) ?? []).map(\.intValue)
         s.subAppID = (p["SubAppId"] as? NSNumber)?.intValue
         if let time = p["CreateTime"] {
-            guard let range = time as? [String: Any] else { throw Failure(code: "InvalidParameterValue.CreateTime", message: "CreateTime must be {After, Before}.") }
+            guard let range = time as? [String: Any] else {
+                throw Failure(code: "InvalidParameterValue.CreateTime", message: "CreateTime must be {After, Before}.")
+            }
             for (field, value) in range {
                 guard let text = value as? String, let date = ISO8601Timestamp.parse(text) else {
                     throw Failure(code: "InvalidParameterValue.CreateTime", message: "CreateTime.\(field) is not ISO 8601.")
@@ -237,7 +263,9 @@ struct VODHandler {
             }
         }
         if let sort = p["Sort"] as? [String: Any] {
-            guard (sort["Field"] as? String) == "CreateTime" else { throw Failure(code: "InvalidParameterValue.Sort", message: "Sort.Field must be CreateTime.") }
+            guard (sort["Field"] as? String) == "CreateTime" else {
+                throw Failure(code: "InvalidParameterValue.Sort", message: "Sort.Field must be CreateTime.")
+            }
             switch sort["Order"] as? String {
             case "Asc": s.ascending = true
             case "Desc": s.ascending = false
@@ -258,7 +286,9 @@ struct VODHandler {
         guard let id = p["FileId"] as? String, !id.isEmpty else {
             throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `FileId`.")
         }
-        guard let m = await store.media(id), m.subAppID == (p["SubAppId"] as? NSNumber)?.intValue, try await store.delete(fileID: id, now: now) else {
+        guard let m = await store.media(id), m.subAppID == (p["SubAppId"] as? NSNumber)?.intValue,
+            try await store.delete(fileID: id, now: now)
+        else {
             throw Failure(code: "ResourceNotFound.FileNotExist", message: "The file \(id) does not exist.")
         }
         return [:]
@@ -273,7 +303,9 @@ struct VODHandler {
             let events = try await store.pullEvents(subAppID: subAppID, now: Int64(Date().timeIntervalSince1970))
             if !events.isEmpty || Date() >= deadline {
                 let set: [[String: Any]] = events.compactMap { event in
-                    guard var object = (try? JSONSerialization.jsonObject(with: Data(event.content.utf8))) as? [String: Any] else { return nil }
+                    guard var object = (try? JSONSerialization.jsonObject(with: Data(event.content.utf8))) as? [String: Any] else {
+                        return nil
+                    }
                     object["EventHandle"] = event.handle
                     return object
                 }
@@ -290,7 +322,9 @@ struct VODHandler {
         switch try await store.confirmEvents(handles, now: now) {
         case .confirmed: return [:]
         case .unknown(let bad):
-            throw Failure(code: "InvalidParameterValue.EventHandles", message: "These event handles are unknown or were pulled more than 30 s ago: \(bad.joined(separator: ", ")).")
+            throw Failure(
+                code: "InvalidParameterValue.EventHandles",
+                message: "These event handles are unknown or were pulled more than 30 s ago: \(bad.joined(separator: ", ")).")
         }
     }
 

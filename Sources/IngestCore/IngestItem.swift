@@ -58,24 +58,25 @@ public struct IngestItem: CopyOnWriteValue {
         procedure: String?, storageRegion: String?, expireTime: Date?, sourceContext: String?,
         md5: String?, sha256: String?, meta: [MetaEntry]
     ) {
-        storage = CopyOnWriteBox(Fields(
-            location: location,
-            id: id,
-            media: media,
-            mediaType: mediaType,
-            cover: cover,
-            title: title,
-            description: description,
-            tags: tags,
-            category: category,
-            procedure: procedure,
-            storageRegion: storageRegion,
-            expireTime: expireTime,
-            sourceContext: sourceContext,
-            md5: md5,
-            sha256: sha256,
-            meta: meta
-        ))
+        storage = CopyOnWriteBox(
+            Fields(
+                location: location,
+                id: id,
+                media: media,
+                mediaType: mediaType,
+                cover: cover,
+                title: title,
+                description: description,
+                tags: tags,
+                category: category,
+                procedure: procedure,
+                storageRegion: storageRegion,
+                expireTime: expireTime,
+                sourceContext: sourceContext,
+                md5: md5,
+                sha256: sha256,
+                meta: meta
+            ))
     }
 
 }

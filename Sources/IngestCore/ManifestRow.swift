@@ -46,24 +46,25 @@ public struct ManifestRow: CopyOnWriteValue {
         sourceContext: String? = nil, md5: String? = nil, sha256: String? = nil,
         meta: [MetaEntry] = [], readProblems: [Diagnostic] = []
     ) {
-        storage = CopyOnWriteBox(Fields(
-            location: location,
-            id: id,
-            path: path,
-            cover: cover,
-            title: title,
-            description: description,
-            tags: tags,
-            category: category,
-            procedure: procedure,
-            storageRegion: storageRegion,
-            expireTime: expireTime,
-            sourceContext: sourceContext,
-            md5: md5,
-            sha256: sha256,
-            meta: meta,
-            readProblems: readProblems
-        ))
+        storage = CopyOnWriteBox(
+            Fields(
+                location: location,
+                id: id,
+                path: path,
+                cover: cover,
+                title: title,
+                description: description,
+                tags: tags,
+                category: category,
+                procedure: procedure,
+                storageRegion: storageRegion,
+                expireTime: expireTime,
+                sourceContext: sourceContext,
+                md5: md5,
+                sha256: sha256,
+                meta: meta,
+                readProblems: readProblems
+            ))
     }
 
 }

@@ -317,7 +317,9 @@ public protocol VODProvider: Sendable {
     func recoverCommit(_ item: IngestItem, context: RecoveryContext) async throws -> RemoteMedia?
     /// Sends one file's bytes to `location` with the session's credentials (simple or multipart),
     /// continuing the multipart upload of `checkpoint` when there is one.
-    func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint)
+    func transfer(
+        file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
+    )
         async throws -> TransferResult
     /// Gives up a multipart upload that will not be finished (best effort: the session's credentials
     /// may have expired).
@@ -328,11 +330,13 @@ public protocol VODProvider: Sendable {
 
 extension VODProvider {
     public func prepareCover(_ request: UploadRequest) async throws -> CoverUpload {
-        throw ProviderError(step: "cover", code: "unsupported", message: "\(name) uploads covers with the media's session", disposition: .failItem)
+        throw ProviderError(
+            step: "cover", code: "unsupported", message: "\(name) uploads covers with the media's session", disposition: .failItem)
     }
 
     public func transferCover(file: FileReference, upload: CoverUpload, checkpoint: TransferCheckpoint) async throws -> TransferResult {
-        throw ProviderError(step: "cover", code: "unsupported", message: "\(name) uploads covers with the media's session", disposition: .failItem)
+        throw ProviderError(
+            step: "cover", code: "unsupported", message: "\(name) uploads covers with the media's session", disposition: .failItem)
     }
 
     public func refresh(_ session: UploadSession) async throws -> UploadSession {

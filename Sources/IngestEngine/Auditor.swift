@@ -108,36 +108,42 @@ public struct Auditor: Sendable {
         var toCheck: [(ReportRow, String)] = []
         for row in report {
             guard let index = manifestIndex(of: row.manifest, currentDirectory: currentDirectory) else {
-                findings.append(AuditFinding(
-                    code: AuditFinding.extraRow, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
-                    message: "the report has a row for \(row.manifest), which is not among the manifests audited"))
+                findings.append(
+                    AuditFinding(
+                        code: AuditFinding.extraRow, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
+                        message: "the report has a row for \(row.manifest), which is not among the manifests audited"))
                 continue
             }
             let key = Key(manifest: index, line: row.line)
             guard let manifestRow = expected[key] else {
-                findings.append(AuditFinding(
-                    code: AuditFinding.extraRow, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
-                    message: "the report has a row for line \(row.line), where \(manifests[index]) has no row"))
+                findings.append(
+                    AuditFinding(
+                        code: AuditFinding.extraRow, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
+                        message: "the report has a row for line \(row.line), where \(manifests[index]) has no row"))
                 continue
             }
             seen[key, default: 0] += 1
             if seen[key]! > 1 {
-                findings.append(AuditFinding(
-                    code: AuditFinding.extraRow, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
-                    message: "the report has more than one row for this manifest row"))
+                findings.append(
+                    AuditFinding(
+                        code: AuditFinding.extraRow, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
+                        message: "the report has more than one row for this manifest row"))
             }
             if let id = manifestRow.id, !id.isEmpty, id != row.id {
-                findings.append(AuditFinding(
-                    code: AuditFinding.extraRow, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
-                    message: "the report's row has id '\(row.id)' where the manifest row has '\(id)': the manifest changed since the run"))
+                findings.append(
+                    AuditFinding(
+                        code: AuditFinding.extraRow, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
+                        message:
+                            "the report's row has id '\(row.id)' where the manifest row has '\(id)': the manifest changed since the run"))
             }
             guard row.status == "committed" else { continue }
             totals.committed += 1
             if let fileID = row.fileID, !fileID.isEmpty {
                 if let other = byFileID[fileID] {
-                    findings.append(AuditFinding(
-                        code: AuditFinding.duplicateFileID, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
-                        message: "media id \(fileID) is also the media id of \(other.manifest) line \(other.line) (\(other.id))"))
+                    findings.append(
+                        AuditFinding(
+                            code: AuditFinding.duplicateFileID, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
+                            message: "media id \(fileID) is also the media id of \(other.manifest) line \(other.line) (\(other.id))"))
                 } else {
                     byFileID[fileID] = row
                 }
@@ -145,9 +151,10 @@ public struct Auditor: Sendable {
             if let file = manifestRow.file { toCheck.append((row, file)) }
         }
         for row in manifestRows where seen[Key(manifest: row.manifest, line: row.line)] == nil {
-            findings.append(AuditFinding(
-                code: AuditFinding.missingRow, manifest: manifests[row.manifest], line: row.line, id: row.id,
-                message: "this manifest row has no row in the report"))
+            findings.append(
+                AuditFinding(
+                    code: AuditFinding.missingRow, manifest: manifests[row.manifest], line: row.line, id: row.id,
+                    message: "this manifest row has no row in the report"))
         }
 
         // Each committed row's file still has the size and MD5 the report gives.
@@ -163,17 +170,20 @@ public struct Auditor: Sendable {
                     let fact = await facts(file)
                     var out: [AuditFinding] = []
                     if let problem = fact.problem {
-                        out.append(AuditFinding(
-                            code: AuditFinding.sizeMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
-                            message: "\(file): \(problem)"))
+                        out.append(
+                            AuditFinding(
+                                code: AuditFinding.sizeMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
+                                message: "\(file): \(problem)"))
                     } else if let size = row.size, let actual = fact.size, size != actual {
-                        out.append(AuditFinding(
-                            code: AuditFinding.sizeMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
-                            message: "\(file) has \(actual) bytes; the report says \(size)"))
+                        out.append(
+                            AuditFinding(
+                                code: AuditFinding.sizeMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
+                                message: "\(file) has \(actual) bytes; the report says \(size)"))
                     } else if let md5 = row.md5, let actual = fact.md5, md5.lowercased() != actual {
-                        out.append(AuditFinding(
-                            code: AuditFinding.checksumMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
-                            message: "\(file) has MD5 \(actual); the report says \(md5)"))
+                        out.append(
+                            AuditFinding(
+                                code: AuditFinding.checksumMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
+                                message: "\(file) has MD5 \(actual); the report says \(md5)"))
                     }
                     return out
                 }
@@ -222,14 +232,17 @@ public struct RemoteCheck: Sendable {
             for row in batch {
                 guard let fileID = row.fileID else { continue }
                 guard let media = found[fileID] else {
-                    findings.append(AuditFinding(
-                        code: AuditFinding.remoteMissing, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
-                        message: "the platform has no media \(fileID)"))
+                    findings.append(
+                        AuditFinding(
+                            code: AuditFinding.remoteMissing, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
+                            message: "the platform has no media \(fileID)"))
                     continue
                 }
                 var differences: [String] = []
                 if let title = row.title, media.name != title { differences.append("name '\(media.name)', expected '\(title)'") }
-                if let expected = row.size, let size = media.size, expected != size { differences.append("size \(size), expected \(expected)") }
+                if let expected = row.size, let size = media.size, expected != size {
+                    differences.append("size \(size), expected \(expected)")
+                }
                 if let expected = row.sourceContext, media.sourceContext != expected {
                     differences.append("SourceContext '\(media.sourceContext ?? "")', expected '\(expected)'")
                 }
@@ -238,9 +251,10 @@ public struct RemoteCheck: Sendable {
                     differences.append("status \(status)")
                 }
                 if !differences.isEmpty {
-                    findings.append(AuditFinding(
-                        code: AuditFinding.remoteMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
-                        message: "media \(fileID) has " + differences.joined(separator: ", ")))
+                    findings.append(
+                        AuditFinding(
+                            code: AuditFinding.remoteMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
+                            message: "media \(fileID) has " + differences.joined(separator: ", ")))
                 }
             }
         }
@@ -260,7 +274,9 @@ public struct RemoteCheck: Sendable {
                 let answer = try await catalog.describe(fileIDs: ids)
                 await limiter.succeeded()
                 return answer
-            } catch let error as ProviderError where (error.disposition == .retry || error.disposition == .throttled) && attempt < maxAttempts {
+            } catch let error as ProviderError
+                where (error.disposition == .retry || error.disposition == .throttled) && attempt < maxAttempts
+            {
                 if error.disposition == .throttled { await limiter.throttled() }
                 try await Task.sleep(for: Backoff.delay(attempt: attempt))
             }

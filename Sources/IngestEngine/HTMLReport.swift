@@ -7,7 +7,9 @@ enum HTMLReport {
     /// Rows of each table at most; the CSV has them all.
     static let rowLimit = 20_000
 
-    static func page(summary: ReportSummary, problems: [ReportRow], others: [ReportRow], throughput: [(at: Int64, bytesPerSecond: Double)]) -> String {
+    static func page(
+        summary: ReportSummary, problems: [ReportRow], others: [ReportRow], throughput: [(at: Int64, bytesPerSecond: Double)]
+    ) -> String {
         var html = """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>vodingest report \(escape(summary.runID ?? ""))</title>
@@ -28,29 +30,34 @@ enum HTMLReport {
         for status in order {
             html += "<tr><th>\(status)</th><td class=num>\(summary.counts[status] ?? 0)</td></tr>"
         }
-        html += "<tr><th>bytes committed</th><td class=num>\(ByteSize.format(summary.bytesCommitted)) (\(summary.bytesCommitted) B)</td></tr>"
+        html +=
+            "<tr><th>bytes committed</th><td class=num>\(ByteSize.format(summary.bytesCommitted)) (\(summary.bytesCommitted) B)</td></tr>"
         html += "<tr><th>duration</th><td class=num>\(String(format: "%.1f", summary.durationSeconds)) s</td></tr>"
         html += "<tr><th>complete</th><td>\(summary.complete ? "yes" : "no: items are pending or a run is going on")</td></tr></table>\n"
         html += "<h2>Runs</h2><table><tr><th>run</th><th>started</th><th>finished</th><th>status</th><th>manifests (SHA-256)</th></tr>"
         for run in summary.runs {
             let manifests = run.manifests.map { "\(escape($0.name)) <code>\(escape($0.sha256 ?? "-"))</code>" }.joined(separator: "<br>")
-            html += "<tr><td>\(escape(run.id))</td><td>\(escape(run.startedAt))</td><td>\(escape(run.finishedAt ?? "-"))</td>"
+            html +=
+                "<tr><td>\(escape(run.id))</td><td>\(escape(run.startedAt))</td><td>\(escape(run.finishedAt ?? "-"))</td>"
                 + "<td>\(escape(run.status))</td><td>\(manifests)</td></tr>"
         }
         html += "</table>\n<h2>Throughput</h2>\n" + chart(throughput) + "\n"
         html += "<h2>Failed and invalid rows (\(problems.count))</h2>\n" + table(problems)
-        html += "<h2>Other rows\(others.count >= rowLimit ? " (first \(rowLimit); the CSV report has them all)" : "")</h2>\n" + table(others)
+        html +=
+            "<h2>Other rows\(others.count >= rowLimit ? " (first \(rowLimit); the CSV report has them all)" : "")</h2>\n" + table(others)
         html += "</body></html>\n"
         return html
     }
 
     static func table(_ rows: [ReportRow]) -> String {
         guard !rows.isEmpty else { return "<p>None.</p>\n" }
-        var html = "<table><tr><th>manifest</th><th>line</th><th>id</th><th>path</th><th>size</th><th>status</th><th>media id</th>"
+        var html =
+            "<table><tr><th>manifest</th><th>line</th><th>id</th><th>path</th><th>size</th><th>status</th><th>media id</th>"
             + "<th>error</th><th>attempts</th><th>updated</th></tr>\n"
         for row in rows {
             let error = [row.errorCode, row.errorMessage].compactMap { $0 }.joined(separator: ": ")
-            html += "<tr class=\(row.status)><td>\(escape(row.manifest))</td><td class=num>\(row.line)</td><td>\(escape(row.id))</td>"
+            html +=
+                "<tr class=\(row.status)><td>\(escape(row.manifest))</td><td class=num>\(row.line)</td><td>\(escape(row.id))</td>"
                 + "<td>\(escape(row.path))</td><td class=num>\(row.size.map(String.init) ?? "")</td><td>\(row.status)</td>"
                 + "<td>\(escape(row.fileID ?? row.duplicateOf ?? ""))</td><td>\(escape(error))</td><td class=num>\(row.attempts)</td>"
                 + "<td>\(escape(row.updatedAt))</td></tr>\n"

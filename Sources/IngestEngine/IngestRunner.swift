@@ -153,7 +153,8 @@ public final class IngestStats: Sendable {
         /// `items` and `bytes` in summary.json.
         enum CodingKeys: String, CodingKey {
             case itemsTotal = "items", bytesTotal = "bytes"
-            case committed, failed, skipped, alreadyCommitted, duplicates, resumed, recovered, interrupted, bytesSent, apiCalls, apiCallsByAction,
+            case committed, failed, skipped, alreadyCommitted, duplicates, resumed, recovered, interrupted, bytesSent, apiCalls,
+                apiCallsByAction,
                 retries,
                 throttles, firstRequestSeconds
         }
@@ -215,7 +216,9 @@ public struct IngestRunner: Sendable {
     public let sources: any SourceFiles
     public let control: RunControl
 
-    public init(options: IngestOptions, stats: IngestStats, journal: any JournalStore, sources: any SourceFiles, control: RunControl = RunControl()) {
+    public init(
+        options: IngestOptions, stats: IngestStats, journal: any JournalStore, sources: any SourceFiles, control: RunControl = RunControl()
+    ) {
         self.options = options
         self.limiter = RateLimiter(rate: options.apiRate)
         self.stats = stats
@@ -279,9 +282,10 @@ public struct IngestRunner: Sendable {
         } else if let error = outcome.error, error.isUnreachable, counts.committed == 0,
             failures >= Swift.min(options.concurrency, Self.unreachableAfter)
         {
-            control.stopTaking(Stop(
-                reason: "the platform cannot be reached: \(failures) items failed with \(error.code) (\(error.message)) "
-                    + "and none was committed; check the endpoint and the network, then run again"))
+            control.stopTaking(
+                Stop(
+                    reason: "the platform cannot be reached: \(failures) items failed with \(error.code) (\(error.message)) "
+                        + "and none was committed; check the endpoint and the network, then run again"))
         } else if let max = options.maxFailures, failures >= max {
             control.stopTaking(Stop(reason: "\(failures) items failed (--max-failures \(max))"))
         }
@@ -305,13 +309,16 @@ public struct IngestRunner: Sendable {
     /// whole bandwidth cap, on a platform that cannot refresh them (Tencent): it would start over
     /// at byte 0 with every new session and never finish.
     func outlivesCredentials(_ item: IngestItem, _ session: UploadSession, profile: ProviderProfile) -> ProviderError? {
-        guard profile.credentialRenewal == .newSession, let bandwidth = options.bandwidth, bandwidth > 0, let size = item.media.size else { return nil }
+        guard profile.credentialRenewal == .newSession, let bandwidth = options.bandwidth, bandwidth > 0, let size = item.media.size else {
+            return nil
+        }
         let needed = Double(size + (item.cover?.size ?? 0)) / bandwidth
         let lifetime = Double(session.credentials.expiresAt) - Date().timeIntervalSince1970
         guard needed > lifetime else { return nil }
         return ProviderError(
             step: "upload", code: "transfer.outlives-credentials",
-            message: "\(item.media.given) needs at least \(Int(needed.rounded())) s at --bandwidth \(Int(bandwidth)) B/s, and \(profile.displayName)'s "
+            message:
+                "\(item.media.given) needs at least \(Int(needed.rounded())) s at --bandwidth \(Int(bandwidth)) B/s, and \(profile.displayName)'s "
                 + "upload credentials last \(Int(lifetime)) s and cannot be refreshed; nothing was sent. Raise --bandwidth or upload it on its own",
             requestID: session.requestID, disposition: .failItem)
     }
@@ -401,13 +408,15 @@ public struct IngestRunner: Sendable {
                 $0.committed += 1
                 if recovered { $0.recovered += 1 }
             }
-            return ItemOutcome(item: item, status: .committed, remote: remote, attempts: attempts, requestID: remote.requestID, recovered: recovered)
+            return ItemOutcome(
+                item: item, status: .committed, remote: remote, attempts: attempts, requestID: remote.requestID, recovered: recovered)
         }
         func sourceChanged(_ file: FileReference) -> ProviderError? {
             sources.change(of: file).map {
                 ProviderError(
                     step: "source", code: "source.modified",
-                    message: "\(file.given) changed since it was validated (\($0)); nothing was committed for it. Check the file, then run again",
+                    message:
+                        "\(file.given) changed since it was validated (\($0)); nothing was committed for it. Check the file, then run again",
                     disposition: .failItem)
             }
         }
@@ -437,7 +446,9 @@ public struct IngestRunner: Sendable {
                 // 1. A session: the journalled one while its credentials last, else a fresh one.
                 if position.state == .applied || position.state == .uploading {
                     let now = Int64(Date().timeIntervalSince1970)
-                    if let old = session, old.credentials.expiresAt < now + options.credentialMargin, profile.credentialRenewal == .refreshInPlace {
+                    if let old = session, old.credentials.expiresAt < now + options.credentialMargin,
+                        profile.credentialRenewal == .refreshInPlace
+                    {
                         // Same session, same object, new credentials: a multipart upload goes on.
                         session = try await refreshed(old)
                     } else if session == nil || session!.credentials.expiresAt < now + options.credentialMargin {
@@ -509,13 +520,16 @@ public struct IngestRunner: Sendable {
                         let checkpoint = TransferCheckpoint(
                             uploadID: resumeID, md5: md5,
                             multipartStarted: { id in try await position.record(.multipartStarted(uploadID: id)) },
-                            partConfirmed: { number, etag, size in try await position.record(.partConfirmed(number: number, etag: etag, size: size)) },
+                            partConfirmed: { number, etag, size in
+                                try await position.record(.partConfirmed(number: number, etag: etag, size: size))
+                            },
                             progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: countRetry,
                             refreshCredentials: refresh, credentialMargin: margin)
                         // A retry after a failure starts a new upload (the failed one was aborted),
                         // unless the platform refreshes credentials in place: the store keeps its parts.
                         if refresh == nil { resumeID = nil }
-                        return try await provider.transfer(file: item.media, to: current.media, session: latest.withLock { $0 }, checkpoint: checkpoint)
+                        return try await provider.transfer(
+                            file: item.media, to: current.media, session: latest.withLock { $0 }, checkpoint: checkpoint)
                     }
                     session = latest.withLock { $0 }
                     if let cover = item.cover, let location = current.cover {
@@ -528,17 +542,21 @@ public struct IngestRunner: Sendable {
                     // The bytes sent must be the bytes validated: a file changed mid-way is not committed.
                     if let changed = sourceChanged(item.media) { return try await fail(changed) }
                     if let expected = md5, let sent = result.md5, expected != sent {
-                        return try await fail(ProviderError(
-                            step: "source", code: "source.modified",
-                            message: "\(item.media.given) has MD5 \(sent) now, not \(expected) as when it was first read; nothing was committed for it",
-                            disposition: .failItem))
+                        return try await fail(
+                            ProviderError(
+                                step: "source", code: "source.modified",
+                                message:
+                                    "\(item.media.given) has MD5 \(sent) now, not \(expected) as when it was first read; nothing was committed for it",
+                                disposition: .failItem))
                     }
                     if let claimed = item.md5, let sent = result.md5, claimed.lowercased() != sent {
-                        return try await fail(ProviderError(
-                            step: "source", code: "source.checksum-mismatch",
-                            message: "\(item.media.given) has MD5 \(sent), not the manifest's \(claimed); nothing was committed for it. "
-                                + "Fix the manifest or the file (validate --checksums finds these before a run)",
-                            disposition: .failItem))
+                        return try await fail(
+                            ProviderError(
+                                step: "source", code: "source.checksum-mismatch",
+                                message:
+                                    "\(item.media.given) has MD5 \(sent), not the manifest's \(claimed); nothing was committed for it. "
+                                    + "Fix the manifest or the file (validate --checksums finds these before a run)",
+                                disposition: .failItem))
                     }
                     md5 = result.md5 ?? md5
                     try await position.record(.uploaded(md5: md5))

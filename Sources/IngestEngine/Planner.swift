@@ -17,8 +17,10 @@ public struct PlanOptions: Sendable, Hashable {
     /// Default part size (see README "Part size").
     public static let defaultPartSize: Int64 = 16 << 20
 
-    public init(profile: ProviderProfile, concurrency: Int = 8, apiRate: Double? = nil, bandwidth: Double? = nil,
-                partSize: Int64 = PlanOptions.defaultPartSize) {
+    public init(
+        profile: ProviderProfile, concurrency: Int = 8, apiRate: Double? = nil, bandwidth: Double? = nil,
+        partSize: Int64 = PlanOptions.defaultPartSize
+    ) {
         self.profile = profile
         self.concurrency = concurrency
         self.apiRate = apiRate ?? profile.defaultAPIRate

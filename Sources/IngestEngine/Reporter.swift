@@ -87,7 +87,8 @@ public struct ReportRow: Sendable, Codable, Hashable {
     public var csvFields: [String] {
         [
             manifest, String(line), id, path, size.map(String.init) ?? "", md5 ?? "", status, fileID ?? "", mediaURL ?? "", coverURL ?? "",
-            title ?? "", sourceContext ?? "", duplicateOf ?? "", errorCode ?? "", errorMessage ?? "", String(attempts), applyRequestID ?? "",
+            title ?? "", sourceContext ?? "", duplicateOf ?? "", errorCode ?? "", errorMessage ?? "", String(attempts),
+            applyRequestID ?? "",
             commitRequestID ?? "", recovered ? "true" : "false", createdAt, updatedAt, committedAt ?? "",
         ]
     }
@@ -100,8 +101,9 @@ public struct ReportRow: Sendable, Codable, Hashable {
 public enum CSVCell {
     public static func escape(_ s: String) -> String {
         var value = s
-        if let first = value.utf8.first, first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
-            || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
+        if let first = value.utf8.first,
+            first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
+                || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
         {
             value = "'" + value
         }
@@ -235,7 +237,8 @@ public enum ReportBuilder {
                 runID: runs.last?.id,
                 runs: runs.map {
                     ReportSummary.Run(
-                        id: $0.id, startedAt: ReportRow.time($0.startedAt), finishedAt: $0.finishedAt.map(ReportRow.time), status: $0.status,
+                        id: $0.id, startedAt: ReportRow.time($0.startedAt), finishedAt: $0.finishedAt.map(ReportRow.time),
+                        status: $0.status,
                         toolVersion: $0.toolVersion, manifests: $0.manifests)
                 },
                 toolVersion: toolVersion, generatedAt: ReportRow.time(now), rows: rows, counts: counts, bytesCommitted: bytes,
@@ -273,7 +276,8 @@ public final class ReportOutput {
     /// Creates (or truncates) `path`.
     public convenience init(path: String) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw IngestError(code: "report.unwritable", message: "cannot write \(path); check the folder exists and can be written", subject: path)
+            throw IngestError(
+                code: "report.unwritable", message: "cannot write \(path); check the folder exists and can be written", subject: path)
         }
         self.init(handle: handle, closes: true)
     }

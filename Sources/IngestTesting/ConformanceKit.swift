@@ -88,7 +88,8 @@ public enum ConformanceKit {
 
     /// The whole flow as the engine runs it, by the profile: the cover on its own or under the
     /// session, prepare, the media, completion.
-    public static func upload(_ provider: any VODProvider, _ item: IngestItem, context: String) async throws -> (UploadSession, RemoteMedia) {
+    public static func upload(_ provider: any VODProvider, _ item: IngestItem, context: String) async throws -> (UploadSession, RemoteMedia)
+    {
         var request = UploadRequest(item: item, sourceContext: context, sessionContext: "conformance")
         if provider.profile.coverUpload == .ownUpload, let cover = item.cover {
             let upload = try await provider.prepareCover(request)
@@ -103,7 +104,9 @@ public enum ConformanceKit {
         return (session, try await provider.commit(session))
     }
 
-    public static func admin(_ endpoint: Emulator.Endpoint, _ path: String, method: HTTPMethod = .GET, body: String? = nil) async throws -> Any {
+    public static func admin(
+        _ endpoint: Emulator.Endpoint, _ path: String, method: HTTPMethod = .GET, body: String? = nil
+    ) async throws -> Any {
         var request = HTTPClientRequest(url: endpoint.url + "/_emulator/" + path)
         request.method = method
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
@@ -148,7 +151,8 @@ public enum ConformanceKit {
             let media = try TestFile(dir, "clip.mp4", size: 300_000)
             let cover = try TestFile(dir, "clip.jpg", size: 20_000)
             let (_, remote) = try await upload(
-                provider, item(media, cover: cover, title: "clip", description: "a clip", tags: ["a", "b"], category: 7), context: "conformance:clip")
+                provider, item(media, cover: cover, title: "clip", description: "a clip", tags: ["a", "b"], category: 7),
+                context: "conformance:clip")
             try require(!remote.fileID.isEmpty && !remote.requestID.isEmpty, "no media id or request id: \(remote)")
             try require(try await md5(ofURL: remote.mediaURL ?? "") == media.md5, "the media URL does not serve the bytes sent")
             try require(try await md5(ofURL: remote.coverURL ?? "") == cover.md5, "the cover URL does not serve the cover sent")
@@ -246,7 +250,8 @@ public enum ConformanceKit {
                 try require(try await p.listing(endpoint).count == 1, "a refresh made a second media")
             case .newSession:
                 try require(error?.disposition == .renewSession, "expected renewSession, got \(String(describing: error))")
-                try require(!(error.map(String.init(describing:)) ?? "").contains(session.credentials.secretKey), "the secret is in the message")
+                try require(
+                    !(error.map(String.init(describing:)) ?? "").contains(session.credentials.secretKey), "the secret is in the message")
             }
         }
     }
@@ -258,7 +263,9 @@ public enum ConformanceKit {
             let wrong = String(right.reversed())
             let provider = p.make(endpoint, wrong, 16 << 20)
             let media = try TestFile(dir, "a.mp4", size: 100)
-            let error = try await providerError { _ = try await provider.prepare(UploadRequest(item: item(media, title: "a"), sourceContext: "x")) }
+            let error = try await providerError {
+                _ = try await provider.prepare(UploadRequest(item: item(media, title: "a"), sourceContext: "x"))
+            }
             try require(error?.disposition == .abortRun, "expected abortRun, got \(String(describing: error))")
             let text = error.map(String.init(describing:)) ?? ""
             try require(!text.contains(wrong) && !text.contains(right), "a secret is in the message: \(text)")
@@ -315,9 +322,11 @@ public enum ConformanceKit {
                     _ = try await provider.transfer(file: media.reference, to: session.media, session: session, checkpoint: checkpoint)
                 }
                 try require(
-                    error?.disposition == .retry || error?.disposition == .throttled, "\(name): expected a retryable error, got \(String(describing: error))")
+                    error?.disposition == .retry || error?.disposition == .throttled,
+                    "\(name): expected a retryable error, got \(String(describing: error))")
                 try require(retries.withLock { $0 } >= 1, "\(name): no retry was reported")
-                _ = try await admin(endpoint, "config", method: .PUT, body: #"{"cosSlowDownRate":0,"connectionResetRate":0,"completeErrorRate":0}"#)
+                _ = try await admin(
+                    endpoint, "config", method: .PUT, body: #"{"cosSlowDownRate":0,"connectionResetRate":0,"completeErrorRate":0}"#)
                 try await provider.transfer(file: media.reference, to: session.media, session: session) { _ in }
                 let remote = try await provider.commit(session)
                 try require(try await md5(ofURL: remote.mediaURL ?? "") == media.md5, "\(name): other bytes on the platform")

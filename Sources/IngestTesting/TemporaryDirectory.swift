@@ -50,9 +50,11 @@ public struct TemporaryDirectory: Sendable {
 /// Minimal but real media headers for tests (what the sniffer looks at).
 public enum MediaBytes {
     /// An ISO BMFF `ftyp` box followed by padding: what an MP4 starts with.
-    public static let mp4: [UInt8] = [0, 0, 0, 0x18] + Array("ftypisom".utf8) + [0, 0, 2, 0] + Array("isomiso2".utf8) + [UInt8](repeating: 0, count: 64)
+    public static let mp4: [UInt8] =
+        [0, 0, 0, 0x18] + Array("ftypisom".utf8) + [0, 0, 2, 0] + Array("isomiso2".utf8) + [UInt8](repeating: 0, count: 64)
     public static let webm: [UInt8] = [0x1A, 0x45, 0xDF, 0xA3] + [UInt8](repeating: 0x42, count: 60)
-    public static let mp3: [UInt8] = Array("ID3".utf8) + [4, 0, 0, 0, 0, 0, 0] + [0xFF, 0xFB, 0x90, 0x64] + [UInt8](repeating: 0, count: 60)
+    public static let mp3: [UInt8] =
+        Array("ID3".utf8) + [4, 0, 0, 0, 0, 0, 0] + [0xFF, 0xFB, 0x90, 0x64] + [UInt8](repeating: 0, count: 60)
     public static let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10] + Array("JFIF".utf8) + [UInt8](repeating: 0, count: 60)
     public static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + [UInt8](repeating: 0, count: 60)
     public static let html: [UInt8] = Array("<!DOCTYPE html>\n<html><body>502 Bad Gateway</body></html>\n".utf8)

@@ -20,7 +20,9 @@ func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.
 func item(_ i: Int) -> IngestItem {
     IngestItem(
         location: SourceLocation(manifest: "bench.csv", line: i + 2), id: "item-\(i)",
-        media: FileReference(given: "media/\(i).mp4", resolved: "/library/media/\(i).mp4", size: Int64(1_000_000 + i), modified: 1_700_000_000, fileExtension: "mp4"),
+        media: FileReference(
+            given: "media/\(i).mp4", resolved: "/library/media/\(i).mp4", size: Int64(1_000_000 + i), modified: 1_700_000_000,
+            fileExtension: "mp4"),
         mediaType: "mp4", cover: nil, title: "Item \(i)", description: nil, tags: [], category: nil, procedure: nil, storageRegion: nil,
         expireTime: nil, sourceContext: nil, md5: nil, sha256: nil, meta: [])
 }
@@ -28,8 +30,10 @@ let manifest = ManifestFingerprint(name: "bench.csv", path: "/library/bench.csv"
 let expires = Int64(Date().timeIntervalSince1970) + 3600
 func session(_ i: Int) -> UploadSession {
     UploadSession(
-        sessionKey: "session-\(i)", media: ObjectLocation(bucket: "b-1250000000", region: "ap-guangzhou", key: "1500/\(i)/f0.mp4"), cover: nil,
-        credentials: TemporaryCredentials(secretID: "AKID\(i)", secretKey: "secret", token: "token", expiresAt: expires), requestID: "req-\(i)")
+        sessionKey: "session-\(i)", media: ObjectLocation(bucket: "b-1250000000", region: "ap-guangzhou", key: "1500/\(i)/f0.mp4"),
+        cover: nil,
+        credentials: TemporaryCredentials(secretID: "AKID\(i)", secretKey: "secret", token: "token", expiresAt: expires),
+        requestID: "req-\(i)")
 }
 
 try? FileManager.default.removeItem(atPath: directory)
@@ -67,7 +71,10 @@ try await withThrowingTaskGroup(of: Void.self) { group in
             try await journal.record(key, from: .uploaded, .committing)
             try await journal.record(
                 key, from: .committing,
-                .committed(RemoteMedia(fileID: String(5_000_000_000_000_000_000 + UInt64(i)), mediaURL: "https://x/\(i).mp4", coverURL: nil, requestID: "r"), recovered: false))
+                .committed(
+                    RemoteMedia(
+                        fileID: String(5_000_000_000_000_000_000 + UInt64(i)), mediaURL: "https://x/\(i).mp4", coverURL: nil, requestID: "r"
+                    ), recovered: false))
         }
     }
     for _ in 0..<min(concurrency, timed) { add() }
@@ -76,10 +83,11 @@ try await withThrowingTaskGroup(of: Void.self) { group in
 let timedSeconds = seconds(clock.now - start)
 let after = journal.writeCounts
 let writes = after.writes - before.writes, transactions = after.transactions - before.transactions
-print(String(
-    format: "transitions  %9d items (%d writes, %d transactions, %.1f writes each) in %6.2f s: %7.0f items/s, %6.0f µs per item",
-    timed, writes, transactions, Double(writes) / Double(max(1, transactions)), timedSeconds, Double(timed) / timedSeconds,
-    timedSeconds / Double(timed) * 1e6))
+print(
+    String(
+        format: "transitions  %9d items (%d writes, %d transactions, %.1f writes each) in %6.2f s: %7.0f items/s, %6.0f µs per item",
+        timed, writes, transactions, Double(writes) / Double(max(1, transactions)), timedSeconds, Double(timed) / timedSeconds,
+        timedSeconds / Double(timed) * 1e6))
 
 // 3. The rest committed in bulk (not timed), 8 left in flight, then a resume: open (lock, migrate,
 // purge expired secrets), find the items in flight, register the first batch of rows.
@@ -96,12 +104,16 @@ let points = try await resumed.inFlight()
 let found = clock.now
 let firstBatch = (0..<512).map(item)
 let registrations = try await resumed.register(
-    firstBatch, manifest: manifest, runID: "resume", sourceContexts: firstBatch.map { "vodingest:resume:\($0.id)" }, reopenDuplicates: false)
+    firstBatch, manifest: manifest, runID: "resume", sourceContexts: firstBatch.map { "vodingest:resume:\($0.id)" }, reopenDuplicates: false
+)
 let registered = clock.now
 let committedAlready = registrations.count { if case .committed = $0 { return true } else { return false } }
-print(String(
-    format: "resume over  %9d items: open %.3f s, %d in flight found in %.3f s, first 512 rows registered (%d already committed) in %.3f s; total %.3f s",
-    total, seconds(opened - start), points.count, seconds(found - opened), committedAlready, seconds(registered - found), seconds(registered - start)))
+print(
+    String(
+        format:
+            "resume over  %9d items: open %.3f s, %d in flight found in %.3f s, first 512 rows registered (%d already committed) in %.3f s; total %.3f s",
+        total, seconds(opened - start), points.count, seconds(found - opened), committedAlready, seconds(registered - found),
+        seconds(registered - start)))
 
 // 4. The same manifest run again when everything is committed (the nightly no-op rerun): every row
 // registered again, each answered "committed" with its FileId.
@@ -114,7 +126,10 @@ for batchStart in stride(from: 0, to: total, by: batchSize) {
     again += registrations.count { if case .committed = $0 { return true } else { return false } }
 }
 let rerunSeconds = seconds(clock.now - start)
-print(String(format: "rerun        %9d rows (%d already committed) in %6.2f s: %9.0f rows/s", total, again, rerunSeconds, Double(total) / rerunSeconds))
+print(
+    String(
+        format: "rerun        %9d rows (%d already committed) in %6.2f s: %9.0f rows/s", total, again, rerunSeconds,
+        Double(total) / rerunSeconds))
 resumed.close()
 let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/journal.sqlite")[.size] as? NSNumber)?.int64Value ?? 0
 print(String(format: "journal file %9.1f MiB (%.0f bytes per item)", Double(size) / 1_048_576, Double(size) / Double(total)))

@@ -41,13 +41,15 @@ public final class SQLiteJournal: JournalStore {
         if let failure = Folder.create(directory) {
             throw IngestError(
                 code: "journal.unusable",
-                message: "cannot create the state folder \(failure.folder) (\(failure.reason)); choose another --state-dir", subject: directory)
+                message: "cannot create the state folder \(failure.folder) (\(failure.reason)); choose another --state-dir",
+                subject: directory)
         }
         let lockPath = directory + "/" + Self.lockName
         let fd = posixOpen(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw IngestError(
-                code: "journal.unusable", message: "cannot open \(lockPath) (\(String(cString: strerror(errno)))); check the --state-dir permissions",
+                code: "journal.unusable",
+                message: "cannot open \(lockPath) (\(String(cString: strerror(errno)))); check the --state-dir permissions",
                 subject: directory)
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -77,7 +79,8 @@ public final class SQLiteJournal: JournalStore {
         } catch {
             posixClose(fd)
             throw IngestError(
-                code: "journal.unusable", message: "cannot open the journal in \(directory): \(error); move it aside or use another --state-dir",
+                code: "journal.unusable",
+                message: "cannot open the journal in \(directory): \(error); move it aside or use another --state-dir",
                 subject: directory)
         }
         writer = GroupCommitWriter(database: database)
@@ -97,7 +100,8 @@ public final class SQLiteJournal: JournalStore {
             let known = Set(Self.migrator.migrations)
             if let unknown = applied.first(where: { !known.contains($0) }) {
                 throw IngestError(
-                    code: "journal.newer", message: "the journal in \(directory) was written by a newer vodingest (migration '\(unknown)'); use that version",
+                    code: "journal.newer",
+                    message: "the journal in \(directory) was written by a newer vodingest (migration '\(unknown)'); use that version",
                     subject: directory)
             }
         } catch let error as IngestError {
@@ -151,69 +155,70 @@ public final class SQLiteJournal: JournalStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: runs, manifests, items, parts") { db in
-            try db.execute(sql: """
-                CREATE TABLE run (
-                    id TEXT PRIMARY KEY,
-                    started_at INTEGER NOT NULL,
-                    finished_at INTEGER,
-                    tool_version TEXT NOT NULL,
-                    options TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    summary TEXT
-                );
-                CREATE TABLE run_manifest (
-                    run_id TEXT NOT NULL REFERENCES run(id),
-                    position INTEGER NOT NULL,
-                    name TEXT NOT NULL,
-                    path TEXT NOT NULL,
-                    sha256 TEXT,
-                    PRIMARY KEY (run_id, position)
-                );
-                CREATE TABLE item (
-                    id INTEGER PRIMARY KEY,
-                    manifest TEXT NOT NULL,
-                    manifest_path TEXT NOT NULL,
-                    row_id TEXT NOT NULL,
-                    line INTEGER NOT NULL,
-                    path TEXT NOT NULL,
-                    title TEXT,
-                    size INTEGER,
-                    md5 TEXT,
-                    state TEXT NOT NULL,
-                    run_id TEXT NOT NULL,
-                    source_context TEXT,
-                    item_json TEXT,
-                    session TEXT,
-                    secret TEXT,
-                    secret_expires INTEGER,
-                    applied_at INTEGER,
-                    apply_request_id TEXT,
-                    upload_id TEXT,
-                    file_id TEXT,
-                    media_url TEXT,
-                    cover_url TEXT,
-                    commit_request_id TEXT,
-                    recovered INTEGER NOT NULL DEFAULT 0,
-                    duplicate_of TEXT,
-                    error_code TEXT,
-                    error_message TEXT,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    created_at INTEGER NOT NULL,
-                    updated_at INTEGER NOT NULL,
-                    committed_at INTEGER,
-                    UNIQUE (manifest_path, row_id)
-                );
-                CREATE INDEX item_in_flight ON item(state) WHERE state IN ('applied', 'uploading', 'uploaded', 'committing');
-                CREATE INDEX item_committed_size ON item(size) WHERE state = 'committed';
-                CREATE INDEX item_by_line ON item(manifest, line);
-                CREATE TABLE part (
-                    item_id INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
-                    number INTEGER NOT NULL,
-                    etag TEXT NOT NULL,
-                    size INTEGER NOT NULL,
-                    PRIMARY KEY (item_id, number)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE run (
+                        id TEXT PRIMARY KEY,
+                        started_at INTEGER NOT NULL,
+                        finished_at INTEGER,
+                        tool_version TEXT NOT NULL,
+                        options TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        summary TEXT
+                    );
+                    CREATE TABLE run_manifest (
+                        run_id TEXT NOT NULL REFERENCES run(id),
+                        position INTEGER NOT NULL,
+                        name TEXT NOT NULL,
+                        path TEXT NOT NULL,
+                        sha256 TEXT,
+                        PRIMARY KEY (run_id, position)
+                    );
+                    CREATE TABLE item (
+                        id INTEGER PRIMARY KEY,
+                        manifest TEXT NOT NULL,
+                        manifest_path TEXT NOT NULL,
+                        row_id TEXT NOT NULL,
+                        line INTEGER NOT NULL,
+                        path TEXT NOT NULL,
+                        title TEXT,
+                        size INTEGER,
+                        md5 TEXT,
+                        state TEXT NOT NULL,
+                        run_id TEXT NOT NULL,
+                        source_context TEXT,
+                        item_json TEXT,
+                        session TEXT,
+                        secret TEXT,
+                        secret_expires INTEGER,
+                        applied_at INTEGER,
+                        apply_request_id TEXT,
+                        upload_id TEXT,
+                        file_id TEXT,
+                        media_url TEXT,
+                        cover_url TEXT,
+                        commit_request_id TEXT,
+                        recovered INTEGER NOT NULL DEFAULT 0,
+                        duplicate_of TEXT,
+                        error_code TEXT,
+                        error_message TEXT,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        committed_at INTEGER,
+                        UNIQUE (manifest_path, row_id)
+                    );
+                    CREATE INDEX item_in_flight ON item(state) WHERE state IN ('applied', 'uploading', 'uploaded', 'committing');
+                    CREATE INDEX item_committed_size ON item(size) WHERE state = 'committed';
+                    CREATE INDEX item_by_line ON item(manifest, line);
+                    CREATE TABLE part (
+                        item_id INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+                        number INTEGER NOT NULL,
+                        etag TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        PRIMARY KEY (item_id, number)
+                    ) WITHOUT ROWID;
+                    """)
         }
         return migrator
     }
@@ -234,7 +239,8 @@ public final class SQLiteJournal: JournalStore {
         let excluded = Array(keys)
         try await writeAccess().write { db in
             try db.execute(
-                sql: "UPDATE item SET state = 'committed', file_id = 'F' || id, md5 = '0123456789abcdef0123456789abcdef', committed_at = updated_at "
+                sql:
+                    "UPDATE item SET state = 'committed', file_id = 'F' || id, md5 = '0123456789abcdef0123456789abcdef', committed_at = updated_at "
                     + "WHERE state = 'pending' AND id NOT IN (" + excluded.map { _ in "?" }.joined(separator: ",") + ")",
                 arguments: StatementArguments(excluded))
         }
@@ -307,9 +313,10 @@ public final class SQLiteJournal: JournalStore {
                 for part in try Row.fetchAll(db, sql: "SELECT number, etag FROM part WHERE item_id = ?", arguments: [key]) {
                     parts[part["number"]] = part["etag"]
                 }
-                points.append(ResumePoint(
-                    key: key, state: state, item: item, sourceContext: row["source_context"] ?? "", session: session,
-                    uploadID: row["upload_id"], parts: parts, md5: row["md5"], appliedAt: row["applied_at"], attempts: row["attempts"]))
+                points.append(
+                    ResumePoint(
+                        key: key, state: state, item: item, sourceContext: row["source_context"] ?? "", session: session,
+                        uploadID: row["upload_id"], parts: parts, md5: row["md5"], appliedAt: row["applied_at"], attempts: row["attempts"]))
             }
             return points
         }
@@ -323,31 +330,37 @@ public final class SQLiteJournal: JournalStore {
         return try await writeAccess().write { db in
             // Read first, write only what changed: a rerun of a manifest whose rows are committed
             // (the nightly no-op) then reads the journal and writes nothing.
-            let existing = try db.cachedStatement(sql: """
-                SELECT id, manifest, line, path, title, state, file_id, media_url, cover_url, commit_request_id, duplicate_of
-                FROM item WHERE manifest_path = ? AND row_id = ?
-                """)
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO item (manifest, manifest_path, row_id, line, path, title, size, md5, state, run_id, source_context,
-                                  created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
-                """)
+            let existing = try db.cachedStatement(
+                sql: """
+                    SELECT id, manifest, line, path, title, state, file_id, media_url, cover_url, commit_request_id, duplicate_of
+                    FROM item WHERE manifest_path = ? AND row_id = ?
+                    """)
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO item (manifest, manifest_path, row_id, line, path, title, size, md5, state, run_id, source_context,
+                                      created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
+                    """)
             // A row to upload (pending, or failed/invalid/skipped and reopened): what the manifest says now.
-            let restart = try db.cachedStatement(sql: """
-                UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, size = ?, md5 = ?, run_id = ?, source_context = ?,
-                    error_code = NULL, error_message = NULL, duplicate_of = NULL, state = 'pending', updated_at = ?
-                WHERE id = ?
-                """)
+            let restart = try db.cachedStatement(
+                sql: """
+                    UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, size = ?, md5 = ?, run_id = ?, source_context = ?,
+                        error_code = NULL, error_message = NULL, duplicate_of = NULL, state = 'pending', updated_at = ?
+                    WHERE id = ?
+                    """)
             // A row committed, skipped or in flight keeps its content and state; only where the row
             // now sits in its manifest changes (the manifest was edited).
-            let moved = try db.cachedStatement(sql: "UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, run_id = ?, updated_at = ? WHERE id = ?")
+            let moved = try db.cachedStatement(
+                sql: "UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, run_id = ?, updated_at = ? WHERE id = ?")
             let candidates = try db.cachedStatement(
                 sql: "SELECT file_id, md5 FROM item WHERE state = 'committed' AND size = ? AND id <> ? LIMIT 20")
             // The row was invalid in an earlier run and is valid now: its invalid record goes (looked
             // for only when the manifest has invalid records at all).
             let fixed = try db.cachedStatement(sql: "DELETE FROM item WHERE manifest_path = ? AND row_id = ?")
-            let hasInvalid = try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM item WHERE manifest_path = ? AND row_id >= '#line:' AND row_id < '#line;')", arguments: [manifest.path]) ?? false
+            let hasInvalid =
+                try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM item WHERE manifest_path = ? AND row_id >= '#line:' AND row_id < '#line;')",
+                    arguments: [manifest.path]) ?? false
             var result: [Registration] = []
             result.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
@@ -369,11 +382,12 @@ public final class SQLiteJournal: JournalStore {
                         }
                         switch state {
                         case .committed:
-                            result.append(.committed(
-                                key: key,
-                                RemoteMedia(
-                                    fileID: row["file_id"] ?? "", mediaURL: row["media_url"], coverURL: row["cover_url"],
-                                    requestID: row["commit_request_id"] ?? "")))
+                            result.append(
+                                .committed(
+                                    key: key,
+                                    RemoteMedia(
+                                        fileID: row["file_id"] ?? "", mediaURL: row["media_url"], coverURL: row["cover_url"],
+                                        requestID: row["commit_request_id"] ?? "")))
                         case .skipped:
                             result.append(.duplicate(key: key, of: row["duplicate_of"] ?? ""))
                         default:
@@ -403,22 +417,24 @@ public final class SQLiteJournal: JournalStore {
     public func registerInvalid(_ rows: [InvalidRow], runID: String) async throws {
         let now = Self.nowMillis()
         try await writeAccess().write { db in
-            let upsert = try db.cachedStatement(sql: """
-                INSERT INTO item (manifest, manifest_path, row_id, line, path, state, run_id, error_code, error_message, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, 'invalid', ?, ?, ?, ?, ?)
-                ON CONFLICT (manifest_path, row_id) DO UPDATE SET
-                    manifest = excluded.manifest, line = excluded.line, path = excluded.path, run_id = excluded.run_id,
-                    updated_at = excluded.updated_at,
-                    error_code = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN excluded.error_code ELSE error_code END,
-                    error_message = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN excluded.error_message ELSE error_message END,
-                    state = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN 'invalid' ELSE state END
-                """)
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO item (manifest, manifest_path, row_id, line, path, state, run_id, error_code, error_message, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, 'invalid', ?, ?, ?, ?, ?)
+                    ON CONFLICT (manifest_path, row_id) DO UPDATE SET
+                        manifest = excluded.manifest, line = excluded.line, path = excluded.path, run_id = excluded.run_id,
+                        updated_at = excluded.updated_at,
+                        error_code = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN excluded.error_code ELSE error_code END,
+                        error_message = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN excluded.error_message ELSE error_message END,
+                        state = CASE WHEN state IN ('pending', 'failed', 'invalid') THEN 'invalid' ELSE state END
+                    """)
             // An invalid row is keyed by its line: its id may be missing, or be the id of a valid row
             // (a duplicate id). An item of the same line not yet committed becomes invalid with it.
-            let demote = try db.cachedStatement(sql: """
-                UPDATE item SET state = 'invalid', error_code = ?, error_message = ?, updated_at = ?, run_id = ?
-                WHERE manifest_path = ? AND line = ? AND state IN ('pending', 'failed') AND row_id NOT LIKE '#line:%'
-                """)
+            let demote = try db.cachedStatement(
+                sql: """
+                    UPDATE item SET state = 'invalid', error_code = ?, error_message = ?, updated_at = ?, run_id = ?
+                    WHERE manifest_path = ? AND line = ? AND state IN ('pending', 'failed') AND row_id NOT LIKE '#line:%'
+                    """)
             for row in rows {
                 try upsert.execute(arguments: [
                     row.manifest.name, row.manifest.path, "#line:\(row.line)", row.line, row.path, runID, row.code, row.message, now, now,
@@ -437,7 +453,8 @@ public final class SQLiteJournal: JournalStore {
         try await writeAccess().write { db in
             if case .partConfirmed(let number, let etag, let size) = event {
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO part (item_id, number, etag, size) VALUES (?, ?, ?, ?)", arguments: [key, number, etag, size])
+                    sql: "INSERT OR REPLACE INTO part (item_id, number, etag, size) VALUES (?, ?, ?, ?)",
+                    arguments: [key, number, etag, size])
             }
             if case .sessionAbandoned = event {
                 try db.execute(sql: "DELETE FROM part WHERE item_id = ?", arguments: [key])
@@ -447,7 +464,8 @@ public final class SQLiteJournal: JournalStore {
             try db.execute(sql: "UPDATE item SET \(sql)state = ?, updated_at = ? WHERE id = ? AND state = ?", arguments: all)
             if db.changesCount != 1 {
                 throw IngestError(
-                    code: "journal.conflict", message: "item \(key) is no longer in state \(state.rawValue); another run may have changed it")
+                    code: "journal.conflict",
+                    message: "item \(key) is no longer in state \(state.rawValue); another run may have changed it")
             }
             if case .committed = event {
                 try db.execute(sql: "DELETE FROM part WHERE item_id = ?", arguments: [key])
@@ -464,11 +482,17 @@ public final class SQLiteJournal: JournalStore {
             return (
                 "item_json = ?, source_context = ?, session = ?, secret = ?, secret_expires = ?, applied_at = ?, apply_request_id = ?, "
                     + "upload_id = NULL, attempts = attempts + 1, ",
-                [json(item), sourceContext, json(stored), json(session.credentials), session.credentials.expiresAt, now / 1000, session.requestID])
+                [
+                    json(item), sourceContext, json(stored), json(session.credentials), session.credentials.expiresAt, now / 1000,
+                    session.requestID,
+                ]
+            )
         case .credentialsRefreshed(let session):
             var stored = session
             stored.credentials = TemporaryCredentials(secretID: "", secretKey: "", token: "", expiresAt: session.credentials.expiresAt)
-            return ("session = ?, secret = ?, secret_expires = ?, ", [json(stored), json(session.credentials), session.credentials.expiresAt])
+            return (
+                "session = ?, secret = ?, secret_expires = ?, ", [json(stored), json(session.credentials), session.credentials.expiresAt]
+            )
         case .multipartStarted(let uploadID):
             return ("upload_id = ?, ", [uploadID])
         case .partConfirmed:
@@ -481,12 +505,14 @@ public final class SQLiteJournal: JournalStore {
             return (
                 "file_id = ?, media_url = ?, cover_url = ?, commit_request_id = ?, recovered = ?, committed_at = ?, secret = NULL, "
                     + "secret_expires = NULL, item_json = NULL, upload_id = NULL, error_code = NULL, error_message = NULL, ",
-                [remote.fileID, remote.mediaURL, remote.coverURL, remote.requestID, recovered, now])
+                [remote.fileID, remote.mediaURL, remote.coverURL, remote.requestID, recovered, now]
+            )
         case .sessionAbandoned:
             return ("session = NULL, secret = NULL, secret_expires = NULL, upload_id = NULL, ", [])
         case .failed(let code, let message, let attempts):
             return (
-                "error_code = ?, error_message = ?, attempts = ?, secret = NULL, secret_expires = NULL, ", [code, message, attempts])
+                "error_code = ?, error_message = ?, attempts = ?, secret = NULL, secret_expires = NULL, ", [code, message, attempts]
+            )
         case .duplicate(let fileID, let md5):
             return ("duplicate_of = ?, md5 = ?, ", [fileID, md5])
         }
@@ -509,12 +535,13 @@ public final class SQLiteJournal: JournalStore {
                     FROM item \(filter) ORDER BY manifest, line
                     """, arguments: arguments)
             while let row = try cursor.next() {
-                try body(JournalRecord(
-                    manifest: row[0], line: row[1], id: row[2], path: row[3], title: row[4], size: row[5], md5: row[6],
-                    state: ItemState(rawValue: row[7]) ?? .pending, sourceContext: row[8], fileID: row[9], mediaURL: row[10],
-                    coverURL: row[11], duplicateOf: row[12], errorCode: row[13], errorMessage: row[14], attempts: row[15],
-                    applyRequestID: row[16], commitRequestID: row[17], recovered: row[18], createdAt: row[19], updatedAt: row[20],
-                    committedAt: row[21]))
+                try body(
+                    JournalRecord(
+                        manifest: row[0], line: row[1], id: row[2], path: row[3], title: row[4], size: row[5], md5: row[6],
+                        state: ItemState(rawValue: row[7]) ?? .pending, sourceContext: row[8], fileID: row[9], mediaURL: row[10],
+                        coverURL: row[11], duplicateOf: row[12], errorCode: row[13], errorMessage: row[14], attempts: row[15],
+                        applyRequestID: row[16], commitRequestID: row[17], recovered: row[18], createdAt: row[19], updatedAt: row[20],
+                        committedAt: row[21]))
             }
         }
     }
@@ -523,15 +550,18 @@ public final class SQLiteJournal: JournalStore {
         let decoder = JSONDecoder()
         return try await database.read { db in
             var runs: [RunRecord] = []
-            for row in try Row.fetchAll(db, sql: "SELECT id, started_at, finished_at, tool_version, options, status FROM run ORDER BY started_at") {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT id, started_at, finished_at, tool_version, options, status FROM run ORDER BY started_at")
+            {
                 let id: String = row["id"]
                 let manifests = try Row.fetchAll(
                     db, sql: "SELECT name, path, sha256 FROM run_manifest WHERE run_id = ? ORDER BY position", arguments: [id]
                 ).map { ManifestFingerprint(name: $0["name"], path: $0["path"], sha256: $0["sha256"]) }
                 let options = (try? decoder.decode([String: String].self, from: Data((row["options"] as String).utf8))) ?? [:]
-                runs.append(RunRecord(
-                    id: id, startedAt: row["started_at"], finishedAt: row["finished_at"], toolVersion: row["tool_version"],
-                    manifests: manifests, options: options, status: row["status"]))
+                runs.append(
+                    RunRecord(
+                        id: id, startedAt: row["started_at"], finishedAt: row["finished_at"], toolVersion: row["tool_version"],
+                        manifests: manifests, options: options, status: row["status"]))
             }
             return runs
         }

@@ -20,54 +20,66 @@ public struct CSVManifestReader: ManifestReader {
 
     public func read(_ emit: (ManifestRecord) throws -> Void) throws {
         guard try records.next(skippingCommentLines: true) else {
-            try emit(.diagnostic(Diagnostic(
-                manifest: manifest, line: nil, code: .manifestEmpty, severity: .error,
-                message: "the manifest has no header line; the first line must name the columns (at least `path`)")))
+            try emit(
+                .diagnostic(
+                    Diagnostic(
+                        manifest: manifest, line: nil, code: .manifestEmpty, severity: .error,
+                        message: "the manifest has no header line; the first line must name the columns (at least `path`)")))
             return
         }
         let headerLine = records.line
         if let problem = records.problem {
-            try emit(.diagnostic(Diagnostic(
-                manifest: manifest, line: headerLine, code: .manifestMalformed,
-                message: "the header line is not valid CSV: \(problem)")))
+            try emit(
+                .diagnostic(
+                    Diagnostic(
+                        manifest: manifest, line: headerLine, code: .manifestMalformed,
+                        message: "the header line is not valid CSV: \(problem)")))
             return
         }
         var columns: [ManifestField?] = []
         var seen: [ManifestField: Int] = [:]
         for index in 0..<records.fieldCount {
             guard let name = records.string(at: index) else {
-                try emit(.diagnostic(Diagnostic(
-                    manifest: manifest, line: headerLine, code: .manifestMalformed,
-                    message: "header column \(index + 1) is not valid UTF-8; save the manifest as UTF-8")))
+                try emit(
+                    .diagnostic(
+                        Diagnostic(
+                            manifest: manifest, line: headerLine, code: .manifestMalformed,
+                            message: "header column \(index + 1) is not valid UTF-8; save the manifest as UTF-8")))
                 return
             }
             let field = ManifestField.column(named: name)
             if let field {
                 if let first = seen[field] {
-                    try emit(.diagnostic(Diagnostic(
-                        manifest: manifest, line: headerLine, field: field.columnName, code: .manifestMalformed,
-                        message: "column `\(field.columnName)` appears twice (columns \(first + 1) and \(index + 1)); "
-                            + "keep one")))
+                    try emit(
+                        .diagnostic(
+                            Diagnostic(
+                                manifest: manifest, line: headerLine, field: field.columnName, code: .manifestMalformed,
+                                message: "column `\(field.columnName)` appears twice (columns \(first + 1) and \(index + 1)); "
+                                    + "keep one")))
                     return
                 }
                 seen[field] = index
             } else {
                 let shown = name.trimmedSpaces()
-                try emit(.diagnostic(Diagnostic(
-                    manifest: manifest, line: headerLine, field: shown, code: .manifestUnknownColumn,
-                    severity: .warning,
-                    message: shown.isEmpty
-                        ? "column \(index + 1) has no name and is ignored"
-                        : "unknown column `\(shown)` (column \(index + 1)) is ignored; known columns: "
-                            + ManifestField.simple.map(\.columnName).joined(separator: ", ") + ", meta.<name>")))
+                try emit(
+                    .diagnostic(
+                        Diagnostic(
+                            manifest: manifest, line: headerLine, field: shown, code: .manifestUnknownColumn,
+                            severity: .warning,
+                            message: shown.isEmpty
+                                ? "column \(index + 1) has no name and is ignored"
+                                : "unknown column `\(shown)` (column \(index + 1)) is ignored; known columns: "
+                                    + ManifestField.simple.map(\.columnName).joined(separator: ", ") + ", meta.<name>")))
             }
             columns.append(field)
         }
         guard seen[.path] != nil else {
-            try emit(.diagnostic(Diagnostic(
-                manifest: manifest, line: headerLine, field: "path", code: .manifestMissingColumn,
-                message: "the header has no `path` column, so no row can be read; add a `path` column "
-                    + "naming each media file")))
+            try emit(
+                .diagnostic(
+                    Diagnostic(
+                        manifest: manifest, line: headerLine, field: "path", code: .manifestMissingColumn,
+                        message: "the header has no `path` column, so no row can be read; add a `path` column "
+                            + "naming each media file")))
             return
         }
         let idIndex = seen[.id]
@@ -78,20 +90,23 @@ public struct CSVManifestReader: ManifestReader {
             var row = ManifestRow(location: location)
             let count = records.fieldCount
             if let problem = records.problem {
-                row.readProblems.append(Diagnostic(
-                    at: location, code: .manifestMalformed, message: "this row is not valid CSV: \(problem)"))
+                row.readProblems.append(
+                    Diagnostic(
+                        at: location, code: .manifestMalformed, message: "this row is not valid CSV: \(problem)"))
             } else if count != columns.count {
-                row.readProblems.append(Diagnostic(
-                    at: location, code: .manifestMalformed,
-                    message: "this row has \(count) field\(count == 1 ? "" : "s") but the header has "
-                        + "\(columns.count); quote fields that contain commas"))
+                row.readProblems.append(
+                    Diagnostic(
+                        at: location, code: .manifestMalformed,
+                        message: "this row has \(count) field\(count == 1 ? "" : "s") but the header has "
+                            + "\(columns.count); quote fields that contain commas"))
             }
             for index in 0..<min(count, columns.count) {
                 guard let field = columns[index], !records.isEmpty(at: index) else { continue }
                 guard let value = records.string(at: index) else {
-                    row.readProblems.append(Diagnostic(
-                        at: location, field: field.columnName, code: .manifestMalformed,
-                        message: "the `\(field.columnName)` field is not valid UTF-8; save the manifest as UTF-8"))
+                    row.readProblems.append(
+                        Diagnostic(
+                            at: location, field: field.columnName, code: .manifestMalformed,
+                            message: "the `\(field.columnName)` field is not valid UTF-8; save the manifest as UTF-8"))
                     continue
                 }
                 row.set(field, value)
@@ -102,9 +117,11 @@ public struct CSVManifestReader: ManifestReader {
             try emit(.row(row))
         }
         if rows == 0 {
-            try emit(.diagnostic(Diagnostic(
-                manifest: manifest, line: headerLine, code: .manifestEmpty, severity: .warning,
-                message: "the manifest has a header but no rows")))
+            try emit(
+                .diagnostic(
+                    Diagnostic(
+                        manifest: manifest, line: headerLine, code: .manifestEmpty, severity: .warning,
+                        message: "the manifest has a header but no rows")))
         }
     }
 }

@@ -35,8 +35,9 @@ public enum FileDigest {
             md5Hasher?.update(bufferPointer: chunk)
             shaHasher?.update(bufferPointer: chunk)
         }
-        return .success(Digests(
-            md5: md5Hasher.map { hex($0.finalize()) }, sha256: shaHasher.map { hex($0.finalize()) }))
+        return .success(
+            Digests(
+                md5: md5Hasher.map { hex($0.finalize()) }, sha256: shaHasher.map { hex($0.finalize()) }))
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {

@@ -19,7 +19,9 @@ public struct ValidationRoot: Sendable, Hashable {
     }
 
     /// The root for `directory` (relative to `currentDirectory`), resolving symlinks when it exists.
-    public static func make(directory: String, currentDirectory: String, fileSystem: any FileSystemAccess)
+    public static func make(
+        directory: String, currentDirectory: String, fileSystem: any FileSystemAccess
+    )
         -> ValidationRoot
     {
         let absolute = directory.hasPrefix("/") ? directory : currentDirectory + "/" + directory
@@ -155,9 +157,10 @@ public struct LocalFileSystem: FileSystemAccess {
         #else
             let mtime = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
         #endif
-        return .success(FileStatus(
-            kind: kind, size: Int64(info.st_size), modified: mtime, device: UInt64(info.st_dev),
-            inode: UInt64(info.st_ino)))
+        return .success(
+            FileStatus(
+                kind: kind, size: Int64(info.st_size), modified: mtime, device: UInt64(info.st_dev),
+                inode: UInt64(info.st_ino)))
     }
 
     public func readPrefix(_ path: String, count: Int) -> Result<[UInt8], Errno> {

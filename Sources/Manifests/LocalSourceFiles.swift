@@ -26,8 +26,10 @@ public struct LocalSourceFiles: SourceFiles {
                 switch FileDigest.compute(path: path, md5: true, sha256: false) {
                 case .success(let digests): continuation.resume(returning: digests.md5 ?? "")
                 case .failure(let error):
-                    continuation.resume(throwing: ProviderError(
-                        step: "source", code: "source.unreadable", message: "cannot read \(file.given): \(error)", disposition: .failItem))
+                    continuation.resume(
+                        throwing: ProviderError(
+                            step: "source", code: "source.unreadable", message: "cannot read \(file.given): \(error)",
+                            disposition: .failItem))
                 }
             }
         }

@@ -51,7 +51,9 @@ public struct ManifestPipeline: Sendable {
             directory = currentDirectory
         } else {
             let absolute = manifest.hasPrefix("/") ? manifest : currentDirectory + "/" + manifest
-            directory = String(PathNormalizer.normalize(absolute).split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
+            directory = String(
+                PathNormalizer.normalize(absolute).split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            )
         }
         return ValidationRoot.make(
             directory: directory.isEmpty ? "/" : directory, currentDirectory: currentDirectory,
@@ -75,8 +77,9 @@ public struct ManifestPipeline: Sendable {
             } catch {
                 summary.manifests.append(argument)
                 summary.unreadable.append(argument)
-                onDiagnostic(Diagnostic(
-                    manifest: argument, line: nil, code: .manifestUnreadable, message: error.message))
+                onDiagnostic(
+                    Diagnostic(
+                        manifest: argument, line: nil, code: .manifestUnreadable, message: error.message))
                 continue
             }
             summary.manifests.append(opened.name)
@@ -157,7 +160,8 @@ public struct ManifestPipeline: Sendable {
                 }
             } catch {
                 failure.withLock {
-                    $0 = (error as? IngestError)
+                    $0 =
+                        (error as? IngestError)
                         ?? IngestError(code: "manifest.unreadable", message: "reading stopped: \(error)")
                 }
             }

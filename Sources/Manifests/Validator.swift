@@ -104,19 +104,21 @@ public struct Validator {
         if let key = pending.idKey {
             if let first = ids.insertIfAbsent(key, value: Self.pack(context, location.line)) {
                 let id = outcome.id ?? ""
-                duplicate.append(Diagnostic(
-                    at: location, id: outcome.id, field: "id", code: .rowDuplicateID,
-                    message: "the id \"\(id)\" is already used by \(place(first, relativeTo: context)); ids must be "
-                        + "unique within a run"
-                        + (pending.idDerived ? " (this id was derived from the path: add an `id` column)" : "")))
+                duplicate.append(
+                    Diagnostic(
+                        at: location, id: outcome.id, field: "id", code: .rowDuplicateID,
+                        message: "the id \"\(id)\" is already used by \(place(first, relativeTo: context)); ids must be "
+                            + "unique within a run"
+                            + (pending.idDerived ? " (this id was derived from the path: add an `id` column)" : "")))
             }
         }
         if let key = pending.fileKey {
             if let first = files.insertIfAbsent(key, value: Self.pack(context, location.line)) {
-                duplicate.append(Diagnostic(
-                    at: location, id: outcome.id, field: "path", code: .rowDuplicateFile,
-                    message: "\(pending.path) is the same file as the one listed on \(place(first, relativeTo: context)); "
-                        + "each file is uploaded once: remove this row or point it at another file"))
+                duplicate.append(
+                    Diagnostic(
+                        at: location, id: outcome.id, field: "path", code: .rowDuplicateFile,
+                        message: "\(pending.path) is the same file as the one listed on \(place(first, relativeTo: context)); "
+                            + "each file is uploaded once: remove this row or point it at another file"))
             }
         }
         if !duplicate.isEmpty {
@@ -400,10 +402,15 @@ struct RowCheck {
             self.error("path", .pathUnreadable, "cannot read \(resolved) to compute its checksum: \(error)")
         case .success(let digests):
             if md5OK, let want = wantMD5, digests.md5 != want {
-                self.error("md5", .checksumMismatch, "MD5 of \(given) is \(digests.md5 ?? "?"), the manifest says \(want); the file differs from what the partner delivered")
+                self.error(
+                    "md5", .checksumMismatch,
+                    "MD5 of \(given) is \(digests.md5 ?? "?"), the manifest says \(want); the file differs from what the partner delivered")
             }
             if shaOK, let want = wantSHA, digests.sha256 != want {
-                self.error("sha256", .checksumMismatch, "SHA-256 of \(given) is \(digests.sha256 ?? "?"), the manifest says \(want); the file differs from what the partner delivered")
+                self.error(
+                    "sha256", .checksumMismatch,
+                    "SHA-256 of \(given) is \(digests.sha256 ?? "?"), the manifest says \(want); the file differs from what the partner delivered"
+                )
             }
         }
     }
@@ -471,19 +478,26 @@ struct RowCheck {
     mutating func title(path: String) -> String {
         if let explicit = row.title?.trimmedSpaces(), !explicit.isEmpty {
             if length(explicit) > limits.titleMax {
-                error("title", .metadataTooLong, "the title is \(length(explicit)) characters; \(limits.source) allows at most \(limits.titleMax)")
+                error(
+                    "title", .metadataTooLong,
+                    "the title is \(length(explicit)) characters; \(limits.source) allows at most \(limits.titleMax)")
             }
             if Self.hasControl(explicit, allowNewlines: false) {
                 error("title", .metadataInvalid, "the title contains control characters (line breaks, tabs, ...)")
             } else if limits.forbidsAstralCharacters, Self.hasAstral(explicit) {
-                error("title", .metadataInvalid, "the title contains emoji or other characters outside the Basic Multilingual Plane, which \(limits.source) refuses")
+                error(
+                    "title", .metadataInvalid,
+                    "the title contains emoji or other characters outside the Basic Multilingual Plane, which \(limits.source) refuses")
             }
             return explicit
         }
         let derived = MediaRules.baseName(ofPath: path)
         if length(derived) > limits.titleMax {
             let cut = String(String.UnicodeScalarView(derived.unicodeScalars.prefix(limits.titleMax)))
-            warning("title", .metadataTooLong, "no title given and the file name is \(length(derived)) characters; the title will be cut to its first \(limits.titleMax): \"\(cut)\"")
+            warning(
+                "title", .metadataTooLong,
+                "no title given and the file name is \(length(derived)) characters; the title will be cut to its first \(limits.titleMax): \"\(cut)\""
+            )
             return cut
         }
         return derived
@@ -492,7 +506,9 @@ struct RowCheck {
     mutating func metadata(now: Date, profile: ProviderProfile) {
         if let description = row.description {
             if length(description) > limits.descriptionMax {
-                error("description", .metadataTooLong, "the description is \(length(description)) characters; \(limits.source) allows at most \(limits.descriptionMax)")
+                error(
+                    "description", .metadataTooLong,
+                    "the description is \(length(description)) characters; \(limits.source) allows at most \(limits.descriptionMax)")
             } else if limits.forbidsAstralCharacters, Self.hasAstral(description) {
                 error("description", .metadataInvalid, "the description contains emoji or other characters \(limits.source) refuses")
             }
@@ -522,7 +538,9 @@ struct RowCheck {
         }
         for (field, value) in [("expire_time", row.expireTime)] where value != nil {
             if let reason = profile.unsupportedFields[field] {
-                error(field, .fieldUnsupported, "\(profile.displayName) cannot take \(field): \(reason); remove the field, or upload to another platform")
+                error(
+                    field, .fieldUnsupported,
+                    "\(profile.displayName) cannot take \(field): \(reason); remove the field, or upload to another platform")
             }
         }
         if let raw = row.expireTime?.trimmedSpaces(), profile.unsupportedFields["expire_time"] == nil {
@@ -544,7 +562,9 @@ struct RowCheck {
             }
         }
         if let region = row.storageRegion?.trimmedSpaces() {
-            let allowed = region.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 }
+            let allowed = region.utf8.allSatisfy {
+                ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46
+            }
             let rule = profile.storageRegion
             if !allowed || region.utf8.count > 128 || !rule.accepts(region) {
                 error("storage_region", .metadataInvalid, "the storage region \"\(region)\" is not \(rule.description)")
@@ -558,9 +578,13 @@ struct RowCheck {
             if profile.sourceContextIsReferenceID, !referenceCharacters || size < 6 || size > 64 {
                 error(
                     "source_context", .metadataInvalid,
-                    "source_context \"\(context)\" becomes \(profile.displayName)'s ReferenceId, which is 6 to 64 letters, digits, '-' or '_' and unique per account")
+                    "source_context \"\(context)\" becomes \(profile.displayName)'s ReferenceId, which is 6 to 64 letters, digits, '-' or '_' and unique per account"
+                )
             } else if size > limits.sourceContextMax {
-                error("source_context", .metadataTooLong, "source_context is \(size) \(limits.sourceContextInBytes ? "bytes" : "characters"); \(limits.source) allows at most \(limits.sourceContextMax)")
+                error(
+                    "source_context", .metadataTooLong,
+                    "source_context is \(size) \(limits.sourceContextInBytes ? "bytes" : "characters"); \(limits.source) allows at most \(limits.sourceContextMax)"
+                )
             }
         }
         if let md5 = row.md5, !Self.isHex(md5, length: 32) {
@@ -571,11 +595,15 @@ struct RowCheck {
         }
         if !row.meta.isEmpty {
             for entry in row.meta where Self.hasControl(entry.name, allowNewlines: false) || entry.name.containsWhitespace() {
-                error("meta.\(entry.name)", .metadataInvalid, "the custom-data name \"\(entry.name)\" contains spaces or control characters")
+                error(
+                    "meta.\(entry.name)", .metadataInvalid, "the custom-data name \"\(entry.name)\" contains spaces or control characters")
             }
             let size = Self.customDataJSONSize(row.meta)
             if size > limits.customDataMaxBytes {
-                error("meta", .metadataTooLong, "the custom data (meta.* columns) is \(size) bytes as JSON; \(limits.source) allows at most \(limits.customDataMaxBytes)")
+                error(
+                    "meta", .metadataTooLong,
+                    "the custom data (meta.* columns) is \(size) bytes as JSON; \(limits.source) allows at most \(limits.customDataMaxBytes)"
+                )
             }
         }
     }

@@ -37,8 +37,10 @@ public struct XMLManifestReader: ManifestReader {
         if let thrown = handler.thrown { throw thrown }
         if let ioError = stream.ioError { throw ioError }
         if let refusal = stream.refusal {
-            try emit(.diagnostic(Diagnostic(
-                manifest: manifest, line: refusal.line, code: .manifestMalformed, message: refusal.message)))
+            try emit(
+                .diagnostic(
+                    Diagnostic(
+                        manifest: manifest, line: refusal.line, code: .manifestMalformed, message: refusal.message)))
             return
         }
         if let fatal = handler.fatal {
@@ -54,9 +56,11 @@ public struct XMLManifestReader: ManifestReader {
             } else {
                 reason = "the document ends before </manifest>; the file may be truncated"
             }
-            try emit(.diagnostic(Diagnostic(
-                manifest: manifest, line: max(parser.lineNumber, 1), code: .manifestMalformed,
-                message: "the XML is not well-formed: \(reason)")))
+            try emit(
+                .diagnostic(
+                    Diagnostic(
+                        manifest: manifest, line: max(parser.lineNumber, 1), code: .manifestMalformed,
+                        message: "the XML is not well-formed: \(reason)")))
         }
     }
 }
@@ -113,10 +117,11 @@ enum PrologScanner {
                 }
                 let word = String(decoding: bytes[(i + 2)..<(i + 9)], as: UTF8.self).uppercased()
                 if word == "DOCTYPE" {
-                    return .refuse(PrologRefusal(
-                        line: lineAt(i),
-                        message: "document type declarations (<!DOCTYPE ...>) are refused: a manifest may not "
-                            + "declare entities or load external files. Remove the DOCTYPE line."))
+                    return .refuse(
+                        PrologRefusal(
+                            line: lineAt(i),
+                            message: "document type declarations (<!DOCTYPE ...>) are refused: a manifest may not "
+                                + "declare entities or load external files. Remove the DOCTYPE line."))
                 }
                 return .accept
             default:
@@ -275,15 +280,18 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
 
     private func warnUnknown(_ parser: XMLParser, _ what: String, _ message: String) {
         guard warnedUnknown.insert(what).inserted else { return }
-        send(.diagnostic(Diagnostic(
-            manifest: manifest, line: parser.lineNumber, field: what, code: .manifestUnknownColumn,
-            severity: .warning, message: message + " (reported once per manifest)")), parser: parser)
+        send(
+            .diagnostic(
+                Diagnostic(
+                    manifest: manifest, line: parser.lineNumber, field: what, code: .manifestUnknownColumn,
+                    severity: .warning, message: message + " (reported once per manifest)")), parser: parser)
     }
 
     private func rowProblem(_ parser: XMLParser, field: String?, _ message: String) {
         guard var current = row else { return }
-        current.readProblems.append(Diagnostic(
-            at: current.location, id: current.id, field: field, code: .manifestMalformed, message: message))
+        current.readProblems.append(
+            Diagnostic(
+                at: current.location, id: current.id, field: field, code: .manifestMalformed, message: message))
         row = current
     }
 
@@ -327,8 +335,9 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
             let key = name == "meta" ? "meta:\(attributes["name"] ?? "")" : name
             if !seen.insert(key).inserted {
                 let shown = name == "meta" ? "<meta name=\"\(attributes["name"] ?? "")\">" : "<\(name)>"
-                rowProblem(parser, field: name == "meta" ? "meta.\(attributes["name"] ?? "")" : name,
-                           "\(shown) appears more than once in the item")
+                rowProblem(
+                    parser, field: name == "meta" ? "meta.\(attributes["name"] ?? "")" : name,
+                    "\(shown) appears more than once in the item")
             }
             switch name {
             case "media":
@@ -340,7 +349,9 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
                 if let md5 = attributes["md5"] { row?.md5 = md5.isEmpty ? nil : md5 }
                 if let sha = attributes["sha256"] { row?.sha256 = sha.isEmpty ? nil : sha }
             case "cover":
-                if let path = attributes["path"], !path.isEmpty { row?.cover = path } else {
+                if let path = attributes["path"], !path.isEmpty {
+                    row?.cover = path
+                } else {
                     rowProblem(parser, field: "cover", "<cover> has no path attribute")
                 }
             case "tags":
@@ -376,16 +387,19 @@ final class XMLManifestHandler: NSObject, XMLParserDelegate {
         case 0:
             finished = true
             if rows == 0 {
-                send(.diagnostic(Diagnostic(
-                    manifest: manifest, line: parser.lineNumber, code: .manifestEmpty, severity: .warning,
-                    message: "the manifest has no <item> elements")), parser: parser)
+                send(
+                    .diagnostic(
+                        Diagnostic(
+                            manifest: manifest, line: parser.lineNumber, code: .manifestEmpty, severity: .warning,
+                            message: "the manifest has no <item> elements")), parser: parser)
             }
         case 1 where name == "item":
             if var done = row {
                 if done.path == nil {
-                    done.readProblems.append(Diagnostic(
-                        at: done.location, id: done.id, field: "path", code: .manifestMissingColumn,
-                        message: "the item has no <media path=\"...\"/>; every item needs its media file"))
+                    done.readProblems.append(
+                        Diagnostic(
+                            at: done.location, id: done.id, field: "path", code: .manifestMissingColumn,
+                            message: "the item has no <media path=\"...\"/>; every item needs its media file"))
                 }
                 rows += 1
                 row = nil

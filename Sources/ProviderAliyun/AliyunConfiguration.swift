@@ -47,7 +47,8 @@ public struct AliyunConfiguration: Sendable {
     public var partAttempts: Int
 
     public init(
-        endpoint: URL? = nil, ossEndpoint: URL? = nil, region: String = "cn-shanghai", credentials: AliyunCredentials, workflowID: String? = nil,
+        endpoint: URL? = nil, ossEndpoint: URL? = nil, region: String = "cn-shanghai", credentials: AliyunCredentials,
+        workflowID: String? = nil,
         appID: String? = nil, partSize: Int64 = 16 << 20, partConcurrency: Int = 4, apiTimeout: Duration = .seconds(30),
         transferTimeout: Duration = .seconds(600), partAttempts: Int = 5
     ) {

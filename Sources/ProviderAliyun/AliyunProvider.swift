@@ -88,7 +88,8 @@ public struct AliyunProvider: VODProvider {
             let auth = UploadAuth(answer.string("UploadAuth"), now: Date())
         else {
             throw ProviderError(
-                step: step, code: "response.malformed", message: "the answer has no VideoId, or an UploadAddress or UploadAuth that does not decode",
+                step: step, code: "response.malformed",
+                message: "the answer has no VideoId, or an UploadAddress or UploadAuth that does not decode",
                 requestID: answer.requestID, disposition: .retry)
         }
         return UploadSession(
@@ -103,23 +104,29 @@ public struct AliyunProvider: VODProvider {
         let ext = (cover.fileExtension ?? "png").lowercased()
         let answer = try await api.call(
             "CreateUploadImage",
-            ["ImageType": "cover", "ImageExt": ext, "Title": request.item.title, "AppId": configuration.appID,
-             "StorageLocation": request.item.storageRegion ?? request.storageRegion], step: "cover")
-        guard let imageID = answer.string("ImageId"), let url = answer.string("ImageURL"), let address = UploadAddress(answer.string("UploadAddress")),
+            [
+                "ImageType": "cover", "ImageExt": ext, "Title": request.item.title, "AppId": configuration.appID,
+                "StorageLocation": request.item.storageRegion ?? request.storageRegion,
+            ], step: "cover")
+        guard let imageID = answer.string("ImageId"), let url = answer.string("ImageURL"),
+            let address = UploadAddress(answer.string("UploadAddress")),
             let auth = UploadAuth(answer.string("UploadAuth"), now: Date())
         else {
             throw ProviderError(
-                step: "cover", code: "response.malformed", message: "CreateUploadImage answered without ImageId, ImageURL, UploadAddress or UploadAuth",
+                step: "cover", code: "response.malformed",
+                message: "CreateUploadImage answered without ImageId, ImageURL, UploadAddress or UploadAuth",
                 requestID: answer.requestID, disposition: .retry)
         }
         return CoverUpload(
-            location: address.location(region: auth.region ?? configuration.region), credentials: auth.credentials, url: url, imageID: imageID,
+            location: address.location(region: auth.region ?? configuration.region), credentials: auth.credentials, url: url,
+            imageID: imageID,
             requestID: answer.requestID)
     }
 
     public func transferCover(file: FileReference, upload: CoverUpload, checkpoint: TransferCheckpoint) async throws -> TransferResult {
         try await oss.upload(
-            file: file.resolved, size: try size(of: file, step: "cover"), to: upload.location, credentials: upload.credentials, step: "cover",
+            file: file.resolved, size: try size(of: file, step: "cover"), to: upload.location, credentials: upload.credentials,
+            step: "cover",
             checkpoint: checkpoint)
     }
 
@@ -127,7 +134,8 @@ public struct AliyunProvider: VODProvider {
         if let known = file.size { return known }
         let attributes = try? FileManager.default.attributesOfItem(atPath: file.resolved)
         guard let s = (attributes?[.size] as? NSNumber)?.int64Value else {
-            throw ProviderError(step: step, code: "file.unreadable", message: "cannot read the size of \(file.resolved)", disposition: .failItem)
+            throw ProviderError(
+                step: step, code: "file.unreadable", message: "cannot read the size of \(file.resolved)", disposition: .failItem)
         }
         return s
     }
@@ -151,7 +159,8 @@ public struct AliyunProvider: VODProvider {
         guard fresh.media.key == session.media.key, fresh.media.bucket == session.media.bucket else {
             throw ProviderError(
                 step: "refresh", code: "refresh.moved",
-                message: "RefreshUploadVideo gave another object (\(fresh.media.bucket)/\(fresh.media.key)) for video \(session.sessionKey)",
+                message:
+                    "RefreshUploadVideo gave another object (\(fresh.media.bucket)/\(fresh.media.key)) for video \(session.sessionKey)",
                 requestID: answer.requestID, disposition: .failItem)
         }
         fresh.media.endpoint = fresh.media.endpoint ?? session.media.endpoint
@@ -165,7 +174,8 @@ public struct AliyunProvider: VODProvider {
         guard let status = mezzanine["Status"] as? String, status == "Normal" else {
             throw ProviderError(
                 step: "commit", code: "upload.not-complete",
-                message: "video \(session.sessionKey): the source file's status is \(mezzanine["Status"] as? String ?? "unknown"), not Normal, after the OSS write",
+                message:
+                    "video \(session.sessionKey): the source file's status is \(mezzanine["Status"] as? String ?? "unknown"), not Normal, after the OSS write",
                 requestID: answer.requestID, disposition: .retry)
         }
         return RemoteMedia(
@@ -178,9 +188,10 @@ public struct AliyunProvider: VODProvider {
         var id = context.session?.sessionKey
         if id == nil {
             try await context.pace("GetVideoInfo")
-            let reference = item.sourceContext.map { given in
-                Self.referenceID(UploadRequest(item: item, sourceContext: given, rowToken: context.rowToken))
-            } ?? context.rowToken
+            let reference =
+                item.sourceContext.map { given in
+                    Self.referenceID(UploadRequest(item: item, sourceContext: given, rowToken: context.rowToken))
+                } ?? context.rowToken
             id = try await video(reference: reference)?.fileID
         }
         guard let id else { return nil }
@@ -211,8 +222,10 @@ public struct AliyunProvider: VODProvider {
         guard let id = object["VideoId"] as? String else { return nil }
         func text(_ key: String) -> String? { (object[key] as? String).flatMap { $0.isEmpty ? nil : $0 } }
         return RemoteMediaInfo(
-            fileID: id, name: text("Title") ?? "", size: (object["Size"] as? NSNumber)?.int64Value, md5: nil, sourceContext: text("ReferenceId"),
-            coverURL: text("CoverURL"), createdAt: text("CreationTime").flatMap(ISO8601Timestamp.parse).map { Int64($0.timeIntervalSince1970) },
+            fileID: id, name: text("Title") ?? "", size: (object["Size"] as? NSNumber)?.int64Value, md5: nil,
+            sourceContext: text("ReferenceId"),
+            coverURL: text("CoverURL"),
+            createdAt: text("CreationTime").flatMap(ISO8601Timestamp.parse).map { Int64($0.timeIntervalSince1970) },
             classID: (object["CateId"] as? NSNumber)?.intValue, status: text("Status"), referenceID: text("ReferenceId"))
     }
 }
@@ -249,7 +262,8 @@ struct UploadAddress {
     init?(_ base64: String?) {
         guard let base64, let data = Data(base64Encoded: base64),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let endpoint = object["Endpoint"] as? String, let bucket = object["Bucket"] as? String, let fileName = object["FileName"] as? String
+            let endpoint = object["Endpoint"] as? String, let bucket = object["Bucket"] as? String,
+            let fileName = object["FileName"] as? String
         else { return nil }
         self.endpoint = endpoint
         self.bucket = bucket

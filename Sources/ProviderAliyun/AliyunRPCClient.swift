@@ -36,9 +36,10 @@ struct AliyunRPCClient: Sendable {
         if base.hasSuffix("/") { base.removeLast() }
         let response: HTTPResponseData
         do {
-            response = try await transport.send(HTTPRequestSpec(
-                method: "POST", url: base + "/?" + query, headers: [("x-acs-action", action), ("x-acs-version", Self.version)],
-                body: .empty, timeout: configuration.apiTimeout, responseLimit: 4 << 20))
+            response = try await transport.send(
+                HTTPRequestSpec(
+                    method: "POST", url: base + "/?" + query, headers: [("x-acs-action", action), ("x-acs-version", Self.version)],
+                    body: .empty, timeout: configuration.apiTimeout, responseLimit: 4 << 20))
         } catch let error as TransportError {
             throw StoreErrors.transport(error, step: step)
         }

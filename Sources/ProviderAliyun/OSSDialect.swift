@@ -24,7 +24,8 @@ struct OSSDialect: ObjectStoreDialect {
         method: String, location: ObjectLocation, query: [(String, String)], headers extra: [(String, String)], body: HTTPBody,
         credentials: TemporaryCredentials, timeout: Duration
     ) -> HTTPRequestSpec {
-        let endpoint = configuration.ossEndpoint ?? location.endpoint.flatMap(URL.init(string:))
+        let endpoint =
+            configuration.ossEndpoint ?? location.endpoint.flatMap(URL.init(string:))
             ?? URL(string: "https://oss-\(location.region).aliyuncs.com")!
         let host = endpoint.host ?? ""
         let scheme = endpoint.scheme ?? "https"
@@ -32,8 +33,13 @@ struct OSSDialect: ObjectStoreDialect {
         var headers: [(String, String)] = extra
         headers.append(("Date", OSSSignature.httpDate(now())))
         headers.append(("x-oss-security-token", credentials.token))
-        let stringToSign = OSSSignature.stringToSign(method: method, headers: headers, bucket: location.bucket, key: location.key, query: query)
-        headers.append(("Authorization", OSSSignature.authorization(accessKeyID: credentials.secretID, secret: credentials.secretKey, stringToSign: stringToSign)))
+        let stringToSign = OSSSignature.stringToSign(
+            method: method, headers: headers, bucket: location.bucket, key: location.key, query: query)
+        headers.append(
+            (
+                "Authorization",
+                OSSSignature.authorization(accessKeyID: credentials.secretID, secret: credentials.secretKey, stringToSign: stringToSign)
+            ))
         let url: String
         if Self.isPathStyle(host) {
             url = "\(scheme)://\(host)\(port)/\(location.bucket)/" + OSSSignature.encodeKey(location.key)
@@ -44,8 +50,10 @@ struct OSSDialect: ObjectStoreDialect {
         } else {
             url = "\(scheme)://\(location.bucket).\(host)\(port)/" + OSSSignature.encodeKey(location.key)
         }
-        let queryText = query.map { $0.1.isEmpty ? AliyunRPCSignature.encode($0.0) : "\(AliyunRPCSignature.encode($0.0))=\(AliyunRPCSignature.encode($0.1))" }
-            .joined(separator: "&")
+        let queryText = query.map {
+            $0.1.isEmpty ? AliyunRPCSignature.encode($0.0) : "\(AliyunRPCSignature.encode($0.0))=\(AliyunRPCSignature.encode($0.1))"
+        }
+        .joined(separator: "&")
         return HTTPRequestSpec(
             method: method, url: query.isEmpty ? url : url + "?" + queryText, headers: headers, body: body, timeout: timeout,
             responseLimit: 4 << 20)

@@ -35,16 +35,20 @@ struct COSDialect: ObjectStoreDialect {
             secretID: credentials.secretID, secretKey: credentials.secretKey, method: method, path: path, query: query,
             headers: signed, keyTime: keyTime)
         headers.append(("Authorization", authorization))
-        let base = configuration.cosEndpoint.map { $0.absoluteString.hasSuffix("/") ? String($0.absoluteString.dropLast()) : $0.absoluteString }
+        let base =
+            configuration.cosEndpoint.map { $0.absoluteString.hasSuffix("/") ? String($0.absoluteString.dropLast()) : $0.absoluteString }
             ?? "https://\(host)"
         var url = base + COSSignature.encodePath(path)
         if !query.isEmpty {
-            url += "?" + query.map { $0.1.isEmpty ? COSSignature.encode($0.0) : "\(COSSignature.encode($0.0))=\(COSSignature.encode($0.1))" }
+            url +=
+                "?"
+                + query.map { $0.1.isEmpty ? COSSignature.encode($0.0) : "\(COSSignature.encode($0.0))=\(COSSignature.encode($0.1))" }
                 .joined(separator: "&")
         }
         // Host is sent explicitly; Content-Length is set by the transport from the body.
         return HTTPRequestSpec(
-            method: method, url: url, headers: headers.filter { $0.0 != "Content-Length" }, body: body, timeout: timeout, responseLimit: 4 << 20)
+            method: method, url: url, headers: headers.filter { $0.0 != "Content-Length" }, body: body, timeout: timeout,
+            responseLimit: 4 << 20)
     }
 
     /// A COS XML error (or a bare status) as a ``ProviderError``.

@@ -49,7 +49,9 @@ public struct TencentProvider: VODProvider {
                 requestID: answer.requestID, disposition: .retry)
         }
         let expires = (certificate["ExpiredTime"] as? NSNumber)?.int64Value ?? Int64(Date().timeIntervalSince1970 + 1800)
-        let cover = answer.string("CoverStoragePath").flatMap { $0.isEmpty ? nil : ObjectLocation(bucket: bucket, region: region, key: Self.key($0)) }
+        let cover = answer.string("CoverStoragePath").flatMap {
+            $0.isEmpty ? nil : ObjectLocation(bucket: bucket, region: region, key: Self.key($0))
+        }
         if item.cover != nil, cover == nil {
             throw ProviderError(
                 step: "apply", code: "response.malformed", message: "ApplyUpload gave no CoverStoragePath for a CoverType",
@@ -74,7 +76,8 @@ public struct TencentProvider: VODProvider {
         } else {
             let attributes = try? FileManager.default.attributesOfItem(atPath: file.resolved)
             guard let s = (attributes?[.size] as? NSNumber)?.int64Value else {
-                throw ProviderError(step: step, code: "file.unreadable", message: "cannot read the size of \(file.resolved)", disposition: .failItem)
+                throw ProviderError(
+                    step: step, code: "file.unreadable", message: "cannot read the size of \(file.resolved)", disposition: .failItem)
             }
             size = s
         }
@@ -94,7 +97,8 @@ public struct TencentProvider: VODProvider {
                 step: "commit", code: "response.malformed", message: "CommitUpload answered without a FileId",
                 requestID: answer.requestID, disposition: .retry)
         }
-        return RemoteMedia(fileID: fileID, mediaURL: answer.string("MediaUrl"), coverURL: answer.string("CoverUrl"), requestID: answer.requestID)
+        return RemoteMedia(
+            fileID: fileID, mediaURL: answer.string("MediaUrl"), coverURL: answer.string("CoverUrl"), requestID: answer.requestID)
     }
 }
 
@@ -111,7 +115,8 @@ extension TencentProvider {
         for search in 1...max(1, context.searches) {
             var offset = 0
             while true {
-                let query = MediaQuery(namePrefixes: [item.title], createdAfter: after, createdBefore: now + 300, offset: offset, limit: 100)
+                let query = MediaQuery(
+                    namePrefixes: [item.title], createdAfter: after, createdBefore: now + 300, offset: offset, limit: 100)
                 try await context.pace("SearchMedia")
                 let page = try await self.search(query)
                 for media in page.media where media.sourceContext == context.sourceContext {

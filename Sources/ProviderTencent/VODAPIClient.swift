@@ -1,7 +1,7 @@
 import Foundation
 import IngestCore
-import VendorSigning
 import VODHTTP
+import VendorSigning
 
 /// The Tencent Cloud API 3.0 transport for VOD: POST JSON to `/`, TC3-signed, the envelopes of
 /// protocol notes §2.2 (errors arrive with HTTP 200 inside `Response.Error`).
@@ -40,16 +40,18 @@ struct VODAPIClient: Sendable {
         if let token = credentials.token { headers.append(("X-TC-Token", token)) }
         let response: HTTPResponseData
         do {
-            response = try await transport.send(HTTPRequestSpec(
-                method: "POST", url: configuration.endpoint.absoluteString, headers: headers, body: .bytes(body),
-                timeout: configuration.apiTimeout, responseLimit: 4 << 20))
+            response = try await transport.send(
+                HTTPRequestSpec(
+                    method: "POST", url: configuration.endpoint.absoluteString, headers: headers, body: .bytes(body),
+                    timeout: configuration.apiTimeout, responseLimit: 4 << 20))
         } catch let error as TransportError {
             throw TencentErrors.transport(error, step: step)
         }
         guard response.status == 200 else {
             throw ProviderError(
                 step: step, code: "http.\(response.status)",
-                message: "\(action) answered HTTP \(response.status) (the API answers errors with 200; a proxy or load balancer is in the way?)",
+                message:
+                    "\(action) answered HTTP \(response.status) (the API answers errors with 200; a proxy or load balancer is in the way?)",
                 httpStatus: response.status, disposition: response.status >= 500 || response.status == 429 ? .retry : .failItem)
         }
         guard let json = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],

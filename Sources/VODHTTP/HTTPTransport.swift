@@ -32,8 +32,10 @@ public struct HTTPRequestSpec: Sendable {
     /// Larger response bodies are refused (``TransportError/Kind/responseTooLarge``).
     public var responseLimit: Int
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: HTTPBody = .empty,
-                timeout: Duration = .seconds(60), responseLimit: Int = 1 << 20) {
+    public init(
+        method: String, url: String, headers: [(String, String)] = [], body: HTTPBody = .empty,
+        timeout: Duration = .seconds(60), responseLimit: Int = 1 << 20
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -122,8 +124,11 @@ public struct AsyncHTTPTransport: HTTPTransport {
             let chunks = FileChunks(path: path, offset: offset, length: length, onChunk: onBodyBytes)
             request.body = .stream(chunks, length: .known(length))
         }
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(spec.timeout.components.seconds) * 1_000_000_000
-            + spec.timeout.components.attoseconds / 1_000_000_000)
+        let deadline =
+            NIODeadline.now()
+            + .nanoseconds(
+                Int64(spec.timeout.components.seconds) * 1_000_000_000
+                    + spec.timeout.components.attoseconds / 1_000_000_000)
         do {
             let response = try await client.execute(request, deadline: deadline)
             let body = try await response.body.collect(upTo: spec.responseLimit)
@@ -144,7 +149,8 @@ public struct AsyncHTTPTransport: HTTPTransport {
             }
             throw TransportError(.connection, "\(Self.hostOf(spec.url)): \(error)")
         } catch let error as NIOTooManyBytesError {
-            throw TransportError(.responseTooLarge, "the response of \(Self.hostOf(spec.url)) exceeds \(spec.responseLimit) bytes: \(error)")
+            throw TransportError(
+                .responseTooLarge, "the response of \(Self.hostOf(spec.url)) exceeds \(spec.responseLimit) bytes: \(error)")
         } catch let error as IOError {
             if Task.isCancelled { throw CancellationError() }
             throw TransportError(.connection, "\(Self.hostOf(spec.url)): \(String(cString: strerror(error.errnoCode)))")
@@ -213,7 +219,9 @@ struct FileChunks: AsyncSequence, Sendable {
             }
             guard read == count else {
                 file = nil
-                throw TransportError(.fileUnreadable, "\(path) ended at byte \(position + Int64(Swift.max(0, read))), expected \(end): was it changed during the upload?")
+                throw TransportError(
+                    .fileUnreadable,
+                    "\(path) ended at byte \(position + Int64(Swift.max(0, read))), expected \(end): was it changed during the upload?")
             }
             position += Int64(read)
             return buffer

@@ -61,7 +61,8 @@ public struct ObjectUploader: Sendable {
     public var partAttempts: Int
 
     public init(
-        dialect: any ObjectStoreDialect, transport: any HTTPTransport, partSize: Int64, partConcurrency: Int, requestTimeout: Duration = .seconds(30),
+        dialect: any ObjectStoreDialect, transport: any HTTPTransport, partSize: Int64, partConcurrency: Int,
+        requestTimeout: Duration = .seconds(30),
         transferTimeout: Duration = .seconds(600), partAttempts: Int = 5
     ) {
         self.dialect = dialect
@@ -97,7 +98,8 @@ public struct ObjectUploader: Sendable {
                 guard value.expiresAt > now else {
                     throw ProviderError(
                         step: "upload", code: "credentials.expired",
-                        message: "the session's temporary credentials expired \(now - value.expiresAt) s ago, before this request; the platform "
+                        message:
+                            "the session's temporary credentials expired \(now - value.expiresAt) s ago, before this request; the platform "
                             + "cannot refresh them, so the transfer needs a new session (a file that outlives every session: raise --bandwidth)",
                         disposition: .renewSession)
                 }
@@ -156,7 +158,9 @@ public struct ObjectUploader: Sendable {
         var kept: [Int: Digest] = [:]
         var uploadID = checkpoint.uploadID
         if let earlier = uploadID {
-            if let listed = try await listParts(uploadID: earlier, location: location, credentials: credentials, step: step, checkpoint: checkpoint) {
+            if let listed = try await listParts(
+                uploadID: earlier, location: location, credentials: credentials, step: step, checkpoint: checkpoint)
+            {
                 kept = try keptParts(listed, plan: plan, path: path, step: step, crc: wantsCRC)
             } else {
                 uploadID = nil
@@ -182,9 +186,11 @@ public struct ObjectUploader: Sendable {
             let known = checkpoint.md5
             async let whole = known == nil ? Self.wholeMD5(path: path, size: size, step: step, dialect: dialect) : known!
             let digests = try await uploadParts(
-                path, plan: plan, uploadID: id, kept: kept, location: location, credentials: credentials, step: step, checkpoint: checkpoint)
+                path, plan: plan, uploadID: id, kept: kept, location: location, credentials: credentials, step: step, checkpoint: checkpoint
+            )
             try await complete(
-                uploadID: id, digests: digests, plan: plan, location: location, credentials: credentials, step: step, checkpoint: checkpoint)
+                uploadID: id, digests: digests, plan: plan, location: location, credentials: credentials, step: step, checkpoint: checkpoint
+            )
             return TransferResult(md5: try await whole, resumedBytes: resumedBytes)
         } catch is CancellationError {
             // Stopped, not failed: the journal keeps the upload id, and a resume continues it.
@@ -246,7 +252,9 @@ public struct ObjectUploader: Sendable {
 
     /// The listed parts that hold exactly the local bytes of their range (size and MD5), like the
     /// official SDKs' resume: the store decides, not the journal.
-    private func keptParts(_ listed: [Int: (etag: String, size: Int64)], plan: PartPlan, path: String, step: String, crc: Bool) throws -> [Int: Digest] {
+    private func keptParts(
+        _ listed: [Int: (etag: String, size: Int64)], plan: PartPlan, path: String, step: String, crc: Bool
+    ) throws -> [Int: Digest] {
         var kept: [Int: Digest] = [:]
         for (number, part) in listed where number >= 1 && number <= plan.partCount {
             let offset = Int64(number - 1) * plan.partSize
@@ -335,7 +343,8 @@ public struct ObjectUploader: Sendable {
         guard let etag = response.header("ETag"), Self.etag(etag, matches: digest.md5) else {
             throw ProviderError(
                 step: step, code: "etag.mismatch",
-                message: "\(dialect.storeName) stored bytes whose ETag \(response.header("ETag") ?? "(none)") is not the MD5 \(Hex.encode(digest.md5)) of what was sent",
+                message:
+                    "\(dialect.storeName) stored bytes whose ETag \(response.header("ETag") ?? "(none)") is not the MD5 \(Hex.encode(digest.md5)) of what was sent",
                 requestID: response.header(dialect.requestIDHeader), httpStatus: response.status, disposition: .retry)
         }
         try checkCRC(response, expected: digest.crc64, step: step, what: query.isEmpty ? "the object" : "part \(query[0].1)")
@@ -367,7 +376,8 @@ public struct ObjectUploader: Sendable {
         var whole: UInt64? = nil
         if digests.allSatisfy({ $0.crc64 != nil }) {
             whole = digests.enumerated().reduce(UInt64(0)) { crc, entry in
-                entry.offset == 0 ? entry.element.crc64! : CRC64.combine(crc, entry.element.crc64!, lengthOfB: plan.length(ofPart: entry.offset + 1))
+                entry.offset == 0
+                    ? entry.element.crc64! : CRC64.combine(crc, entry.element.crc64!, lengthOfB: plan.length(ofPart: entry.offset + 1))
             }
         }
         try await retrying(step: step, credentials: credentials, checkpoint: checkpoint) { current in

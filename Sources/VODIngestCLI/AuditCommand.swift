@@ -36,7 +36,9 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(help: "Also ask the platform about every committed media id (Tencent DescribeMediaInfos, Alibaba GetVideoInfos).")
     var verifyRemote = false
 
-    @Option(help: ArgumentHelp("With --provider local or local-aliyun: the state directory whose embedded emulator holds the media.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "With --provider local or local-aliyun: the state directory whose embedded emulator holds the media.", valueName: "dir"))
     var stateDir = "vodingest-state"
 
     @OptionGroup(title: "Platform") var platformOptions: PlatformOptions
@@ -52,7 +54,9 @@ struct AuditCommand: AsyncParsableCommand {
     var providerName: String { input.provider ?? "local" }
 
     mutating func validate() throws {
-        guard RequestRate(parsing: apiRate) != nil else { throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 20 or 20/s") }
+        guard RequestRate(parsing: apiRate) != nil else {
+            throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 20 or 20/s")
+        }
         guard let choice = Platforms.choose(providerName) else {
             throw ValidationError("unknown provider '\(providerName)'; choose one of: \(Platforms.names.joined(separator: ", "))")
         }
@@ -77,13 +81,16 @@ struct AuditCommand: AsyncParsableCommand {
         let summary = input.pipeline().run(
             manifests: input.manifests, onDiagnostic: { _ in },
             onRow: { outcome in
-                let position = index[outcome.location.manifest] ?? {
-                    let next = index.count
-                    index[outcome.location.manifest] = next
-                    return next
-                }()
-                manifestRows.append(AuditManifestRow(
-                    manifest: position, line: outcome.location.line, id: outcome.id, file: outcome.item?.media.resolved))
+                let position =
+                    index[outcome.location.manifest]
+                    ?? {
+                        let next = index.count
+                        index[outcome.location.manifest] = next
+                        return next
+                    }()
+                manifestRows.append(
+                    AuditManifestRow(
+                        manifest: position, line: outcome.location.line, id: outcome.id, file: outcome.item?.media.resolved))
             })
         if !summary.unreadable.isEmpty {
             errors.write(Data("error: cannot read \(summary.unreadable.joined(separator: ", "))\n".utf8))
@@ -149,7 +156,8 @@ struct AuditCommand: AsyncParsableCommand {
         if choice.embedded {
             let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
             guard FileManager.default.fileExists(atPath: data) else {
-                FileHandle.standardError.write(Data("error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)\n".utf8))
                 throw ExitStatus.usage.exitCode
             }
             return try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
@@ -194,7 +202,8 @@ enum ReportFile {
         }
         let header = (0..<reader.fieldCount).map { reader.string(at: $0) ?? "" }
         guard header.first == "manifest", header.contains("status") else {
-            throw IngestError(code: "report.malformed", message: "\(path) has no report header (manifest,line,...,status,...)", subject: path)
+            throw IngestError(
+                code: "report.malformed", message: "\(path) has no report header (manifest,line,...,status,...)", subject: path)
         }
         let integers: Set<String> = ["line", "size", "attempts"]
         let decoder = JSONDecoder()
@@ -216,7 +225,8 @@ enum ReportFile {
             do {
                 rows.append(try decoder.decode(ReportRow.self, from: JSONSerialization.data(withJSONObject: object)))
             } catch {
-                throw IngestError(code: "report.malformed", message: "\(path) line \(reader.line): not a report row (\(error))", subject: path)
+                throw IngestError(
+                    code: "report.malformed", message: "\(path) line \(reader.line): not a report row (\(error))", subject: path)
             }
         }
         return rows

@@ -9,13 +9,20 @@ public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable 
 
 /// The manifests and how to check them: shared by `validate` and `plan`.
 struct ManifestOptions: ParsableArguments {
-    @Argument(help: ArgumentHelp("Manifest files (CSV or XML, detected from the content); `-` reads standard input.", valueName: "manifest"))
+    @Argument(
+        help: ArgumentHelp("Manifest files (CSV or XML, detected from the content); `-` reads standard input.", valueName: "manifest"))
     var manifests: [String] = []
 
-    @Option(help: ArgumentHelp("Folder that every media and cover file must be inside; relative paths resolve against it. Default: each manifest's own folder (the current folder for standard input).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Folder that every media and cover file must be inside; relative paths resolve against it. Default: each manifest's own folder (the current folder for standard input).",
+            valueName: "dir"))
     var root: String?
 
-    @Option(help: ArgumentHelp("Platform: tencent, aliyun, or local-tencent, local-aliyun (that platform's protocol on the embedded emulator; local = local-tencent). Default: tencent for validate and plan, local for ingest.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Platform: tencent, aliyun, or local-tencent, local-aliyun (that platform's protocol on the embedded emulator; local = local-tencent). Default: tencent for validate and plan, local for ingest.",
+            valueName: "name"))
     var provider: String?
 
     @Flag(help: "Compute MD5/SHA-256 of files whose row gives `md5`/`sha256` and compare (reads those files whole).")

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Emulator
-import IngestCore
 import Foundation
+import IngestCore
 import IngestEngine
 
 /// `vodingest emulator`: the local stand-in for Tencent VOD + COS and Alibaba VOD + OSS, standalone.
@@ -69,19 +69,26 @@ struct EmulatorCommand: AsyncParsableCommand {
         guard EmulatorConfiguration.CommitPolicy(rawValue: commitPolicy) != nil else {
             throw ValidationError("--commit-policy is idempotent or reject")
         }
-        for (name, v) in [("--fault-internal-error", faultInternalError), ("--fault-slow-down", faultSlowDown), ("--fault-complete", faultComplete), ("--fault-reset", faultReset)]
+        for (name, v) in [
+            ("--fault-internal-error", faultInternalError), ("--fault-slow-down", faultSlowDown), ("--fault-complete", faultComplete),
+            ("--fault-reset", faultReset),
+        ]
         where !(0...1).contains(v) {
             throw ValidationError("\(name) is a fraction between 0 and 1")
         }
         if secretKey != nil {
-            FileHandle.standardError.write(Data("warning: a secret on the command line shows in the process list; prefer EMULATOR_SECRET_KEY\n".utf8))
+            FileHandle.standardError.write(
+                Data("warning: a secret on the command line shows in the process list; prefer EMULATOR_SECRET_KEY\n".utf8))
         }
     }
 
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL.path
         if let failure = Folder.create(data) {
-            FileHandle.standardError.write(Data("error: cannot create the folder \(failure.folder) for the emulator's data (\(failure.reason)); choose another --data-dir\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "error: cannot create the folder \(failure.folder) for the emulator's data (\(failure.reason)); choose another --data-dir\n"
+                        .utf8))
             throw ExitStatus.usage.exitCode
         }
         var configuration = EmulatorConfiguration(

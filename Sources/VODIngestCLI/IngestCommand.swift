@@ -35,7 +35,9 @@ struct IngestCommand: AsyncParsableCommand {
 
     @OptionGroup var input: ManifestOptions
 
-    @Option(help: ArgumentHelp("Folder of the journal (resume: run the same command again), the report, and the embedded emulator's data.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Folder of the journal (resume: run the same command again), the report, and the embedded emulator's data.", valueName: "dir"))
     var stateDir = "vodingest-state"
 
     @Option(help: "Files in flight at once.")
@@ -44,10 +46,14 @@ struct IngestCommand: AsyncParsableCommand {
     @Option(help: "Parts of one file in flight at once.")
     var partConcurrency = 4
 
-    @Option(help: ArgumentHelp("API requests per second, shared by all workers (Tencent allows 100/s for ApplyUpload and CommitUpload, Alibaba 80/s for CreateUploadVideo in its large regions).", valueName: "rate"))
+    @Option(
+        help: ArgumentHelp(
+            "API requests per second, shared by all workers (Tencent allows 100/s for ApplyUpload and CommitUpload, Alibaba 80/s for CreateUploadVideo in its large regions).",
+            valueName: "rate"))
     var apiRate = "100"
 
-    @Option(help: ArgumentHelp("Upload bandwidth cap shared by all transfers, e.g. 50MiB/s or 400Mbit/s (default: none).", valueName: "rate"))
+    @Option(
+        help: ArgumentHelp("Upload bandwidth cap shared by all transfers, e.g. 50MiB/s or 400Mbit/s (default: none).", valueName: "rate"))
     var bandwidth: String?
 
     @Option(help: ArgumentHelp("Multipart part size (files up to this size go in one PUT).", valueName: "size"))
@@ -75,7 +81,10 @@ struct IngestCommand: AsyncParsableCommand {
     @Flag(help: "Upload rows whose content (size and MD5) was committed already from this state directory.")
     var allowDuplicates = false
 
-    @Option(help: ArgumentHelp("After SIGINT/SIGTERM, seconds in-flight items get to finish before they are stopped (a second signal stops at once).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "After SIGINT/SIGTERM, seconds in-flight items get to finish before they are stopped (a second signal stops at once).",
+            valueName: "seconds"))
     var grace = 30
 
     var providerName: String { input.provider ?? "local" }
@@ -85,16 +94,23 @@ struct IngestCommand: AsyncParsableCommand {
         guard let choice = Platforms.choose(providerName) else {
             throw ValidationError("unknown provider '\(providerName)'; choose one of: \(Platforms.names.joined(separator: ", "))")
         }
-        guard concurrency >= 1, partConcurrency >= 1 else { throw ValidationError("--concurrency and --part-concurrency must be at least 1") }
-        guard RequestRate(parsing: apiRate) != nil else { throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 100 or 50/s") }
+        guard concurrency >= 1, partConcurrency >= 1 else {
+            throw ValidationError("--concurrency and --part-concurrency must be at least 1")
+        }
+        guard RequestRate(parsing: apiRate) != nil else {
+            throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 100 or 50/s")
+        }
         let rules = choice.platform.profile.parts
-        guard let size = ByteSize(parsing: partSize), size.bytes >= max(rules.minimumPartSize, 1 << 20), size.bytes <= rules.maximumPartSize else {
+        guard let size = ByteSize(parsing: partSize), size.bytes >= max(rules.minimumPartSize, 1 << 20), size.bytes <= rules.maximumPartSize
+        else {
             throw ValidationError("--part-size '\(partSize)' must be a size between 1MiB and \(ByteSize.format(rules.maximumPartSize))")
         }
         if let bandwidth, ByteRate(parsing: bandwidth) == nil {
             throw ValidationError("--bandwidth '\(bandwidth)' is not a rate; give e.g. 100MB/s, 50MiB/s or 400Mbit/s")
         }
-        if let refusal = Platforms.check(choice, common: platformOptions, tencent: tencent, aliyun: aliyun) { throw ValidationError(refusal) }
+        if let refusal = Platforms.check(choice, common: platformOptions, tencent: tencent, aliyun: aliyun) {
+            throw ValidationError(refusal)
+        }
     }
 
     var settings: PlatformSettings {
@@ -118,17 +134,22 @@ struct IngestCommand: AsyncParsableCommand {
         defer { journal.close() }
         let runID = String(UUID().uuidString.prefix(8)).lowercased()
         let fingerprints = input.manifests.map { name in
-            ManifestFingerprint(name: name == "-" ? "<stdin>" : name, path: name == "-" ? "-" : URL(fileURLWithPath: name).standardizedFileURL.path, sha256: nil)
+            ManifestFingerprint(
+                name: name == "-" ? "<stdin>" : name, path: name == "-" ? "-" : URL(fileURLWithPath: name).standardizedFileURL.path,
+                sha256: nil)
         }
-        try await journal.begin(RunRecord(
-            id: runID, startedAt: Int64(started.timeIntervalSince1970 * 1000), toolVersion: VODIngestCommand.version, manifests: fingerprints,
-            options: runOptions))
+        try await journal.begin(
+            RunRecord(
+                id: runID, startedAt: Int64(started.timeIntervalSince1970 * 1000), toolVersion: VODIngestCommand.version,
+                manifests: fingerprints,
+                options: runOptions))
         let checksums = Task.detached { Self.checksums(of: fingerprints) }
 
         // 2. What an earlier run left in flight goes first; then the manifests stream through validation.
         let resumes = try await journal.inFlight()
         if !resumes.isEmpty {
-            await sink.message("Resuming \(resumes.count) item(s) an earlier run left in flight (journal: \(stateDir)/\(SQLiteJournal.databaseName)).")
+            await sink.message(
+                "Resuming \(resumes.count) item(s) an earlier run left in flight (journal: \(stateDir)/\(SQLiteJournal.databaseName)).")
         }
         let stats = IngestStats()
         let stream = ManifestStream()
@@ -137,16 +158,22 @@ struct IngestCommand: AsyncParsableCommand {
             fingerprints: Dictionary(fingerprints.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))
         let format = self.format
         let idName = choice.platform.profile.mediaIDName
-        let feed = JournalFeed(journal: journal, stream: stream, resumes: resumes, runID: runID, reopenDuplicates: allowDuplicates, stats: stats) { item, known in
+        let feed = JournalFeed(
+            journal: journal, stream: stream, resumes: resumes, runID: runID, reopenDuplicates: allowDuplicates, stats: stats
+        ) { item, known in
             let line: String
             switch known {
             case .committed(_, let remote):
                 stats.update { $0.alreadyCommitted += 1 }
-                line = format == .json ? JSON.encode(["id": item.id, "status": "committed", "file_id": remote.fileID, "already": "true"])
+                line =
+                    format == .json
+                    ? JSON.encode(["id": item.id, "status": "committed", "file_id": remote.fileID, "already": "true"])
                     : "done       \(item.id)  \(idName) \(remote.fileID)  (committed by an earlier run)"
             case .duplicate(_, let of):
                 stats.update { $0.duplicates += 1 }
-                line = format == .json ? JSON.encode(["id": item.id, "status": "skipped", "duplicate_of": of])
+                line =
+                    format == .json
+                    ? JSON.encode(["id": item.id, "status": "skipped", "duplicate_of": of])
                     : "skipped    \(item.id)  duplicate of \(of)"
             default: return
             }
@@ -171,7 +198,8 @@ struct IngestCommand: AsyncParsableCommand {
                         + "To upload to \(choice.platform.profile.displayName) instead: --provider \(choice.platform.name) with "
                         + "\(choice.platform.credentialVariables.joined(separator: "/")) set.")
                 let result = try await upload(
-                    feed, provider: { transport in choice.platform.makeEmbedded(endpoint, settings, transport) }, options: options, stats: stats,
+                    feed, provider: { transport in choice.platform.makeEmbedded(endpoint, settings, transport) }, options: options,
+                    stats: stats,
                     journal: journal, control: control, sink: sink)
                 return (result, endpoint.url)
             }
@@ -209,12 +237,14 @@ struct IngestCommand: AsyncParsableCommand {
         if format == .json {
             await sink.result(JSON.encode(["summary": run]))
         } else {
-            var text = "\n\(s.committed) committed, \(s.alreadyCommitted) already committed, \(s.duplicates) duplicates skipped, "
+            var text =
+                "\n\(s.committed) committed, \(s.alreadyCommitted) already committed, \(s.duplicates) duplicates skipped, "
                 + "\(s.failed) failed, \(run.pending) pending, \(summary.map { String($0.invalid) } ?? "?") invalid rows; "
                 + "\(ByteSize.format(s.bytesSent)) in \(formatDuration(seconds)) (\(ByteSize.format(run.bytesPerSecond))/s), "
                 + "\(s.apiCalls) API calls, \(s.retries) retries"
             if s.resumed > 0 || s.recovered > 0 { text += "; \(s.resumed) resumed, \(s.recovered) commits recovered" }
-            text += "\nreport: \(stateDir)/report.csv, report.jsonl, summary.json (again any time: vodingest report --state-dir \(stateDir))"
+            text +=
+                "\nreport: \(stateDir)/report.csv, report.jsonl, summary.json (again any time: vodingest report --state-dir \(stateDir))"
             await sink.result(text)
             if let reason = stop?.reason, interrupted == nil { await sink.message("The run stopped early: \(reason)") }
         }
@@ -260,7 +290,8 @@ struct IngestCommand: AsyncParsableCommand {
         var summary: ReportSummary? = nil
         for format in [ReportBuilder.Format.csv, .jsonl, .html] {
             summary = try await ReportBuilder.write(
-                format, journal: journal, manifestPaths: manifestPaths, toolVersion: VODIngestCommand.version, to: try ReportOutput(path: directory + "/report." + format.rawValue))
+                format, journal: journal, manifestPaths: manifestPaths, toolVersion: VODIngestCommand.version,
+                to: try ReportOutput(path: directory + "/report." + format.rawValue))
         }
         return summary!
     }
@@ -275,7 +306,8 @@ struct IngestCommand: AsyncParsableCommand {
     struct StopNow: Error { let signal: Int32 }
 
     func upload(
-        _ feed: JournalFeed, provider makeProvider: (any HTTPTransport) throws -> PlatformProvider, options: IngestOptions, stats: IngestStats,
+        _ feed: JournalFeed, provider makeProvider: (any HTTPTransport) throws -> PlatformProvider, options: IngestOptions,
+        stats: IngestStats,
         journal: any JournalStore, control: RunControl, sink: OutputSink
     ) async throws -> UploadResult {
         let client = AsyncHTTPTransport.makeClient(connections: concurrency * partConcurrency + 4)
@@ -293,8 +325,12 @@ struct IngestCommand: AsyncParsableCommand {
             let result: UploadResult
             do {
                 let stop = try await withThrowingTaskGroup(of: IngestRunner.Stop?.self) { group in
-                    group.addTask { try await Progress.show(stats: stats); return nil }
-                    group.addTask { try await signals.watch(control: control, grace: grace, sink: sink); return nil }
+                    group.addTask {
+                        try await Progress.show(stats: stats); return nil
+                    }
+                    group.addTask {
+                        try await signals.watch(control: control, grace: grace, sink: sink); return nil
+                    }
                     group.addTask {
                         try await runner.run(feed, provider: provider) { outcome in
                             await sink.result(format == .json ? JSON.encode(Self.line(outcome)) : Self.describe(outcome, idName: idName))
@@ -408,7 +444,8 @@ enum Progress {
             let rate = seconds > 0 ? Double(s.bytesSent) / seconds : 0
             let done = s.committed + s.failed + s.skipped
             let eta = rate > 0 ? formatDuration(Double(max(0, s.bytesTotal - s.bytesSent)) / rate) : "?"
-            let text = "\(done)/\(s.itemsTotal) items, \(ByteSize.format(s.bytesSent))/\(ByteSize.format(s.bytesTotal)), "
+            let text =
+                "\(done)/\(s.itemsTotal) items, \(ByteSize.format(s.bytesSent))/\(ByteSize.format(s.bytesTotal)), "
                 + "\(ByteSize.format(Int64(rate)))/s, ETA \(eta), \(s.failed) failed, \(s.retries) retries"
             let line = terminal ? "\r\u{1B}[K" + text : text + "\n"
             FileHandle.standardError.write(Data(line.utf8))
@@ -421,4 +458,3 @@ enum Progress {
 }
 
 extension ExitStatus: Error {}
-

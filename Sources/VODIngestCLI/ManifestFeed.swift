@@ -59,10 +59,11 @@ final class ManifestStream: Sendable {
                         if valid.count >= Self.batchSize { flushValid() }
                     } else {
                         let first = outcome.diagnostics.first { $0.severity == .error }
-                        invalid.append(InvalidRow(
-                            manifest: fingerprint(outcome.location.manifest), line: outcome.location.line, id: outcome.id ?? "",
-                            path: "", code: first?.code.rawValue ?? "row.invalid",
-                            message: outcome.diagnostics.filter { $0.severity == .error }.map(\.message).joined(separator: "; ")))
+                        invalid.append(
+                            InvalidRow(
+                                manifest: fingerprint(outcome.location.manifest), line: outcome.location.line, id: outcome.id ?? "",
+                                path: "", code: first?.code.rawValue ?? "row.invalid",
+                                message: outcome.diagnostics.filter { $0.severity == .error }.map(\.message).joined(separator: "; ")))
                         if invalid.count >= Self.batchSize {
                             send(.invalid(invalid))
                             invalid.removeAll(keepingCapacity: true)
@@ -133,7 +134,8 @@ final class JournalFeed: WorkSource, @unchecked Sendable {
 
     /// - Parameter onKnown: rows the journal has committed (or skipped as duplicates) already.
     init(
-        journal: any JournalStore, stream: ManifestStream, resumes: [ResumePoint], runID: String, reopenDuplicates: Bool, stats: IngestStats,
+        journal: any JournalStore, stream: ManifestStream, resumes: [ResumePoint], runID: String, reopenDuplicates: Bool,
+        stats: IngestStats,
         onKnown: @escaping @Sendable (IngestItem, Registration) async -> Void
     ) {
         self.journal = journal

@@ -23,13 +23,17 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Files uploaded at once.")
     var concurrency: Int = 8
 
-    @Option(name: .customLong("api-rate"), help: ArgumentHelp("API requests per second (default: the platform's documented limit, 100/s).", valueName: "rate"))
+    @Option(
+        name: .customLong("api-rate"),
+        help: ArgumentHelp("API requests per second (default: the platform's documented limit, 100/s).", valueName: "rate"))
     var apiRate: String?
 
     @Option(help: ArgumentHelp("Upload bandwidth, e.g. 100MB/s or 1Gbit/s (default: 1Gbit/s assumed).", valueName: "rate"))
     var bandwidth: String?
 
-    @Option(name: .customLong("part-size"), help: ArgumentHelp("Multipart part size, e.g. 16MiB; files up to this size go in one PUT.", valueName: "size"))
+    @Option(
+        name: .customLong("part-size"),
+        help: ArgumentHelp("Multipart part size, e.g. 16MiB; files up to this size go in one PUT.", valueName: "size"))
     var partSize: String = "16MiB"
 
     @Option(help: "Output format: text or json.")
@@ -50,7 +54,9 @@ struct PlanCommand: ParsableCommand {
         }
         let rules = input.profile.parts
         guard size.bytes >= rules.minimumPartSize, size.bytes <= rules.maximumPartSize else {
-            throw ValidationError("--part-size must be between \(ByteSize.format(rules.minimumPartSize)) and \(ByteSize.format(rules.maximumPartSize)) for \(input.profile.displayName)")
+            throw ValidationError(
+                "--part-size must be between \(ByteSize.format(rules.minimumPartSize)) and \(ByteSize.format(rules.maximumPartSize)) for \(input.profile.displayName)"
+            )
         }
     }
 
@@ -85,7 +91,9 @@ struct PlanCommand: ParsableCommand {
         }
         out.flush()
         if !firstErrors.isEmpty {
-            err.line("\(summary.invalid) invalid row\(summary.invalid == 1 ? "" : "s") and \(summary.manifestErrors + summary.unreadable.count) manifest problem(s) left out of the plan; first:")
+            err.line(
+                "\(summary.invalid) invalid row\(summary.invalid == 1 ? "" : "s") and \(summary.manifestErrors + summary.unreadable.count) manifest problem(s) left out of the plan; first:"
+            )
             for d in firstErrors {
                 err.line("  \(d.manifest)\(d.line.map { ":\($0)" } ?? ""): [\(d.code)] \(d.message)")
             }
@@ -116,14 +124,18 @@ enum PlanText {
         if let l = p.largest {
             out.line(pad("largest") + "\(l.path) (\(ByteSize.format(l.size)); id \(l.id), \(l.manifest) line \(l.line))")
         }
-        out.line(pad("object storage") + "\(p.simpleUploads) single PUT\(p.simpleUploads == 1 ? "" : "s"), \(p.multipartUploads) multipart upload\(p.multipartUploads == 1 ? "" : "s") in \(p.parts) parts of \(ByteSize.format(p.partSize)); \(p.storageRequests) requests")
+        out.line(
+            pad("object storage")
+                + "\(p.simpleUploads) single PUT\(p.simpleUploads == 1 ? "" : "s"), \(p.multipartUploads) multipart upload\(p.multipartUploads == 1 ? "" : "s") in \(p.parts) parts of \(ByteSize.format(p.partSize)); \(p.storageRequests) requests"
+        )
         out.line(pad("API calls") + "\(p.apiCalls) (\(profile?.uploadActions ?? "upload actions")) at \(RequestRate(perSecond: p.apiRate))")
         out.line(pad("concurrency") + "\(p.concurrency) files at once")
         let bw = "\(ByteRate(bytesPerSecond: p.bandwidth))\(p.bandwidthAssumed ? " (assumed: 1 Gbit/s; set --bandwidth)" : "")"
         out.line(pad("bandwidth") + bw)
         let e = p.estimate
-        out.line(pad("estimate") + "\(formatDuration(e.seconds)), limited by \(e.bottleneck == "bandwidth" ? "bandwidth" : "the API rate")"
-            + " (transfer \(formatDuration(e.bandwidthSeconds)), API calls \(formatDuration(e.apiSeconds)))")
+        out.line(
+            pad("estimate") + "\(formatDuration(e.seconds)), limited by \(e.bottleneck == "bandwidth" ? "bandwidth" : "the API rate")"
+                + " (transfer \(formatDuration(e.bandwidthSeconds)), API calls \(formatDuration(e.apiSeconds)))")
         if let risk = p.credentialRisk {
             out.line(
                 pad("at risk") + "\(risk.count) file\(risk.count == 1 ? "" : "s") would take longer than the upload credentials last "

@@ -8,7 +8,9 @@ import VODHTTP
 
 /// The options every platform reads, whose defaults are the platform's.
 struct PlatformOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("VOD API endpoint (default: https://vod.tencentcloudapi.com; https://vod.<region>.aliyuncs.com).", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "VOD API endpoint (default: https://vod.tencentcloudapi.com; https://vod.<region>.aliyuncs.com).", valueName: "url"))
     var endpoint: String?
 
     @Option(help: ArgumentHelp("Region of API calls (default: ap-guangzhou for Tencent, cn-shanghai for Alibaba).", valueName: "region"))
@@ -17,7 +19,9 @@ struct PlatformOptions: ParsableArguments {
 
 /// Tencent Cloud VOD's own options.
 struct TencentOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Tencent: send COS requests to this base URL, keeping Host: <bucket>.cos.<region>.myqcloud.com.", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "Tencent: send COS requests to this base URL, keeping Host: <bucket>.cos.<region>.myqcloud.com.", valueName: "url"))
     var cosEndpoint: String?
 
     @Option(help: "Tencent: VOD sub-application id.")
@@ -32,7 +36,9 @@ struct AliyunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Alibaba: send OSS requests to this base URL instead of the UploadAddress endpoint.", valueName: "url"))
     var ossEndpoint: String?
 
-    @Option(help: ArgumentHelp("Alibaba: WorkflowId of every CreateUploadVideo (wins over a row's procedure, the TemplateGroupId).", valueName: "id"))
+    @Option(
+        help: ArgumentHelp(
+            "Alibaba: WorkflowId of every CreateUploadVideo (wins over a row's procedure, the TemplateGroupId).", valueName: "id"))
     var workflowId: String?
 
     @Option(help: ArgumentHelp("Alibaba: AppId of every create call (the platform's default: app-1000000).", valueName: "id"))
@@ -95,8 +101,10 @@ extension Platform {
         makeCloud: { settings, transport in
             guard let credentials = TencentCredentials.fromEnvironment() else { throw ValidationError("no Tencent credentials") }
             let configuration = TencentConfiguration(
-                endpoint: URL(string: settings.endpoint ?? "https://vod.tencentcloudapi.com")!, cosEndpoint: settings.cosEndpoint.flatMap(URL.init(string:)),
-                region: settings.region ?? "ap-guangzhou", subAppID: settings.subAppID, credentials: credentials, partSize: settings.partSize,
+                endpoint: URL(string: settings.endpoint ?? "https://vod.tencentcloudapi.com")!,
+                cosEndpoint: settings.cosEndpoint.flatMap(URL.init(string:)),
+                region: settings.region ?? "ap-guangzhou", subAppID: settings.subAppID, credentials: credentials,
+                partSize: settings.partSize,
                 partConcurrency: settings.partConcurrency)
             return TencentProvider(configuration: configuration, transport: transport)
         },
@@ -128,7 +136,8 @@ extension Platform {
             let configuration = AliyunConfiguration(
                 endpoint: URL(string: endpoint.url)!, ossEndpoint: URL(string: endpoint.url)!, region: settings.region ?? "cn-shanghai",
                 credentials: AliyunCredentials(accessKeyID: endpoint.aliyunAccessKeyID, accessKeySecret: endpoint.aliyunAccessKeySecret),
-                workflowID: settings.workflowID, appID: settings.appID, partSize: settings.partSize, partConcurrency: settings.partConcurrency)
+                workflowID: settings.workflowID, appID: settings.appID, partSize: settings.partSize,
+                partConcurrency: settings.partConcurrency)
             return AliyunProvider(configuration: configuration, transport: transport)
         })
 }
@@ -165,13 +174,16 @@ enum Platforms {
     static func check(_ choice: Choice, common: PlatformOptions, tencent: TencentOptions, aliyun: AliyunOptions) -> String? {
         let foreign = choice.platform.foreignFlags(tencent, aliyun)
         if !foreign.isEmpty {
-            return "\(foreign.joined(separator: ", ")) \(foreign.count == 1 ? "is" : "are") not an option of \(choice.platform.profile.displayName) (--provider \(choice.name))"
+            return
+                "\(foreign.joined(separator: ", ")) \(foreign.count == 1 ? "is" : "are") not an option of \(choice.platform.profile.displayName) (--provider \(choice.name))"
         }
         if !choice.embedded, !choice.platform.hasCredentials(ProcessInfo.processInfo.environment) {
-            return "--provider \(choice.name) needs \(choice.platform.credentialVariables.joined(separator: " and ")) in the environment (never on the command line)"
+            return
+                "--provider \(choice.name) needs \(choice.platform.credentialVariables.joined(separator: " and ")) in the environment (never on the command line)"
         }
         if choice.embedded, common.endpoint != nil {
-            return "--endpoint is for the cloud; --provider \(choice.name) uploads into the embedded emulator (use --provider \(choice.platform.name) --endpoint URL for a standalone `vodingest emulator`)"
+            return
+                "--endpoint is for the cloud; --provider \(choice.name) uploads into the embedded emulator (use --provider \(choice.platform.name) --endpoint URL for a standalone `vodingest emulator`)"
         }
         for url in [common.endpoint, tencent.cosEndpoint, aliyun.ossEndpoint].compactMap({ $0 }) where URL(string: url)?.host == nil {
             return "'\(url)' is not a URL such as \(choice.platform.defaultEndpoint(nil))"

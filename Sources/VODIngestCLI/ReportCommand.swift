@@ -48,7 +48,8 @@ struct ReportCommand: AsyncParsableCommand {
         do {
             let out = try output.map { try ReportOutput(path: $0) } ?? ReportOutput(handle: .standardOutput, closes: false)
             let paths = manifest.isEmpty ? nil : manifest.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-            let summary = try await ReportBuilder.write(format, journal: journal, manifestPaths: paths, toolVersion: VODIngestCommand.version, to: out)
+            let summary = try await ReportBuilder.write(
+                format, journal: journal, manifestPaths: paths, toolVersion: VODIngestCommand.version, to: out)
             if let output, format == .csv || format == .jsonl {
                 try Data((JSON.encode(summary, pretty: true) + "\n").utf8).write(to: URL(fileURLWithPath: output + ".summary.json"))
             }

@@ -16,7 +16,9 @@ public struct VODIngestCommand: AsyncParsableCommand {
             Check a manifest with `vodingest validate`, see what a run costs with `vodingest plan`, upload with `vodingest ingest` (into the embedded emulator, Tencent's protocol by default or Alibaba's with --provider local-aliyun; --provider tencent or aliyun for the cloud). See README.md for manifest formats, how each field maps to each platform, and exit codes.
             """,
         version: version,
-        subcommands: [IngestCommand.self, ReportCommand.self, AuditCommand.self, ValidateCommand.self, PlanCommand.self, EmulatorCommand.self])
+        subcommands: [
+            IngestCommand.self, ReportCommand.self, AuditCommand.self, ValidateCommand.self, PlanCommand.self, EmulatorCommand.self,
+        ])
 
     public init() {}
 

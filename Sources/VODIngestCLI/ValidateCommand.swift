@@ -73,7 +73,8 @@ final class TextDiagnosticRenderer: DiagnosticRenderer {
     private func describe(_ d: Diagnostic) -> String {
         let severity = d.severity == .error ? "error  " : "warning"
         let field = d.field.map { "\($0): " } ?? ""
-        return "\(severity) \(d.code.rawValue.padding(toLength: max(28, d.code.rawValue.count), withPad: " ", startingAt: 0)) \(field)\(d.message)"
+        return
+            "\(severity) \(d.code.rawValue.padding(toLength: max(28, d.code.rawValue.count), withPad: " ", startingAt: 0)) \(field)\(d.message)"
     }
 
     func manifestDiagnostic(_ d: Diagnostic) {
@@ -90,7 +91,8 @@ final class TextDiagnosticRenderer: DiagnosticRenderer {
     func end(_ s: ValidationSummary) {
         if currentManifest != nil { out.line() }
         let manifests = "\(s.manifests.count) manifest\(s.manifests.count == 1 ? "" : "s")"
-        var text = "\(manifests), \(s.rows) row\(s.rows == 1 ? "" : "s"): \(s.valid) valid, \(s.invalid) invalid, "
+        var text =
+            "\(manifests), \(s.rows) row\(s.rows == 1 ? "" : "s"): \(s.valid) valid, \(s.invalid) invalid, "
             + "\(s.warnings) warning\(s.warnings == 1 ? "" : "s")"
         if s.manifestErrors > 0 { text += ", \(s.manifestErrors) manifest error\(s.manifestErrors == 1 ? "" : "s")" }
         if !s.unreadable.isEmpty { text += ", \(s.unreadable.count) unreadable" }

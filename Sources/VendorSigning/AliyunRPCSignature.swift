@@ -23,7 +23,8 @@ public enum AliyunRPCSignature {
 
     /// Base64 HMAC-SHA1 of `stringToSign` keyed with `secret + "&"`.
     public static func signature(secret: String, stringToSign: String) -> String {
-        let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(stringToSign.utf8), using: SymmetricKey(data: Array((secret + "&").utf8)))
+        let mac = HMAC<Insecure.SHA1>.authenticationCode(
+            for: Array(stringToSign.utf8), using: SymmetricKey(data: Array((secret + "&").utf8)))
         return Data(mac).base64EncodedString()
     }
 
@@ -161,7 +162,8 @@ public enum OSSSignature {
     public static func parseCompactDate(_ text: String) -> Date? {
         let c = Array(text)
         guard c.count == 16, c[8] == "T", c[15] == "Z" else { return nil }
-        return ISO8601Timestamp.parse("\(String(c[0...3]))-\(String(c[4...5]))-\(String(c[6...7]))T\(String(c[9...10])):\(String(c[11...12])):\(String(c[13...14]))Z")
+        return ISO8601Timestamp.parse(
+            "\(String(c[0...3]))-\(String(c[4...5]))-\(String(c[6...7]))T\(String(c[9...10])):\(String(c[11...12])):\(String(c[13...14]))Z")
     }
 }
 
@@ -194,7 +196,8 @@ public struct CRC64: Sendable {
             let n = bytes.count
             while n - i >= 8 {
                 let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) ^ crc
-                crc = t[7 * 256 + Int(word & 0xFF)] ^ t[6 * 256 + Int((word >> 8) & 0xFF)]
+                crc =
+                    t[7 * 256 + Int(word & 0xFF)] ^ t[6 * 256 + Int((word >> 8) & 0xFF)]
                     ^ t[5 * 256 + Int((word >> 16) & 0xFF)] ^ t[4 * 256 + Int((word >> 24) & 0xFF)]
                     ^ t[3 * 256 + Int((word >> 32) & 0xFF)] ^ t[2 * 256 + Int((word >> 40) & 0xFF)]
                     ^ t[1 * 256 + Int((word >> 48) & 0xFF)] ^ t[Int(word >> 56)]
@@ -263,7 +266,8 @@ public enum OSSV4Signature {
     public static func canonicalURI(bucket: String, key: String) -> String { "/" + bucket + "/" + RFC3986.encodePath(key) }
 
     public static func canonicalRequest(
-        method: String, bucket: String, key: String, query: [(String, String)], headers: [(String, String)], additionalHeaders: [String] = []
+        method: String, bucket: String, key: String, query: [(String, String)], headers: [(String, String)],
+        additionalHeaders: [String] = []
     ) -> String {
         let encodedQuery = query.map { (AliyunRPCSignature.encode($0.0), AliyunRPCSignature.encode($0.1)) }
             .sorted { $0.0 < $1.0 }

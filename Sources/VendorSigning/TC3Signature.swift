@@ -28,7 +28,8 @@ public enum TC3Signature {
     public static func canonicalRequest(
         method: String, path: String = "/", query: String = "", headers: [Header], payloadHash: String
     ) -> (canonical: String, signedHeaders: String) {
-        let sorted = headers
+        let sorted =
+            headers
             .map { Header($0.name.lowercased(), trim($0.value).lowercased()) }
             .sorted { $0.name < $1.name }
         let canonicalHeaders = sorted.map { "\($0.name):\($0.value)\n" }.joined()

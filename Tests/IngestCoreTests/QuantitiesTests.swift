@@ -50,8 +50,10 @@ struct QuantitiesTests {
         #expect(fraction.timeIntervalSince1970 == 1_893_456_000.25)
         #expect(ISO8601Timestamp.parse("2030-01-01")?.timeIntervalSince1970 == 1_893_456_000)
         #expect(ISO8601Timestamp.parse("2024-02-29T12:00:00Z") != nil)
-        for bad in ["2023-02-29T00:00:00Z", "2030-13-01T00:00:00Z", "2030-01-01T00:00:00", "next tuesday",
-                    "2030-01-01T25:00:00Z", "2030-01-01T00:00:00Zjunk", ""] {
+        for bad in [
+            "2023-02-29T00:00:00Z", "2030-13-01T00:00:00Z", "2030-01-01T00:00:00", "next tuesday",
+            "2030-01-01T25:00:00Z", "2030-01-01T00:00:00Zjunk", "",
+        ] {
             #expect(ISO8601Timestamp.parse(bad) == nil, "\(bad)")
         }
     }

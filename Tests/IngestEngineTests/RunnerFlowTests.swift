@@ -10,7 +10,9 @@ final class MemoryJournal: JournalStore, Sendable {
     func begin(_ run: RunRecord) async throws {}
     func end(runID: String, status: String, summary: String?) async throws {}
     func inFlight() async throws -> [ResumePoint] { [] }
-    func register(_ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool)
+    func register(
+        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
+    )
         async throws -> [Registration]
     { items.indices.map { .start(key: Int64($0), duplicates: []) } }
     func registerInvalid(_ rows: [InvalidRow], runID: String) async throws {}
@@ -52,18 +54,23 @@ final class FlowProvider: VODProvider, Sendable {
     func prepare(_ request: UploadRequest) async throws -> UploadSession {
         log("prepare(cover: \(request.coverURL ?? "none"))")
         return UploadSession(
-            sessionKey: "v1", media: ObjectLocation(bucket: "b", region: "r", key: "k"), cover: nil, credentials: credentials(firstLifetime),
+            sessionKey: "v1", media: ObjectLocation(bucket: "b", region: "r", key: "k"), cover: nil,
+            credentials: credentials(firstLifetime),
             requestID: "rq", coverURL: request.coverURL)
     }
     func prepareCover(_ request: UploadRequest) async throws -> CoverUpload {
         log("prepareCover")
-        return CoverUpload(location: ObjectLocation(bucket: "b", region: "r", key: "c"), credentials: credentials(3600), url: "http://c", imageID: "i", requestID: "rc")
+        return CoverUpload(
+            location: ObjectLocation(bucket: "b", region: "r", key: "c"), credentials: credentials(3600), url: "http://c", imageID: "i",
+            requestID: "rc")
     }
     func transferCover(file: FileReference, upload: CoverUpload, checkpoint: TransferCheckpoint) async throws -> TransferResult {
         log("transferCover")
         return TransferResult(md5: nil)
     }
-    func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint) async throws
+    func transfer(
+        file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
+    ) async throws
         -> TransferResult
     {
         log("transfer(expires in \(session.credentials.expiresAt - Int64(Date().timeIntervalSince1970) > 1000 ? "long" : "short"))")
@@ -115,7 +122,10 @@ struct RunnerFlowTests {
         let provider = FlowProvider(profile: .aliyun)
         let (outcome, _, stats) = try await run(provider, cover: true)
         #expect(outcome?.status == .committed && outcome?.remote?.coverURL == "http://c")
-        #expect(provider.calls.withLock { $0 } == ["prepareCover", "transferCover", "prepare(cover: http://c)", "transfer(expires in long)", "commit"])
+        #expect(
+            provider.calls.withLock { $0 } == [
+                "prepareCover", "transferCover", "prepare(cover: http://c)", "transfer(expires in long)", "commit",
+            ])
         #expect(stats.apiCallsByAction == ["CreateUploadImage": 1, "CreateUploadVideo": 1, "GetMezzanineInfo": 1])
     }
 
@@ -138,10 +148,13 @@ struct RunnerFlowTests {
         let session = try await provider.prepare(UploadRequest(item: item(cover: false), sourceContext: "ctx"))
         provider.calls.withLock { $0.removeAll() }
         let resume = ResumePoint(
-            key: 1, state: .uploading, item: item(cover: false), sourceContext: "ctx", session: session, uploadID: "u1", parts: [:], md5: nil,
+            key: 1, state: .uploading, item: item(cover: false), sourceContext: "ctx", session: session, uploadID: "u1", parts: [:],
+            md5: nil,
             appliedAt: nil, attempts: 1)
         let outcome = Mutex<ItemOutcome?>(nil)
-        _ = try await runner.run(OneWork([Work(key: 1, item: item(cover: false), resume: resume, sourceContext: "ctx")]), provider: provider) {
+        _ = try await runner.run(
+            OneWork([Work(key: 1, item: item(cover: false), resume: resume, sourceContext: "ctx")]), provider: provider
+        ) {
             o in outcome.withLock { $0 = o }
         }
         #expect(outcome.withLock { $0 }?.status == .committed)
@@ -153,13 +166,17 @@ struct RunnerFlowTests {
     @Test func credentialsNearExpiryGetANewSessionWhereThePlatformCannotRefresh() async throws {
         let provider = FlowProvider(profile: .tencent, firstLifetime: 30)
         let journal = MemoryJournal()
-        let runner = IngestRunner(options: IngestOptions(apiRate: 1000, runID: "t"), stats: IngestStats(), journal: journal, sources: NoChanges())
+        let runner = IngestRunner(
+            options: IngestOptions(apiRate: 1000, runID: "t"), stats: IngestStats(), journal: journal, sources: NoChanges())
         let session = try await provider.prepare(UploadRequest(item: item(cover: false), sourceContext: "ctx"))
         provider.calls.withLock { $0.removeAll() }
         let resume = ResumePoint(
-            key: 1, state: .uploading, item: item(cover: false), sourceContext: "ctx", session: session, uploadID: "u1", parts: [:], md5: nil,
+            key: 1, state: .uploading, item: item(cover: false), sourceContext: "ctx", session: session, uploadID: "u1", parts: [:],
+            md5: nil,
             appliedAt: nil, attempts: 1)
-        _ = try await runner.run(OneWork([Work(key: 1, item: item(cover: false), resume: resume, sourceContext: "ctx")]), provider: provider) { _ in }
+        _ = try await runner.run(
+            OneWork([Work(key: 1, item: item(cover: false), resume: resume, sourceContext: "ctx")]), provider: provider
+        ) { _ in }
         let calls = provider.calls.withLock { $0 }
         #expect(!calls.contains("refresh"))
         #expect(calls.first == "abandon" && calls.contains("prepare(cover: none)"), "\(calls)")

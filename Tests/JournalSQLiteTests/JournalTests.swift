@@ -1,7 +1,7 @@
 import Foundation
+import GRDB
 import IngestCore
 import IngestTesting
-import GRDB
 import Testing
 
 @testable import JournalSQLite
@@ -17,14 +17,16 @@ func testItem(_ id: String, line: Int, size: Int64 = 1000, manifest: String = "m
 func session(expiresAt: Int64) -> UploadSession {
     UploadSession(
         sessionKey: "key-1", media: ObjectLocation(bucket: "b", region: "r", key: "k/f0.mp4"), cover: nil,
-        credentials: TemporaryCredentials(secretID: "tmp-id", secretKey: "tmp-secret-value", token: "tmp-token-value", expiresAt: expiresAt),
+        credentials: TemporaryCredentials(
+            secretID: "tmp-id", secretKey: "tmp-secret-value", token: "tmp-token-value", expiresAt: expiresAt),
         requestID: "req-apply")
 }
 
 let manifest = ManifestFingerprint(name: "m.csv", path: "/lib/m.csv", sha256: nil)
 
 func register(_ journal: SQLiteJournal, _ items: [IngestItem], reopen: Bool = false) async throws -> [Registration] {
-    try await journal.register(items, manifest: manifest, runID: "run1", sourceContexts: items.map { "ctx:\($0.id)" }, reopenDuplicates: reopen)
+    try await journal.register(
+        items, manifest: manifest, runID: "run1", sourceContexts: items.map { "ctx:\($0.id)" }, reopenDuplicates: reopen)
 }
 
 func key(_ registration: Registration) -> Int64? {
@@ -42,7 +44,10 @@ struct LifecycleTests {
         #expect(ItemLifecycle.next(.uploading, .partConfirmed(number: 1, etag: "e", size: 1)) == .uploading)
         #expect(ItemLifecycle.next(.uploading, .uploaded(md5: nil)) == .uploaded)
         #expect(ItemLifecycle.next(.uploaded, .committing) == .committing)
-        #expect(ItemLifecycle.next(.committing, .committed(RemoteMedia(fileID: "1", mediaURL: nil, coverURL: nil, requestID: ""), recovered: false)) == .committed)
+        #expect(
+            ItemLifecycle.next(
+                .committing, .committed(RemoteMedia(fileID: "1", mediaURL: nil, coverURL: nil, requestID: ""), recovered: false))
+                == .committed)
         #expect(ItemLifecycle.next(.pending, .duplicate(of: "1", md5: "x")) == .skipped)
         for state in [ItemState.applied, .uploading, .uploaded, .committing] {
             #expect(ItemLifecycle.next(state, .sessionAbandoned) == .pending)
@@ -99,11 +104,13 @@ struct JournalTests {
         try await journal.record(a, from: .pending, .applied(s, item: testItem("a", line: 2), sourceContext: "ctx:a"))
         try await journal.record(a, from: .applied, .uploaded(md5: "aaaa"))
         try await journal.record(a, from: .uploaded, .committing)
-        try await journal.record(a, from: .committing, .committed(RemoteMedia(fileID: "F1", mediaURL: "u", coverURL: nil, requestID: "r"), recovered: false))
+        try await journal.record(
+            a, from: .committing, .committed(RemoteMedia(fileID: "F1", mediaURL: "u", coverURL: nil, requestID: "r"), recovered: false))
         try await journal.record(b, from: .pending, .failed(code: "x", message: "y", attempts: 3))
 
         // The same rows again: a is done, b starts over (and may be a duplicate of a: same size).
-        let again = try await register(journal, [testItem("a", line: 2), testItem("b", line: 3, size: 1000), testItem("c", line: 4, size: 7)])
+        let again = try await register(
+            journal, [testItem("a", line: 2), testItem("b", line: 3, size: 1000), testItem("c", line: 4, size: 7)])
         guard case .committed(let ka, let remote) = again[0] else { Issue.record("a: \(again[0])"); return }
         #expect(ka == a && remote.fileID == "F1")
         guard case .start(let kb, let duplicates) = again[1] else { Issue.record("b: \(again[1])"); return }
@@ -131,11 +138,19 @@ struct JournalTests {
         try await journal.record(a, from: .pending, .applied(s, item: testItem("a", line: 2), sourceContext: "ctx:a"))
         try await journal.record(a, from: .applied, .uploaded(md5: "aaaa"))
         try await journal.record(a, from: .uploaded, .committing)
-        try await journal.record(a, from: .committing, .committed(RemoteMedia(fileID: "F1", mediaURL: "u", coverURL: nil, requestID: "r"), recovered: false))
-        let reader = try DatabaseQueue(path: dir.path + "/journal.sqlite", configuration: { var c = Configuration(); c.readonly = true; return c }())
+        try await journal.record(
+            a, from: .committing, .committed(RemoteMedia(fileID: "F1", mediaURL: "u", coverURL: nil, requestID: "r"), recovered: false))
+        let reader = try DatabaseQueue(
+            path: dir.path + "/journal.sqlite",
+            configuration: {
+                var c = Configuration(); c.readonly = true; return c
+            }())
         func stamps() throws -> [String: Int64] {
             try reader.read { db in
-                Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT row_id, updated_at FROM item").map { ($0["row_id"], $0["updated_at"]) })
+                Dictionary(
+                    uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT row_id, updated_at FROM item").map {
+                        ($0["row_id"], $0["updated_at"])
+                    })
             }
         }
         let before = try stamps()
@@ -177,15 +192,21 @@ struct JournalTests {
         let now = Int64(Date().timeIntervalSince1970)
         do {
             let journal = try SQLiteJournal(directory: dir.path)
-            let keys = try await register(journal, [testItem("live", line: 2), testItem("old", line: 3), testItem("done", line: 4)]).compactMap(key)
-            try await journal.record(keys[0], from: .pending, .applied(session(expiresAt: now + 3600), item: testItem("live", line: 2), sourceContext: "c0"))
+            let keys = try await register(journal, [testItem("live", line: 2), testItem("old", line: 3), testItem("done", line: 4)])
+                .compactMap(key)
+            try await journal.record(
+                keys[0], from: .pending, .applied(session(expiresAt: now + 3600), item: testItem("live", line: 2), sourceContext: "c0"))
             try await journal.record(keys[0], from: .applied, .multipartStarted(uploadID: "U1"))
             try await journal.record(keys[0], from: .uploading, .partConfirmed(number: 1, etag: "\"e1\"", size: 1 << 20))
-            try await journal.record(keys[1], from: .pending, .applied(session(expiresAt: now + 2), item: testItem("old", line: 3), sourceContext: "c1"))
-            try await journal.record(keys[2], from: .pending, .applied(session(expiresAt: now + 3600), item: testItem("done", line: 4), sourceContext: "c2"))
+            try await journal.record(
+                keys[1], from: .pending, .applied(session(expiresAt: now + 2), item: testItem("old", line: 3), sourceContext: "c1"))
+            try await journal.record(
+                keys[2], from: .pending, .applied(session(expiresAt: now + 3600), item: testItem("done", line: 4), sourceContext: "c2"))
             try await journal.record(keys[2], from: .applied, .uploaded(md5: nil))
             try await journal.record(keys[2], from: .uploaded, .committing)
-            try await journal.record(keys[2], from: .committing, .committed(RemoteMedia(fileID: "F", mediaURL: nil, coverURL: nil, requestID: ""), recovered: false))
+            try await journal.record(
+                keys[2], from: .committing,
+                .committed(RemoteMedia(fileID: "F", mediaURL: nil, coverURL: nil, requestID: ""), recovered: false))
             journal.close()
         }
         // Reopened after the short credentials expired.

@@ -58,8 +58,10 @@ struct Library {
         return (summary, rows, manifest)
     }
 
-    func codes(_ csv: String, profile: ProviderProfile = .tencent, checksums: Bool = false,
-               fileSystem: any FileSystemAccess = LocalFileSystem()) throws -> [[String]] {
+    func codes(
+        _ csv: String, profile: ProviderProfile = .tencent, checksums: Bool = false,
+        fileSystem: any FileSystemAccess = LocalFileSystem()
+    ) throws -> [[String]] {
         try validate(csv, profile: profile, checksums: checksums, fileSystem: fileSystem).rows.map { $0.diagnostics.map(\.code.rawValue) }
     }
 }
@@ -69,7 +71,8 @@ struct ValidatorTests {
     @Test func validRowsBecomeItems() throws {
         let lib = try Library()
         defer { lib.dir.remove() }
-        let result = try lib.validate("""
+        let result = try lib.validate(
+            """
             id,path,cover,title,tags,category,expire_time,meta.season
             e1,v/ep1.mp4,c/ep1.jpg,Episode 1,a;b,12,2030-01-01T00:00:00Z,1
             ,v/ep2.webm,c/ep2.png,,,,,
@@ -90,7 +93,8 @@ struct ValidatorTests {
     @Test func fileProblems() throws {
         let lib = try Library()
         defer { lib.dir.remove() }
-        let codes = try lib.codes("""
+        let codes = try lib.codes(
+            """
             path
             v/missing.mp4
             v/folder.mp4
@@ -99,10 +103,11 @@ struct ValidatorTests {
             v/clip.xyz
             v/trailing.
             """)
-        #expect(codes == [
-            ["path.missing"], ["path.not-regular-file"], ["file.empty"], ["content.mismatch"],
-            ["extension.unsupported"], ["extension.unsupported"],
-        ])
+        #expect(
+            codes == [
+                ["path.missing"], ["path.not-regular-file"], ["file.empty"], ["content.mismatch"],
+                ["extension.unsupported"], ["extension.unsupported"],
+            ])
     }
 
     @Test func htmlErrorPageMessageSaysWhatItIs() throws {
@@ -131,7 +136,8 @@ struct ValidatorTests {
         try lib.dir.symlink("v/dangling.mp4", to: "nowhere.mp4")
         try lib.dir.symlink("v/linked-dir", to: "../outside")
         let root = lib.dir.path + "/v"
-        let result = try lib.validate("""
+        let result = try lib.validate(
+            """
             path
             ../outside/secret.mp4
             link-out.mp4
@@ -142,10 +148,11 @@ struct ValidatorTests {
             \(root)/song.mp3
             """, root: root)
         let codes = result.rows.map { $0.diagnostics.map(\.code.rawValue) }
-        #expect(codes == [
-            ["path.outside-root"], ["path.outside-root"], [], ["path.missing"], ["path.outside-root"],
-            ["path.outside-root"], [],
-        ])
+        #expect(
+            codes == [
+                ["path.outside-root"], ["path.outside-root"], [], ["path.missing"], ["path.outside-root"],
+                ["path.outside-root"], [],
+            ])
         #expect(result.rows[1].diagnostics.first?.message.contains("symlink") == true)
         // link-in.mp4 resolves to ep1.mp4, which is fine and is the file's real path.
         #expect(result.rows[2].item?.media.resolved == root + "/ep1.mp4")
@@ -155,7 +162,8 @@ struct ValidatorTests {
         let lib = try Library()
         defer { lib.dir.remove() }
         try lib.dir.symlink("v/alias.mp4", to: "ep1.mp4")
-        let result = try lib.validate("""
+        let result = try lib.validate(
+            """
             id,path
             a,v/ep1.mp4
             a,v/ep2.webm
@@ -224,7 +232,8 @@ struct ValidatorTests {
         try lib.dir.write("v/d.mp4", bytes: MediaBytes.mp4)
         try lib.dir.write("v/e.mp4", bytes: MediaBytes.mp4)
         try lib.dir.write("c/empty.jpg", bytes: [])
-        let codes = try lib.codes("""
+        let codes = try lib.codes(
+            """
             path,cover
             v/a.mp4,c/none.jpg
             v/b.mp4,c/fake.png
@@ -232,10 +241,11 @@ struct ValidatorTests {
             v/d.mp4,c/empty.jpg
             v/e.mp4,../../etc/x.jpg
             """)
-        #expect(codes == [
-            ["cover.missing"], ["cover.content-mismatch"], ["cover.extension-unsupported"], ["cover.empty"],
-            ["cover.outside-root"],
-        ])
+        #expect(
+            codes == [
+                ["cover.missing"], ["cover.content-mismatch"], ["cover.extension-unsupported"], ["cover.empty"],
+                ["cover.outside-root"],
+            ])
     }
 
     @Test func checksumsOnlyWithTheFlag() throws {
@@ -284,10 +294,11 @@ struct ValidatorTests {
             v/g.mp4,,,,,,,\(String(repeating: "s", count: 251))
             """
         let codes = try lib.codes(csv)
-        #expect(codes == [
-            ["metadata.invalid"], ["metadata.invalid"], ["metadata.invalid"], ["metadata.invalid"],
-            ["metadata.invalid"], ["metadata.invalid", "metadata.invalid"], ["metadata.too-long"],
-        ])
+        #expect(
+            codes == [
+                ["metadata.invalid"], ["metadata.invalid"], ["metadata.invalid"], ["metadata.invalid"],
+                ["metadata.invalid"], ["metadata.invalid", "metadata.invalid"], ["metadata.too-long"],
+            ])
     }
 
     @Test func derivedTitleTooLongIsTruncatedWithAWarning() throws {

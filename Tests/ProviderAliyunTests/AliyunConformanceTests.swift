@@ -14,7 +14,8 @@ extension ConformancePlatform {
             AliyunProvider(
                 configuration: AliyunConfiguration(
                     endpoint: URL(string: endpoint.url)!, region: "cn-shanghai",
-                    credentials: AliyunCredentials(accessKeyID: endpoint.aliyunAccessKeyID, accessKeySecret: secret ?? endpoint.aliyunAccessKeySecret),
+                    credentials: AliyunCredentials(
+                        accessKeyID: endpoint.aliyunAccessKeyID, accessKeySecret: secret ?? endpoint.aliyunAccessKeySecret),
                     partSize: partSize, partConcurrency: 3, apiTimeout: .seconds(10), transferTimeout: .seconds(30), partAttempts: 2),
                 transport: AsyncHTTPTransport(client: .shared))
         },
@@ -42,7 +43,9 @@ struct AliyunProviderTests {
         return try #require(videos.first { $0["videoID"] as? String == id })
     }
 
-    @Test("every field of the create calls arrives: title, description, tags, category, template group, storage, UserData.Extend, ReferenceId, cover")
+    @Test(
+        "every field of the create calls arrives: title, description, tags, category, template group, storage, UserData.Extend, ReferenceId, cover"
+    )
     func metadataArrives() async throws {
         try await Kit.withEmulator { endpoint, dir in
             let provider = ConformancePlatform.aliyun.make(endpoint, nil, 16 << 20)
@@ -98,7 +101,8 @@ struct AliyunProviderTests {
             func request(_ file: Kit.TestFile, _ title: String) -> UploadRequest {
                 let base = Kit.item(file, title: title)
                 let item = IngestItem(
-                    location: base.location, id: title, media: base.media, mediaType: base.mediaType, cover: nil, title: title, description: nil,
+                    location: base.location, id: title, media: base.media, mediaType: base.mediaType, cover: nil, title: title,
+                    description: nil,
                     tags: [], category: nil, procedure: nil, storageRegion: nil, expireTime: nil, sourceContext: "shared-ref-1", md5: nil,
                     sha256: nil, meta: [])
                 return UploadRequest(item: item, sourceContext: "shared-ref-1")

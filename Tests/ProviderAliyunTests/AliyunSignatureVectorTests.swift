@@ -31,7 +31,9 @@ struct AliyunSignatureVectorTests {
         let params = (v["signed_params"] as! [String: String]).map { ($0.key, $0.value) }
         let stringToSign = AliyunRPCSignature.stringToSign(method: v["http_method"] as! String, parameters: params)
         #expect(stringToSign == v["string_to_sign"] as! String)
-        #expect(AliyunRPCSignature.signature(secret: v["access_key_secret"] as! String, stringToSign: stringToSign) == v["signature"] as! String)
+        #expect(
+            AliyunRPCSignature.signature(secret: v["access_key_secret"] as! String, stringToSign: stringToSign) == v["signature"] as! String
+        )
         // What the SDK sends decodes to the same parameters and signature.
         let sent = v["request_path_and_query"] as! String
         let query = String(sent.split(separator: "?", maxSplits: 1)[1])
@@ -73,14 +75,19 @@ struct AliyunSignatureVectorTests {
         #expect(stringToSign == v["string_to_sign"] as! String)
         let authorization = v["authorization"] as! String
         let parsed = try #require(OSSSignature.parse(authorization: authorization))
-        let secret = parsed.accessKeyID.hasPrefix("STS.")
-            ? (AliyunVectors.document["extras"] as! [String: Any])["upload_auth_example_decoded"].flatMap { ($0 as! [String: String])["AccessKeySecret"] }!
+        let secret =
+            parsed.accessKeyID.hasPrefix("STS.")
+            ? (AliyunVectors.document["extras"] as! [String: Any])["upload_auth_example_decoded"].flatMap {
+                ($0 as! [String: String])["AccessKeySecret"]
+            }!
             : AliyunVectors.named("rpc_v1", "rpc_v1_CreateUploadVideo_full")["access_key_secret"] as! String
         #expect(OSSSignature.authorization(accessKeyID: parsed.accessKeyID, secret: secret, stringToSign: stringToSign) == authorization)
         // The key in oss2's URL, `/` as %2F.
         let url = v["request_url"] as! String
         #expect(url.hasSuffix("/" + OSSSignature.encodeKey(v["key"] as! String)))
-        #expect(OSSSignature.parseHTTPDate(headers.first { $0.0 == "date" }!.1).map(OSSSignature.httpDate) == headers.first { $0.0 == "date" }!.1)
+        #expect(
+            OSSSignature.parseHTTPDate(headers.first { $0.0 == "date" }!.1).map(OSSSignature.httpDate)
+                == headers.first { $0.0 == "date" }!.1)
     }
 
     @Test func ossV4() throws {
@@ -95,8 +102,11 @@ struct AliyunSignatureVectorTests {
         let stringToSign = OSSV4Signature.stringToSign(
             dateTime: dateTime, scope: OSSV4Signature.scope(date: parsed.day, region: parsed.region), canonicalRequest: canonical)
         #expect(stringToSign == v["string_to_sign"] as! String)
-        let secret = ((AliyunVectors.document["extras"] as! [String: Any])["upload_auth_example_decoded"] as! [String: String])["AccessKeySecret"]!
-        #expect(OSSV4Signature.signature(secret: secret, day: parsed.day, region: parsed.region, stringToSign: stringToSign) == parsed.signature)
+        let secret = ((AliyunVectors.document["extras"] as! [String: Any])["upload_auth_example_decoded"] as! [String: String])[
+            "AccessKeySecret"]!
+        #expect(
+            OSSV4Signature.signature(secret: secret, day: parsed.day, region: parsed.region, stringToSign: stringToSign) == parsed.signature
+        )
     }
 
     @Test func crc64() {

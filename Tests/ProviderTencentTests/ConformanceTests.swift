@@ -1,12 +1,12 @@
-import Synchronization
 import AsyncHTTPClient
 import Crypto
 import Emulator
 import Foundation
-import NIOCore
 import IngestCore
 import IngestTesting
+import NIOCore
 import ProviderTencent
+import Synchronization
 import Testing
 import VODHTTP
 
@@ -78,7 +78,9 @@ func providerError(_ body: () async throws -> Void) async -> ProviderError? {
 extension ConformancePlatform {
     static let tencent = ConformancePlatform(
         name: "tencent",
-        make: { endpoint, secret, partSize in ProviderUnderTest.all[0].make(endpoint, secret ?? endpoint.secretKey, partSize) as any VODProvider & MediaCatalog },
+        make: { endpoint, secret, partSize in
+            ProviderUnderTest.all[0].make(endpoint, secret ?? endpoint.secretKey, partSize) as any VODProvider & MediaCatalog
+        },
         secret: { $0.secretKey },
         listing: { endpoint in
             let media = try await admin(endpoint, "media", as: [EmulatedMedia].self)

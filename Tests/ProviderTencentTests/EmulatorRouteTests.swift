@@ -6,8 +6,8 @@ import IngestTesting
 import NIOCore
 import NIOHTTP1
 import ProviderTencent
-import VendorSigning
 import Testing
+import VendorSigning
 
 /// The emulator's routes at the wire level: envelopes, refusals, COS XML errors, part rules,
 /// persistence across a restart and the admin API.
@@ -38,7 +38,8 @@ struct EmulatorRouteTests {
         if !body.isEmpty || method == .PUT || method == .POST { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let collected = try await response.body.collect(upTo: 1 << 20)
-        return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: collected), size: collected.readableBytes)
+        return Reply(
+            status: Int(response.status.code), headers: response.headers, body: String(buffer: collected), size: collected.readableBytes)
     }
 
     /// A VOD API call signed with `secretKey` at `timestamp`.
@@ -50,7 +51,8 @@ struct EmulatorRouteTests {
         let time = timestamp ?? Int64(Date().timeIntervalSince1970)
         let signed = [TC3Signature.Header("Content-Type", "application/json"), TC3Signature.Header("Host", host)]
         let authorization = TC3Signature.authorization(
-            secretID: endpoint.secretID, secretKey: secretKey ?? endpoint.secretKey, service: "vod", timestamp: time, headers: signed, body: body)
+            secretID: endpoint.secretID, secretKey: secretKey ?? endpoint.secretKey, service: "vod", timestamp: time, headers: signed,
+            body: body)
         return try await send(
             endpoint.url,
             headers: [
@@ -76,7 +78,8 @@ struct EmulatorRouteTests {
         let queryText = query.map { $0.1.isEmpty ? $0.0 : "\($0.0)=\(COSSignature.encode($0.1))" }.joined(separator: "&")
         let url = endpoint.url + "/" + COSSignature.encodePath(key) + (queryText.isEmpty ? "" : "?" + queryText)
         return try await send(
-            url, method: method, headers: [("Host", host), ("x-cos-security-token", token), ("Authorization", authorization)] + extra, body: body)
+            url, method: method, headers: [("Host", host), ("x-cos-security-token", token), ("Authorization", authorization)] + extra,
+            body: body)
     }
 
     static func response(_ reply: Reply) throws -> [String: Any] {
@@ -89,19 +92,23 @@ struct EmulatorRouteTests {
         try await withEmulator { endpoint, _ in
             let ok = try await Self.vod(endpoint, "ApplyUpload", ["MediaType": "mp4", "MediaName": "a"])
             #expect(ok.status == 200 && ok.headers["Content-Type"] == ["application/json"] && ok.code == nil)
-            let unsigned = try await Self.send(endpoint.url, headers: [("X-TC-Action", "ApplyUpload"), ("Content-Type", "application/json")], body: Array("{}".utf8))
+            let unsigned = try await Self.send(
+                endpoint.url, headers: [("X-TC-Action", "ApplyUpload"), ("Content-Type", "application/json")], body: Array("{}".utf8))
             #expect(unsigned.status == 200 && unsigned.code == "MissingParameter")
-            let stale = try await Self.vod(endpoint, "ApplyUpload", ["MediaType": "mp4"], timestamp: Int64(Date().timeIntervalSince1970) - 600)
+            let stale = try await Self.vod(
+                endpoint, "ApplyUpload", ["MediaType": "mp4"], timestamp: Int64(Date().timeIntervalSince1970) - 600)
             #expect(stale.code == "AuthFailure.SignatureExpire")
             let wrong = try await Self.vod(endpoint, "ApplyUpload", ["MediaType": "mp4"], secretKey: "not-the-key")
             #expect(wrong.code == "AuthFailure.SignatureFailure")
             #expect(try await Self.vod(endpoint, "NoSuchAction", [:]).code == "InvalidAction")
             #expect(try await Self.vod(endpoint, "ApplyUpload", ["MediaType": "exe"]).code == "InvalidParameterValue.MediaType")
-            #expect(try await Self.vod(endpoint, "ApplyUpload", ["MediaType": "mp4", "SourceContext": String(repeating: "x", count: 251)]).code
-                == "InvalidParameterValue.SourceContext")
+            #expect(
+                try await Self.vod(endpoint, "ApplyUpload", ["MediaType": "mp4", "SourceContext": String(repeating: "x", count: 251)]).code
+                    == "InvalidParameterValue.SourceContext")
             #expect(try await Self.vod(endpoint, "CommitUpload", ["VodSessionKey": "forged"]).code == "InvalidParameterValue.VodSessionKey")
-            #expect(try await Self.vod(endpoint, "DescribeMediaInfos", ["FileIds": Array(repeating: "1", count: 21)]).code
-                == "InvalidParameterValue.FileIds")
+            #expect(
+                try await Self.vod(endpoint, "DescribeMediaInfos", ["FileIds": Array(repeating: "1", count: 21)]).code
+                    == "InvalidParameterValue.FileIds")
         }
     }
 
@@ -109,9 +116,11 @@ struct EmulatorRouteTests {
     func cosRules() async throws {
         try await withEmulator { endpoint, _ in
             let anonymous = try await Self.send(
-                endpoint.url + "/x", method: .PUT, headers: [("Host", "vodingest-1500000000.cos.ap-guangzhou.myqcloud.com")], body: [1, 2, 3])
+                endpoint.url + "/x", method: .PUT, headers: [("Host", "vodingest-1500000000.cos.ap-guangzhou.myqcloud.com")],
+                body: [1, 2, 3])
             #expect(anonymous.status == 403 && anonymous.code == "AccessDenied" && anonymous.headers["Content-Type"] == ["application/xml"])
-            let bucket = try await Self.send(endpoint.url + "/x", method: .GET, headers: [("Host", "other-1.cos.ap-guangzhou.myqcloud.com")])
+            let bucket = try await Self.send(
+                endpoint.url + "/x", method: .GET, headers: [("Host", "other-1.cos.ap-guangzhou.myqcloud.com")])
             #expect(bucket.status == 404 && bucket.code == "NoSuchBucket")
 
             let applied = try Self.response(try await Self.vod(endpoint, "ApplyUpload", ["MediaType": "mp4", "MediaName": "parts"]))
@@ -125,7 +134,8 @@ struct EmulatorRouteTests {
                 #expect(part.status == 200)
                 etags.append(part.headers["ETag"].first ?? "")
             }
-            let tooMany = try await Self.cos(endpoint, applied, method: .PUT, query: [("partNumber", "10001"), ("uploadId", uploadID)], body: [1])
+            let tooMany = try await Self.cos(
+                endpoint, applied, method: .PUT, query: [("partNumber", "10001"), ("uploadId", uploadID)], body: [1])
             #expect(tooMany.status == 400 && tooMany.code == "InvalidArgument")
             let badDigest = try await Self.cos(
                 endpoint, applied, method: .PUT, query: [("partNumber", "3"), ("uploadId", uploadID)], body: [1, 2, 3],
@@ -134,10 +144,13 @@ struct EmulatorRouteTests {
             let listed = try await Self.cos(endpoint, applied, method: .GET, query: [("uploadId", uploadID)])
             #expect(XMLText.blocks("Part", in: listed.body).count == 2)
             #expect(XMLText.blocks("Part", in: listed.body).compactMap { XMLText.first("Size", in: $0) } == ["100000", "100000"])
-            let completeBody = "<CompleteMultipartUpload>" + etags.enumerated().map {
-                "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element)</ETag></Part>"
-            }.joined() + "</CompleteMultipartUpload>"
-            let small = try await Self.cos(endpoint, applied, method: .POST, query: [("uploadId", uploadID)], body: Array(completeBody.utf8))
+            let completeBody =
+                "<CompleteMultipartUpload>"
+                + etags.enumerated().map {
+                    "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element)</ETag></Part>"
+                }.joined() + "</CompleteMultipartUpload>"
+            let small = try await Self.cos(
+                endpoint, applied, method: .POST, query: [("uploadId", uploadID)], body: Array(completeBody.utf8))
             #expect(small.status == 400 && small.code == "EntityTooSmall")
             let aborted = try await Self.cos(endpoint, applied, method: .DELETE, query: [("uploadId", uploadID)])
             #expect(aborted.status == 204)
@@ -177,7 +190,8 @@ struct EmulatorRouteTests {
     @Test("admin API: knobs change behaviour, the configuration never shows the secret")
     func admin() async throws {
         try await withEmulator { endpoint, _ in
-            let set = try await Self.send(endpoint.url + "/_emulator/config", method: .PUT, body: Array(#"{"apiInternalErrorRate":1}"#.utf8))
+            let set = try await Self.send(
+                endpoint.url + "/_emulator/config", method: .PUT, body: Array(#"{"apiInternalErrorRate":1}"#.utf8))
             #expect(set.status == 200 && !set.body.contains(endpoint.secretKey) && set.body.contains("<redacted>"))
             #expect(try await Self.vod(endpoint, "ApplyUpload", ["MediaType": "mp4"]).code == "InternalError")
             let shown = try await Self.send(endpoint.url + "/_emulator/config", method: .GET)

@@ -20,9 +20,13 @@ final class StoppingJournal: JournalStore, Sendable {
     }
 
     func begin(_ run: RunRecord) async throws { try await base.begin(run) }
-    func end(runID: String, status: String, summary: String?) async throws { try await base.end(runID: runID, status: status, summary: summary) }
+    func end(runID: String, status: String, summary: String?) async throws {
+        try await base.end(runID: runID, status: status, summary: summary)
+    }
     func inFlight() async throws -> [ResumePoint] { try await base.inFlight() }
-    func register(_ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool)
+    func register(
+        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
+    )
         async throws -> [Registration]
     {
         try await base.register(items, manifest: manifest, runID: runID, sourceContexts: sourceContexts, reopenDuplicates: reopenDuplicates)
@@ -32,13 +36,19 @@ final class StoppingJournal: JournalStore, Sendable {
         try await base.record(key, from: state, event)
         if stopAfter(event, count.next()) { throw CancellationError() }
     }
-    func records(manifestPaths: [String]?, _ body: (JournalRecord) throws -> Void) throws { try base.records(manifestPaths: manifestPaths, body) }
+    func records(manifestPaths: [String]?, _ body: (JournalRecord) throws -> Void) throws {
+        try base.records(manifestPaths: manifestPaths, body)
+    }
     func runs() async throws -> [RunRecord] { try await base.runs() }
 }
 
 final class Counter: Sendable {
     private let value = Mutex(0)
-    func next() -> Int { value.withLock { $0 += 1; return $0 } }
+    func next() -> Int {
+        value.withLock {
+            $0 += 1; return $0
+        }
+    }
 }
 
 /// Work for the runner from an array.
@@ -57,7 +67,9 @@ struct LosingCommitAnswers: VODProvider {
         try await base.recoverCommit(item, context: context)
     }
     func prepare(_ request: UploadRequest) async throws -> UploadSession { try await base.prepare(request) }
-    func transfer(file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint) async throws
+    func transfer(
+        file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
+    ) async throws
         -> TransferResult
     {
         try await base.transfer(file: file, to: location, session: session, checkpoint: checkpoint)
@@ -88,7 +100,9 @@ struct ResumeTests {
         return Work(key: key, item: item, sourceContext: context, duplicates: duplicates)
     }
 
-    @Test("a commit whose answer was lost is found again, not made twice", arguments: [EmulatorConfiguration.CommitPolicy.idempotent, .reject])
+    @Test(
+        "a commit whose answer was lost is found again, not made twice",
+        arguments: [EmulatorConfiguration.CommitPolicy.idempotent, .reject])
     func lostCommitAnswer(policy: EmulatorConfiguration.CommitPolicy) async throws {
         try await withEmulator({ $0.commitPolicy = policy }) { endpoint, directory in
             let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
@@ -148,8 +162,12 @@ struct ResumeTests {
             ) { _ in }
             let after = try await admin(endpoint, "counters", as: EmulatorCounters.self)
             #expect(after.cosRequests["ListParts", default: 0] - before.cosRequests["ListParts", default: 0] == 1)
-            #expect(after.cosRequests["InitiateMultipartUpload", default: 0] == before.cosRequests["InitiateMultipartUpload", default: 0], "the same upload goes on")
-            #expect(after.cosRequests["UploadPart", default: 0] - before.cosRequests["UploadPart", default: 0] <= 7 - parts, "kept parts are not sent again")
+            #expect(
+                after.cosRequests["InitiateMultipartUpload", default: 0] == before.cosRequests["InitiateMultipartUpload", default: 0],
+                "the same upload goes on")
+            #expect(
+                after.cosRequests["UploadPart", default: 0] - before.cosRequests["UploadPart", default: 0] <= 7 - parts,
+                "kept parts are not sent again")
             #expect(after.apiCalls["ApplyUpload", default: 0] == before.apiCalls["ApplyUpload", default: 0])
             let listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
             #expect(listing.count == 1 && listing.first?.md5 == file.md5 && listing.first?.size == Int64((6 << 20) + 123))

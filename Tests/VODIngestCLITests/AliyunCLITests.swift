@@ -37,7 +37,9 @@ struct AliyunCLITests {
         defer { lib.remove() }
         let manifest = try library(lib, count: 6, size: 2 << 20)
         let state = lib.path + "/state"
-        let arguments = ["ingest", "--provider", provider, "--concurrency", "2", "--bandwidth", "2MiB/s", "--grace", "0", manifest, "--state-dir", state]
+        let arguments = [
+            "ingest", "--provider", provider, "--concurrency", "2", "--bandwidth", "2MiB/s", "--grace", "0", manifest, "--state-dir", state,
+        ]
         func committed() throws -> Int {
             try CLI.run(["report", "--state-dir", state]).stdout.split(separator: "\n").count { $0.contains(",committed,") }
         }
@@ -85,11 +87,15 @@ struct AliyunCLITests {
         let summary = try CLI.json(try String(contentsOfFile: state + "/summary.json", encoding: .utf8))
         let counts = try #require(summary["counts"] as? [String: Any])
         let byAction = try #require(counts["apiCallsByAction"] as? [String: Int])
-        #expect(byAction["CreateUploadImage"] ?? 0 >= 5 && byAction["CreateUploadVideo"] ?? 0 >= 12 && byAction["GetMezzanineInfo"] ?? 0 >= 12)
+        #expect(
+            byAction["CreateUploadImage"] ?? 0 >= 5 && byAction["CreateUploadVideo"] ?? 0 >= 12 && byAction["GetMezzanineInfo"] ?? 0 >= 12)
         #expect((counts["retries"] as? Int ?? 0) >= 1)
         // The audit agrees, against the platform too.
         let audit = try CLI.run(
-            ["audit", small, big, "--report", state + "/report.csv", "--verify-remote", "--provider", "aliyun", "--endpoint", emulator.url],
+            [
+                "audit", small, big, "--report", state + "/report.csv", "--verify-remote", "--provider", "aliyun", "--endpoint",
+                emulator.url,
+            ],
             environment: emulator.aliyunEnvironment)
         #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
     }
@@ -103,7 +109,9 @@ struct AliyunCLITests {
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--credential-lifetime", "125"])
         let manifest = try library(lib, count: 1, size: (2 << 20) + 11, prefix: "r")
         let state = lib.path + "/state"
-        let r = try emulator.ingestAliyun([manifest, "--part-size", "1MiB", "--part-concurrency", "1", "--bandwidth", "256KiB/s", "--state-dir", state])
+        let r = try emulator.ingestAliyun([
+            manifest, "--part-size", "1MiB", "--part-concurrency", "1", "--bandwidth", "256KiB/s", "--state-dir", state,
+        ])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
         let api = counters["apiCalls"] as? [String: Int] ?? [:]
@@ -139,7 +147,8 @@ struct AliyunCLITests {
         #expect(tencentFlag.status == 64 && tencentFlag.stderr.contains("--sub-app-id is not an option of Alibaba Cloud ApsaraVideo VOD"))
         let aliyunFlag = try CLI.run(["ingest", "--provider", "local", "--workflow-id", "w", "samples/good.csv"])
         #expect(aliyunFlag.status == 64 && aliyunFlag.stderr.contains("--workflow-id is not an option of Tencent Cloud VOD"))
-        let noKeys = try CLI.run(["ingest", "--provider", "aliyun", "samples/aliyun.csv"], environment: ["ALIBABA_CLOUD_ACCESS_KEY_ID": ""])
+        let noKeys = try CLI.run(
+            ["ingest", "--provider", "aliyun", "samples/aliyun.csv"], environment: ["ALIBABA_CLOUD_ACCESS_KEY_ID": ""])
         #expect(noKeys.status == 64 && noKeys.stderr.contains("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
     }
 }

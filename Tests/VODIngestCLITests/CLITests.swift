@@ -146,10 +146,12 @@ struct CLITests {
         let estimate = try #require(plan["estimate"] as? [String: Any])
         #expect(estimate["bottleneck"] as? String == "api-rate")
         let bytes = try #require(plan["bytes"] as? Int)
-        let onDisk = try ["media/ep1.mp4", "media/ep2.webm", "media/theme.mp3", "media/ep3.mp4", "media/jingle.mp3",
-                          "media/trailer", "covers/ep1.jpg", "covers/ep2.png", "covers/ep3.png"]
-            .map { try FileManager.default.attributesOfItem(atPath: CLI.root + "/samples/" + $0)[.size] as! Int }
-            .reduce(0, +)
+        let onDisk = try [
+            "media/ep1.mp4", "media/ep2.webm", "media/theme.mp3", "media/ep3.mp4", "media/jingle.mp3",
+            "media/trailer", "covers/ep1.jpg", "covers/ep2.png", "covers/ep3.png",
+        ]
+        .map { try FileManager.default.attributesOfItem(atPath: CLI.root + "/samples/" + $0)[.size] as! Int }
+        .reduce(0, +)
         #expect(bytes == onDisk)
     }
 

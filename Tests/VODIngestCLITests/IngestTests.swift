@@ -139,13 +139,15 @@ struct IngestTests {
         #expect(rows.count == 24)
         #expect(Set(rows.compactMap { $0["file_id"] }) == listed)
         let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
-        let errors = (counters["apiErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
+        let errors =
+            (counters["apiErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
             + (counters["cosErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
         #expect(errors > 0, "faults were injected and retried")
         // Every injected API error and storage SlowDown was retried and the run counted it, the
         // storage retries (made inside the provider) included.
         let summary = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: lib.path + "/state/summary.json"))) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: lib.path + "/state/summary.json")))
+                as? [String: Any])
         let counts = try #require(summary["counts"] as? [String: Any])
         let apiErrors = (counters["apiErrors"] as? [String: Int] ?? [:]).values.reduce(0, +)
         let slowDowns = (counters["cosErrors"] as? [String: Int] ?? [:])["SlowDown", default: 0]
@@ -215,8 +217,10 @@ struct IngestTests {
         }
         let manifest = try lib.write("u.csv", csv)
         let r = try CLI.run(
-            ["ingest", manifest, "--provider", "tencent", "--endpoint", "http://127.0.0.1:1", "--cos-endpoint", "http://127.0.0.1:1",
-             "--state-dir", lib.path + "/state", "--concurrency", "2"],
+            [
+                "ingest", manifest, "--provider", "tencent", "--endpoint", "http://127.0.0.1:1", "--cos-endpoint", "http://127.0.0.1:1",
+                "--state-dir", lib.path + "/state", "--concurrency", "2",
+            ],
             environment: ["TENCENTCLOUD_SECRET_ID": "AKIDnotused", "TENCENTCLOUD_SECRET_KEY": "not-used"])
         #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains("the platform cannot be reached"))

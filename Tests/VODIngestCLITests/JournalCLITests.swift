@@ -78,7 +78,9 @@ struct JournalCLITests {
         #expect(FileManager.default.fileExists(atPath: lib.path + "/r.csv.summary.json"))
 
         for report in [state + "/report.csv", lib.path + "/r.jsonl", lib.path + "/r.json"] {
-            let audit = try CLI.run(["audit", "samples/good.csv", "samples/good.xml", "--report", report, "--verify-remote", "--state-dir", state])
+            let audit = try CLI.run([
+                "audit", "samples/good.csv", "samples/good.xml", "--report", report, "--verify-remote", "--state-dir", state,
+            ])
             #expect(audit.status == 0, "\(report): \(audit.stdout)\(audit.stderr)")
             #expect(audit.stdout.contains("6 media ids checked on the platform: no findings"))
         }
@@ -104,15 +106,17 @@ struct JournalCLITests {
         rows.append(extra)
         let tampered = try lib.write("tampered.csv", ([header] + rows).map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n")
         let r = try CLI.run([
-            "audit", "samples/good.csv", "samples/good.xml", "--report", tampered, "--verify-remote", "--state-dir", state, "--format", "json",
+            "audit", "samples/good.csv", "samples/good.xml", "--report", tampered, "--verify-remote", "--state-dir", state, "--format",
+            "json",
         ])
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
         let findings = try #require(try CLI.json(r.stdout)["findings"] as? [[String: Any]])
         let codes = Set(findings.compactMap { $0["code"] as? String })
-        #expect(codes == [
-            "audit.missing-row", "audit.extra-row", "audit.duplicate-file-id", "audit.size-mismatch", "audit.checksum-mismatch",
-            "audit.remote-missing", "audit.remote-mismatch",
-        ], "\(findings)")
+        #expect(
+            codes == [
+                "audit.missing-row", "audit.extra-row", "audit.duplicate-file-id", "audit.size-mismatch", "audit.checksum-mismatch",
+                "audit.remote-missing", "audit.remote-mismatch",
+            ], "\(findings)")
         let text = try CLI.run(["audit", "samples/good.csv", "samples/good.xml", "--report", tampered])
         #expect(text.status == 1)
         #expect(text.stdout.contains("audit.missing-row  samples/good.csv:4  ep-001"), "\(text.stdout)")
@@ -129,7 +133,9 @@ struct JournalCLITests {
         #expect(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","), "\(csv)")
         #expect(!csv.contains(",=HYPERLINK"))
         // The audit reads it back as the original title.
-        let audit = try CLI.run(["audit", manifest, "--report", lib.path + "/state/report.csv", "--verify-remote", "--state-dir", lib.path + "/state"])
+        let audit = try CLI.run([
+            "audit", manifest, "--report", lib.path + "/state/report.csv", "--verify-remote", "--state-dir", lib.path + "/state",
+        ])
         #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
     }
 
@@ -152,8 +158,10 @@ struct JournalCLITests {
         let environment = ["TENCENTCLOUD_SECRET_ID": emulator.secretID, "TENCENTCLOUD_SECRET_KEY": emulator.secretKey]
         func start(_ name: String, _ extra: [String]) throws -> BackgroundRun {
             try BackgroundRun(
-                ["ingest", "--provider", "tencent", "--endpoint", emulator.url, "--cos-endpoint", emulator.url, "--concurrency", "2",
-                 "--bandwidth", "1MiB/s", manifest, "--state-dir", state] + extra, environment: environment, directory: lib, name: name)
+                [
+                    "ingest", "--provider", "tencent", "--endpoint", emulator.url, "--cos-endpoint", emulator.url, "--concurrency", "2",
+                    "--bandwidth", "1MiB/s", manifest, "--state-dir", state,
+                ] + extra, environment: environment, directory: lib, name: name)
         }
         func committed() throws -> Int {
             let r = try CLI.run(["report", "--state-dir", state])
