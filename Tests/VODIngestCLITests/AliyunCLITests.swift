@@ -100,6 +100,32 @@ struct AliyunCLITests {
         #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
     }
 
+    /// Every Alibaba run option reaches the platform: --workflow-id, --app-id, and the run-wide
+    /// --procedure (TemplateGroupId), --storage-region (StorageLocation), --class-id (CateId);
+    /// --oss-endpoint is where the bytes go.
+    @Test func aliyunRunOptionsReachThePlatform() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
+        let manifest = try library(lib, count: 2, size: 5000, prefix: "o")
+        let location = "outin-7a3f9c2e5b1d4e8fa6c0b9d2e4f1a3c5.oss-cn-shanghai.aliyuncs.com"
+        let r = try emulator.ingestAliyun([
+            manifest, "--workflow-id", "wf-7", "--app-id", "app-2", "--procedure", "tg-1", "--storage-region", location, "--class-id", "77",
+            "--state-dir", lib.path + "/state",
+        ])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let listed = try await videos(emulator)
+        #expect(listed.count == 2)
+        for video in listed {
+            #expect(video["workflowID"] as? String == "wf-7" && video["appID"] as? String == "app-2")
+            #expect(video["templateGroupID"] as? String == "tg-1" && video["storageLocation"] as? String == location)
+            #expect((video["cateID"] as? NSNumber)?.intValue == 77)
+        }
+        // OSS requests go to --oss-endpoint: nothing listens there, so the bytes cannot be sent.
+        let elsewhere = try emulator.ingestAliyun([manifest, "--oss-endpoint", "http://127.0.0.1:1", "--state-dir", lib.path + "/state2"])
+        #expect(elsewhere.status == 75 && elsewhere.stdout.contains("network.connection"), "\(elsewhere.stdout)")
+    }
+
     /// Credentials that near their expiry mid-upload are refreshed in place (RefreshUploadVideo):
     /// the multipart upload goes on, and the row is one video.
     @Test func aliyunRefreshesCredentialsMidUpload() async throws {
