@@ -168,6 +168,20 @@ struct AliyunCLITests {
         #expect(!alibaba.stdout.contains("at risk"), "Alibaba refreshes in place: \(alibaba.stdout)")
     }
 
+    /// The Alibaba sample is valid for Alibaba, and Tencent says why not for Tencent; the Tencent
+    /// samples say why not for Alibaba.
+    @Test func samplesAreValidForTheirPlatform() throws {
+        #expect(try CLI.run(["validate", "--provider", "aliyun", "samples/aliyun.csv"]).status == 0)
+        #expect(try CLI.run(["validate", "--provider", "local-aliyun", "samples/aliyun.csv"]).status == 0)
+        let tencent = try CLI.run(["validate", "--provider", "tencent", "samples/aliyun.csv"])
+        let tencentText = tencent.stdout + tencent.stderr
+        #expect(tencent.status == 65 && tencentText.contains("storage_region") && tencentText.contains("ap-chongqing"), "\(tencentText)")
+        let alibaba = try CLI.run(["validate", "--provider", "aliyun", "samples/good.csv", "samples/good.xml"])
+        let alibabaText = alibaba.stdout + alibaba.stderr
+        #expect(
+            alibaba.status == 65 && alibabaText.contains("field.unsupported") && alibabaText.contains("StorageLocation"), "\(alibabaText)")
+    }
+
     @Test func flagsOfAnotherPlatformAreRefused() throws {
         let tencentFlag = try CLI.run(["ingest", "--provider", "local-aliyun", "--sub-app-id", "5", "samples/aliyun.csv"])
         #expect(tencentFlag.status == 64 && tencentFlag.stderr.contains("--sub-app-id is not an option of Alibaba Cloud ApsaraVideo VOD"))
