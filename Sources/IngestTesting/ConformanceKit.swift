@@ -272,17 +272,25 @@ public enum ConformanceKit {
         }
     }
 
-    /// The platform's rate limit is told apart from failure.
+    /// The platform's rate limit is told apart from failure: eight prepares of distinct rows at
+    /// once against a limit of one a second.
     public static func throttling(_ p: ConformancePlatform) async throws {
         try await withEmulator({ $0.actionRateLimit = 1 }) { endpoint, dir in
             let provider = p.make(endpoint, nil, 16 << 20)
             let media = try TestFile(dir, "a.mp4", size: 1000)
-            let request = UploadRequest(item: item(media, title: "a"), sourceContext: "x")
-            var seen: ProviderError? = nil
-            for _ in 0..<5 where seen == nil {
-                seen = try await providerError { _ = try await provider.prepare(request) }
+            let errors = try await withThrowingTaskGroup(of: ProviderError?.self) { group in
+                for i in 0..<8 {
+                    group.addTask {
+                        try await providerError {
+                            _ = try await provider.prepare(UploadRequest(item: item(media, title: "a\(i)"), sourceContext: "x\(i)"))
+                        }
+                    }
+                }
+                var all: [ProviderError] = []
+                for try await error in group { if let error { all.append(error) } }
+                return all
             }
-            try require(seen?.disposition == .throttled, "expected throttled, got \(String(describing: seen))")
+            try require(!errors.isEmpty && errors.allSatisfy { $0.disposition == .throttled }, "expected throttled refusals, got \(errors)")
         }
     }
 
