@@ -190,13 +190,16 @@ public struct JournalRecord: Sendable, Hashable, Codable {
     public var createdAt: Int64
     public var updatedAt: Int64
     public var committedAt: Int64?
+    /// ``RemoteMedia/status`` at completion.
+    public var platformStatus: String?
 
     public init(
         manifest: String, line: Int, id: String, path: String, title: String?, size: Int64?, md5: String?, state: ItemState,
         sourceContext: String?, fileID: String?, mediaURL: String?, coverURL: String?, duplicateOf: String?, errorCode: String?,
         errorMessage: String?, attempts: Int, applyRequestID: String?, commitRequestID: String?, recovered: Bool, createdAt: Int64,
-        updatedAt: Int64, committedAt: Int64?
+        updatedAt: Int64, committedAt: Int64?, platformStatus: String? = nil
     ) {
+        self.platformStatus = platformStatus
         self.manifest = manifest
         self.line = line
         self.id = id

@@ -102,12 +102,16 @@ public struct RemoteMedia: Sendable, Hashable, Codable {
     public var mediaURL: String?
     public var coverURL: String?
     public var requestID: String
+    /// The platform's status of the media when the upload was completed, where it tells one
+    /// (Alibaba: the source file's status from GetMezzanineInfo, `Normal`); nil for Tencent.
+    public var status: String?
 
-    public init(fileID: String, mediaURL: String?, coverURL: String?, requestID: String) {
+    public init(fileID: String, mediaURL: String?, coverURL: String?, requestID: String, status: String? = nil) {
         self.fileID = fileID
         self.mediaURL = mediaURL
         self.coverURL = coverURL
         self.requestID = requestID
+        self.status = status
     }
 }
 

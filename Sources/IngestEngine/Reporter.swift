@@ -1,7 +1,7 @@
 import Foundation
 import IngestCore
 
-/// One row of the reconciliation report: every manifest row, with its FileId or the reason it has none.
+/// One row of the reconciliation report: every manifest row, with its media id or the reason it has none.
 public struct ReportRow: Sendable, Codable, Hashable {
     public var manifest: String
     public var line: Int
@@ -29,6 +29,8 @@ public struct ReportRow: Sendable, Codable, Hashable {
     public var createdAt: String
     public var updatedAt: String
     public var committedAt: String?
+    /// The platform's status of the media when its upload was completed (Alibaba: `Normal`); empty for Tencent.
+    public var platformStatus: String?
 
     /// The CSV header: the coding keys, which are declared in column order (``csvFields`` follows it).
     public static let columns = CodingKeys.allCases.map(\.stringValue)
@@ -38,7 +40,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
         case fileID = "file_id", mediaURL = "media_url", coverURL = "cover_url", title, sourceContext = "source_context"
         case duplicateOf = "duplicate_of", errorCode = "error_code", errorMessage = "error_message", attempts
         case applyRequestID = "apply_request_id", commitRequestID = "commit_request_id", recovered
-        case createdAt = "created_at", updatedAt = "updated_at", committedAt = "committed_at"
+        case createdAt = "created_at", updatedAt = "updated_at", committedAt = "committed_at", platformStatus = "platform_status"
     }
 
     public init(_ record: JournalRecord) {
@@ -68,6 +70,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
         createdAt = Self.time(record.createdAt)
         updatedAt = Self.time(record.updatedAt)
         committedAt = record.committedAt.map(Self.time)
+        platformStatus = record.platformStatus
     }
 
     /// Items in flight are `pending` in a report: not finished yet.
@@ -89,7 +92,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
             manifest, String(line), id, path, size.map(String.init) ?? "", md5 ?? "", status, fileID ?? "", mediaURL ?? "", coverURL ?? "",
             title ?? "", sourceContext ?? "", duplicateOf ?? "", errorCode ?? "", errorMessage ?? "", String(attempts),
             applyRequestID ?? "",
-            commitRequestID ?? "", recovered ? "true" : "false", createdAt, updatedAt, committedAt ?? "",
+            commitRequestID ?? "", recovered ? "true" : "false", createdAt, updatedAt, committedAt ?? "", platformStatus ?? "",
         ]
     }
 

@@ -220,6 +220,9 @@ public final class SQLiteJournal: JournalStore {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2: the platform's status of a committed media") { db in
+            try db.execute(sql: "ALTER TABLE item ADD COLUMN platform_status TEXT")
+        }
         return migrator
     }
 
@@ -503,9 +506,9 @@ public final class SQLiteJournal: JournalStore {
             return ("", [])
         case .committed(let remote, let recovered):
             return (
-                "file_id = ?, media_url = ?, cover_url = ?, commit_request_id = ?, recovered = ?, committed_at = ?, secret = NULL, "
+                "file_id = ?, media_url = ?, cover_url = ?, commit_request_id = ?, recovered = ?, committed_at = ?, platform_status = ?, secret = NULL, "
                     + "secret_expires = NULL, item_json = NULL, upload_id = NULL, error_code = NULL, error_message = NULL, ",
-                [remote.fileID, remote.mediaURL, remote.coverURL, remote.requestID, recovered, now]
+                [remote.fileID, remote.mediaURL, remote.coverURL, remote.requestID, recovered, now, remote.status]
             )
         case .sessionAbandoned:
             return ("session = NULL, secret = NULL, secret_expires = NULL, upload_id = NULL, ", [])
@@ -531,7 +534,7 @@ public final class SQLiteJournal: JournalStore {
                 sql: """
                     SELECT manifest, line, row_id, path, title, size, md5, state, source_context, file_id, media_url, cover_url,
                            duplicate_of, error_code, error_message, attempts, apply_request_id, commit_request_id, recovered,
-                           created_at, updated_at, committed_at
+                           created_at, updated_at, committed_at, platform_status
                     FROM item \(filter) ORDER BY manifest, line
                     """, arguments: arguments)
             while let row = try cursor.next() {
@@ -541,7 +544,7 @@ public final class SQLiteJournal: JournalStore {
                         state: ItemState(rawValue: row[7]) ?? .pending, sourceContext: row[8], fileID: row[9], mediaURL: row[10],
                         coverURL: row[11], duplicateOf: row[12], errorCode: row[13], errorMessage: row[14], attempts: row[15],
                         applyRequestID: row[16], commitRequestID: row[17], recovered: row[18], createdAt: row[19], updatedAt: row[20],
-                        committedAt: row[21]))
+                        committedAt: row[21], platformStatus: row[22]))
             }
         }
     }

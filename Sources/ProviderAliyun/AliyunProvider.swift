@@ -179,7 +179,8 @@ public struct AliyunProvider: VODProvider {
                 requestID: answer.requestID, disposition: .retry)
         }
         return RemoteMedia(
-            fileID: session.sessionKey, mediaURL: mezzanine["FileURL"] as? String, coverURL: session.coverURL, requestID: answer.requestID)
+            fileID: session.sessionKey, mediaURL: mezzanine["FileURL"] as? String, coverURL: session.coverURL, requestID: answer.requestID,
+            status: status)
     }
 
     /// Finds the video of an item whose create or confirmation answer was lost: by the journalled

@@ -71,7 +71,7 @@ struct AliyunCLITests {
         let r = try emulator.ingestAliyun([small, big, "--part-size", "1MiB", "--state-dir", state])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let rows = try reportRows(state)
-        #expect(rows.count == 12 && rows.allSatisfy { $0["status"] == "committed" })
+        #expect(rows.count == 12 && rows.allSatisfy { $0["status"] == "committed" && $0["platform_status"] == "Normal" }, "\(rows)")
         let listed = try await videos(emulator)
         #expect(listed.count == 12, "one video per row, no orphan: \(listed.count)")
         for row in rows {

@@ -90,6 +90,8 @@ struct IngestTests {
         let rows = try reportRows(state.path)
         #expect(rows.count == 6)
         #expect(rows.allSatisfy { $0["status"] == "committed" && ($0["file_id"] ?? "").count >= 16 })
+        // CommitUpload says no status: the column is there, empty.
+        #expect(rows.allSatisfy { $0["platform_status"] == "" })
         #expect(Set(rows.map { $0["file_id"]! }).count == 6)
         #expect(rows.filter { !($0["cover_url"] ?? "").isEmpty }.count == 3)
         #expect(r.stdout.components(separatedBy: "FileId ").count - 1 == 6)
