@@ -258,10 +258,7 @@ struct AliyunVODHandler {
                 status: .notFound, code: "InvalidStorage.NotFound", message: "The specified storage location \(storage) does not exist.")
         }
         if let reference = p["ReferenceId"] {
-            let allowed = reference.utf8.allSatisfy {
-                ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 95
-            }
-            guard allowed, (6...64).contains(reference.utf8.count) else {
+            guard ReferenceID.isValid(reference) else {
                 throw Failure.invalid("ReferenceId", "It must be 6 to 64 letters, digits, '-' or '_'.")
             }
         }

@@ -263,6 +263,15 @@ public enum RowToken {
     }
 }
 
+/// Alibaba's ReferenceId rule: 6 to 64 of `A–Z a–z 0–9 - _` (checked by validation, the
+/// provider and the emulator alike).
+public enum ReferenceID {
+    public static func isValid(_ text: String) -> Bool {
+        (6...64).contains(text.utf8.count)
+            && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 }
+    }
+}
+
 /// What the engine gives a provider to find a media whose completion answer was lost.
 public struct RecoveryContext: Sendable {
     /// The SourceContext the item was applied with.

@@ -572,10 +572,7 @@ struct RowCheck {
         }
         if let context = row.sourceContext {
             let size = limits.sourceContextInBytes ? context.utf8.count : length(context)
-            let referenceCharacters = context.utf8.allSatisfy {
-                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95
-            }
-            if profile.sourceContextIsReferenceID, !referenceCharacters || size < 6 || size > 64 {
+            if profile.sourceContextIsReferenceID, !ReferenceID.isValid(context) {
                 error(
                     "source_context", .metadataInvalid,
                     "source_context \"\(context)\" becomes \(profile.displayName)'s ReferenceId, which is 6 to 64 letters, digits, '-' or '_' and unique per account"

@@ -26,11 +26,7 @@ public struct AliyunProvider: VODProvider {
 
     /// A ReferenceId from the row's `source_context` when it is one (`[A-Za-z0-9_-]`, 6–64), else the row token.
     static func referenceID(_ request: UploadRequest) -> String {
-        if let given = request.item.sourceContext, (6...64).contains(given.utf8.count),
-            given.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 95 })
-        {
-            return given
-        }
+        if let given = request.item.sourceContext, ReferenceID.isValid(given) { return given }
         return request.rowToken
     }
 
@@ -83,7 +79,7 @@ public struct AliyunProvider: VODProvider {
     }
 
     /// An UploadSession from a CreateUploadVideo or RefreshUploadVideo answer.
-    func session(_ answer: AliyunRPCClient.Answer, coverURL: String?, reference: String?, step: String) throws -> UploadSession {
+    func session(_ answer: APIAnswer, coverURL: String?, reference: String?, step: String) throws -> UploadSession {
         guard let videoID = answer.string("VideoId"), let address = UploadAddress(answer.string("UploadAddress")),
             let auth = UploadAuth(answer.string("UploadAuth"), now: Date())
         else {
@@ -125,26 +121,16 @@ public struct AliyunProvider: VODProvider {
 
     public func transferCover(file: FileReference, upload: CoverUpload, checkpoint: TransferCheckpoint) async throws -> TransferResult {
         try await oss.upload(
-            file: file.resolved, size: try size(of: file, step: "cover"), to: upload.location, credentials: upload.credentials,
+            file: file.resolved, size: try file.byteCount(step: "cover"), to: upload.location, credentials: upload.credentials,
             step: "cover",
             checkpoint: checkpoint)
-    }
-
-    func size(of file: FileReference, step: String) throws -> Int64 {
-        if let known = file.size { return known }
-        let attributes = try? FileManager.default.attributesOfItem(atPath: file.resolved)
-        guard let s = (attributes?[.size] as? NSNumber)?.int64Value else {
-            throw ProviderError(
-                step: step, code: "file.unreadable", message: "cannot read the size of \(file.resolved)", disposition: .failItem)
-        }
-        return s
     }
 
     public func transfer(
         file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
     ) async throws -> TransferResult {
         try await oss.upload(
-            file: file.resolved, size: try size(of: file, step: "upload"), to: location, credentials: session.credentials, step: "upload",
+            file: file.resolved, size: try file.byteCount(step: "upload"), to: location, credentials: session.credentials, step: "upload",
             checkpoint: checkpoint)
     }
 

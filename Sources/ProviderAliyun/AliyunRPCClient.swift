@@ -13,14 +13,8 @@ struct AliyunRPCClient: Sendable {
 
     static let version = "2017-03-21"
 
-    struct Answer: @unchecked Sendable {
-        let response: [String: Any]
-        let requestID: String
-        func string(_ key: String) -> String? { response[key] as? String }
-    }
-
     /// Calls `action` with `parameters` (nil values left out); a fresh nonce and timestamp each call.
-    func call(_ action: String, _ parameters: [String: String?], step: String) async throws -> Answer {
+    func call(_ action: String, _ parameters: [String: String?], step: String) async throws -> APIAnswer {
         let credentials = configuration.credentials
         var pairs: [(String, String)] = parameters.compactMap { key, value in value.map { (key, $0) } }.sorted { $0.0 < $1.0 }
         pairs += [
@@ -30,8 +24,7 @@ struct AliyunRPCClient: Sendable {
             ("RegionId", configuration.region),
         ]
         if let token = credentials.securityToken { pairs.append(("SecurityToken", token)) }
-        let query = AliyunRPCSignature.signedQuery(method: "POST", parameters: pairs, secret: credentials.accessKeySecret)
-        let stringToSign = AliyunRPCSignature.stringToSign(method: "POST", parameters: pairs)
+        let (query, stringToSign) = AliyunRPCSignature.signedQuery(method: "POST", parameters: pairs, secret: credentials.accessKeySecret)
         var base = configuration.endpoint.absoluteString
         if base.hasSuffix("/") { base.removeLast() }
         let response: HTTPResponseData
@@ -66,7 +59,7 @@ struct AliyunRPCClient: Sendable {
                 step: step, code: "response.malformed", message: "\(action) answered something that is not a JSON object",
                 httpStatus: response.status, disposition: .retry)
         }
-        return Answer(response: json, requestID: requestID)
+        return APIAnswer(response: json, requestID: requestID)
     }
 }
 

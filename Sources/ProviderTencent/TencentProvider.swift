@@ -70,19 +70,9 @@ public struct TencentProvider: VODProvider {
         file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
     ) async throws -> TransferResult {
         let step = location == session.cover ? "cover" : "upload"
-        let size: Int64
-        if let known = file.size {
-            size = known
-        } else {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: file.resolved)
-            guard let s = (attributes?[.size] as? NSNumber)?.int64Value else {
-                throw ProviderError(
-                    step: step, code: "file.unreadable", message: "cannot read the size of \(file.resolved)", disposition: .failItem)
-            }
-            size = s
-        }
         return try await cos.upload(
-            file: file.resolved, size: size, to: location, credentials: session.credentials, step: step, checkpoint: checkpoint)
+            file: file.resolved, size: try file.byteCount(step: step), to: location, credentials: session.credentials, step: step,
+            checkpoint: checkpoint)
     }
 
     public func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async {

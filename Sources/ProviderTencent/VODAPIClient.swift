@@ -12,16 +12,9 @@ struct VODAPIClient: Sendable {
 
     static let version = "2018-07-17"
 
-    /// A successful answer: the `Response` object and its RequestId.
-    struct Answer: @unchecked Sendable {
-        let response: [String: Any]
-        let requestID: String
-        func string(_ key: String) -> String? { response[key] as? String }
-    }
-
     /// Calls `action` with `parameters` (nil values left out).
     /// - Throws: ``ProviderError`` classified by ``TencentErrors``; `CancellationError`.
-    func call(_ action: String, _ parameters: [String: Any?], step: String) async throws -> Answer {
+    func call(_ action: String, _ parameters: [String: Any?], step: String) async throws -> APIAnswer {
         let object = parameters.compactMapValues { $0 }
         let body = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
         let timestamp = Int64(now().timeIntervalSince1970)
@@ -69,7 +62,7 @@ struct VODAPIClient: Sendable {
                 step: step, code: code, message: message, requestID: requestID, httpStatus: 200,
                 disposition: TencentErrors.apiDisposition(code: code, step: step))
         }
-        return Answer(response: envelope, requestID: requestID)
+        return APIAnswer(response: envelope, requestID: requestID)
     }
 }
 

@@ -29,9 +29,13 @@ public enum AliyunRPCSignature {
     }
 
     /// The query string a client sends: the parameters, then `Signature`, each RFC 3986-encoded.
-    public static func signedQuery(method: String, parameters: [(String, String)], secret: String) -> String {
-        let signature = signature(secret: secret, stringToSign: stringToSign(method: method, parameters: parameters))
-        return (parameters + [("Signature", signature)]).map { encode($0.0) + "=" + encode($0.1) }.joined(separator: "&")
+    /// - Returns: the query, and the string that was signed (to compare with the one a
+    ///   `SignatureDoesNotMatch` answer shows).
+    public static func signedQuery(method: String, parameters: [(String, String)], secret: String) -> (query: String, stringToSign: String)
+    {
+        let toSign = stringToSign(method: method, parameters: parameters)
+        let signature = signature(secret: secret, stringToSign: toSign)
+        return ((parameters + [("Signature", signature)]).map { encode($0.0) + "=" + encode($0.1) }.joined(separator: "&"), toSign)
     }
 }
 
