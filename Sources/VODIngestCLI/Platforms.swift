@@ -181,9 +181,9 @@ enum Platforms {
             return
                 "--provider \(choice.name) needs \(choice.platform.credentialVariables.joined(separator: " and ")) in the environment (never on the command line)"
         }
-        if choice.embedded, common.endpoint != nil {
-            return
-                "--endpoint is for the cloud; --provider \(choice.name) uploads into the embedded emulator (use --provider \(choice.platform.name) --endpoint URL for a standalone `vodingest emulator`)"
+        if choice.embedded, let flag = common.endpoint != nil ? "--endpoint" : common.region != nil ? "--region" : nil {
+            return "\(flag) is for the cloud; --provider \(choice.name) uploads into the embedded emulator, which has one region "
+                + "(use --provider \(choice.platform.name) \(flag) ... for a standalone `vodingest emulator` or the cloud)"
         }
         for url in [common.endpoint, tencent.cosEndpoint, aliyun.ossEndpoint].compactMap({ $0 }) where URL(string: url)?.host == nil {
             return "'\(url)' is not a URL such as \(choice.platform.defaultEndpoint(nil))"

@@ -187,6 +187,10 @@ struct AliyunCLITests {
         #expect(tencentFlag.status == 64 && tencentFlag.stderr.contains("--sub-app-id is not an option of Alibaba Cloud ApsaraVideo VOD"))
         let aliyunFlag = try CLI.run(["ingest", "--provider", "local", "--workflow-id", "w", "samples/good.csv"])
         #expect(aliyunFlag.status == 64 && aliyunFlag.stderr.contains("--workflow-id is not an option of Tencent Cloud VOD"))
+        for flag in ["--endpoint", "--region"] {
+            let cloudOnly = try CLI.run(["ingest", "--provider", "local-aliyun", flag, "cn-beijing", "samples/aliyun.csv"])
+            #expect(cloudOnly.status == 64 && cloudOnly.stderr.contains("\(flag) is for the cloud"), "\(cloudOnly.stderr)")
+        }
         let noKeys = try CLI.run(
             ["ingest", "--provider", "aliyun", "samples/aliyun.csv"], environment: ["ALIBABA_CLOUD_ACCESS_KEY_ID": ""])
         #expect(noKeys.status == 64 && noKeys.stderr.contains("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
