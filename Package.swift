@@ -25,7 +25,7 @@ let package = Package(
         .target(
             name: "Manifests",
             dependencies: [
-                "IngestCore",
+                "IngestCore", "VendorSigning",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -36,8 +36,10 @@ let package = Package(
         // The vendors' signature algorithms, pure functions: the provider signs, the emulator verifies.
         .target(
             name: "VendorSigning",
-            dependencies: ["IngestCore", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["IngestCore", "CCRC64", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // CRC-64/ECMA folded with carry-less multiplication: the one digest over every byte sent and received.
+        .target(name: "CCRC64"),
         .target(
             name: "VODHTTP",
             dependencies: [

@@ -186,7 +186,7 @@ struct COSHandler {
     func incoming() -> String { configuration.dataDirectory + "/incoming/" + UUID().uuidString }
 
     /// Receives a body to a temporary file, checking Content-Length and Content-MD5.
-    func receiveChecked(_ request: Request) async throws -> (path: String, size: Int64, md5: [UInt8]) {
+    func receiveChecked(_ request: Request) async throws -> (path: String, size: Int64, md5: [UInt8], crc64: UInt64) {
         guard let lengthText = request.headers[.contentLength], let length = Int64(lengthText) else {
             throw Failure(
                 status: .lengthRequired, code: "MissingContentLength", message: "You must provide the Content-Length HTTP header.")
@@ -197,7 +197,7 @@ struct COSHandler {
         }
         let path = incoming()
         bodyRead.mark()
-        let (size, md5, _) = try await receive(request.body, to: path)
+        let (size, md5, crc) = try await receive(request.body, to: path, crc: true)
         await store.received(size)
         guard size == length else {
             try? FileManager.default.removeItem(atPath: path)
@@ -215,11 +215,11 @@ struct COSHandler {
                     status: .badRequest, code: "BadDigest", message: "The Content-MD5 you specified did not match what was received.")
             }
         }
-        return (path, size, md5)
+        return (path, size, md5, crc!)
     }
 
     func putObject(_ request: Request, bucket: String, key: String, requestID: String) async throws -> Response {
-        let (temp, size, md5) = try await receiveChecked(request)
+        let (temp, size, md5, crc) = try await receiveChecked(request)
         guard size <= 5 << 30 else {
             throw Failure(
                 status: .badRequest, code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed object size.")
@@ -228,7 +228,7 @@ struct COSHandler {
         try FileManager.default.moveItem(atPath: temp, toPath: final)
         let etag = "\"\(Hex.encode(md5))\""
         try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag)
-        return Response(status: .ok, headers: [.eTag: etag, HTTPField.Name("x-cos-request-id")!: requestID])
+        return Response(status: .ok, headers: [.eTag: etag, Self.crcHeader: String(crc), HTTPField.Name("x-cos-request-id")!: requestID])
     }
 
     func uploadPart(_ request: Request, uploadID: String, number: Int, requestID: String) async throws -> Response {
@@ -236,14 +236,16 @@ struct COSHandler {
         guard (1...10_000).contains(number) else {
             throw Failure(status: .badRequest, code: "InvalidArgument", message: "partNumber must be 1 to 10000.")
         }
-        let (temp, size, md5) = try await receiveChecked(request)
+        let (temp, size, md5, crc) = try await receiveChecked(request)
         let final = configuration.dataDirectory + "/parts/" + UUID().uuidString
         try FileManager.default.moveItem(atPath: temp, toPath: final)
         guard try await store.storePart(uploadID, number: number, path: final, size: size, md5: Hex.encode(md5)) else {
             try? FileManager.default.removeItem(atPath: final)
             throw noSuchUpload
         }
-        return Response(status: .ok, headers: [.eTag: "\"\(Hex.encode(md5))\"", HTTPField.Name("x-cos-request-id")!: requestID])
+        return Response(
+            status: .ok,
+            headers: [.eTag: "\"\(Hex.encode(md5))\"", Self.crcHeader: String(crc), HTTPField.Name("x-cos-request-id")!: requestID])
     }
 
     func complete(_ request: Request, bucket: String, key: String, uploadID: String, requestID: String) async throws -> Response {
@@ -281,13 +283,13 @@ struct COSHandler {
         }
         // Concatenate, hashing the whole object.
         let final = configuration.dataDirectory + "/objects/" + UUID().uuidString
-        let (size, md5, _) = try concatenate(files, into: final)
+        let (size, md5, crc) = try concatenate(files, into: final, crc: true)
         _ = try await store.finish(uploadID)
         let etag = "\"\(Hex.encode(Insecure.MD5.hash(data: digests)))-\(listed.count)\""
         try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag)
         return xml(
             "<CompleteMultipartUploadResult><Location>\(bucket).cos.\(configuration.storageRegion).myqcloud.com/\(escape(key))</Location><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><ETag>\(escape(etag))</ETag></CompleteMultipartUploadResult>",
-            requestID: requestID)
+            requestID: requestID, crc64: crc)
     }
 
     /// ListParts, paged like COS: parts after `part-number-marker`, at most `max-parts` (1000) a page.
@@ -325,9 +327,15 @@ struct COSHandler {
         return Response(status: .ok, headers: headers, body: fileBody(object.path, size: Int(object.size)))
     }
 
-    func xml(_ body: String, status: HTTPResponse.Status = .ok, requestID: String) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/xml", HTTPField.Name("x-cos-request-id")!: requestID],
+    /// `x-cos-hash-crc64ecma`: the CRC-64/ECMA of what was written (COS sends it on PUT Object,
+    /// Upload Part and Complete Multipart Upload).
+    static let crcHeader = HTTPField.Name("x-cos-hash-crc64ecma")!
+
+    func xml(_ body: String, status: HTTPResponse.Status = .ok, requestID: String, crc64: UInt64? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: "application/xml", HTTPField.Name("x-cos-request-id")!: requestID]
+        if let crc64 { headers[Self.crcHeader] = String(crc64) }
+        return Response(
+            status: status, headers: headers,
             body: .init(byteBuffer: ByteBuffer(string: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" + body)))
     }
 

@@ -26,8 +26,9 @@ public enum JournalEvent: Sendable {
     case multipartStarted(uploadID: String)
     /// COS confirmed one part.
     case partConfirmed(number: Int, etag: String, size: Int64)
-    /// Media and cover are in storage; `md5` is the media's whole-file MD5.
-    case uploaded(md5: String?)
+    /// Media and cover are in storage; `md5` is the media's whole-file MD5 (when known), `crc64`
+    /// its CRC-64/ECMA as the store checked it (decimal).
+    case uploaded(md5: String?, crc64: String? = nil)
     /// CommitUpload is about to be sent (a resume retries it with the same session key).
     case committing
     /// The platform gave the media's FileId. `recovered`: found by a search after the answer to
@@ -123,10 +124,20 @@ public enum Registration: Sendable {
 public struct CommittedContent: Sendable, Hashable {
     public var fileID: String
     public var md5: String?
+    /// CRC-64/ECMA (decimal), known for every item uploaded since journal migration v3.
+    public var crc64: String?
 
-    public init(fileID: String, md5: String?) {
+    public init(fileID: String, md5: String?, crc64: String? = nil) {
         self.fileID = fileID
         self.md5 = md5
+        self.crc64 = crc64
+    }
+
+    /// Whether a file with these digests is this content: by MD5 where both sides know it, else by CRC-64.
+    public func matches(md5 other: String, crc64 otherCRC: String) -> Bool {
+        if let md5 { return md5 == other }
+        if let crc64 { return crc64 == otherCRC }
+        return false
     }
 }
 
@@ -144,14 +155,17 @@ public struct ResumePoint: Sendable {
     /// Parts COS confirmed, as journalled (the store's ListParts decides what is really there).
     public var parts: [Int: String]
     public var md5: String?
+    /// CRC-64/ECMA of the media as uploaded (decimal), once it was.
+    public var crc64: String?
     /// Unix seconds of the ApplyUpload, to bound the search for a lost commit.
     public var appliedAt: Int64?
     public var attempts: Int
 
     public init(
         key: Int64, state: ItemState, item: IngestItem, sourceContext: String, session: UploadSession?, uploadID: String?,
-        parts: [Int: String], md5: String?, appliedAt: Int64?, attempts: Int
+        parts: [Int: String], md5: String?, crc64: String? = nil, appliedAt: Int64?, attempts: Int
     ) {
+        self.crc64 = crc64
         self.key = key
         self.state = state
         self.item = item
@@ -174,6 +188,8 @@ public struct JournalRecord: Sendable, Hashable, Codable {
     public var title: String?
     public var size: Int64?
     public var md5: String?
+    /// CRC-64/ECMA of the media as uploaded (decimal).
+    public var crc64: String?
     public var state: ItemState
     public var sourceContext: String?
     public var fileID: String?
@@ -197,8 +213,9 @@ public struct JournalRecord: Sendable, Hashable, Codable {
         manifest: String, line: Int, id: String, path: String, title: String?, size: Int64?, md5: String?, state: ItemState,
         sourceContext: String?, fileID: String?, mediaURL: String?, coverURL: String?, duplicateOf: String?, errorCode: String?,
         errorMessage: String?, attempts: Int, applyRequestID: String?, commitRequestID: String?, recovered: Bool, createdAt: Int64,
-        updatedAt: Int64, committedAt: Int64?, platformStatus: String? = nil
+        updatedAt: Int64, committedAt: Int64?, platformStatus: String? = nil, crc64: String? = nil
     ) {
+        self.crc64 = crc64
         self.platformStatus = platformStatus
         self.manifest = manifest
         self.line = line
@@ -274,6 +291,6 @@ public protocol JournalStore: Sendable {
 public protocol SourceFiles: Sendable {
     /// Why `file` is no longer as validated (gone, or its size or modification time changed), or nil.
     func change(of file: FileReference) -> String?
-    /// MD5 of the whole file, lower-case hex.
-    func md5(of file: FileReference) async throws -> String
+    /// MD5 (lower-case hex) and CRC-64/ECMA (decimal) of the whole file, in one read.
+    func digest(of file: FileReference) async throws -> (md5: String, crc64: String)
 }

@@ -157,6 +157,23 @@ public struct ProviderProfile: Sendable, Hashable {
     /// `source_context` becomes an id the platform keeps unique (Alibaba ReferenceId:
     /// `[A-Za-z0-9_-]`, 6 to 64 characters), not free text.
     public var sourceContextIsReferenceID = false
+    /// Documented default requests per second of each API action: the platform throttles each on
+    /// its own, so each gets a budget of its own. Actions not listed go at ``defaultAPIRate``.
+    public var actionRates: [String: Double] = [:]
+    /// Regions where ``actionRates`` hold; elsewhere ``reducedActionRates`` replace them (nil: everywhere).
+    public var fullRateRegions: Set<String>? = nil
+    public var reducedActionRates: [String: Double] = [:]
+
+    /// The per-action budget in `region` (nil: the platform's default region).
+    public func actionRates(region: String?) -> [String: Double] {
+        guard let full = fullRateRegions, let region, !full.contains(region) else { return actionRates }
+        return actionRates.merging(reducedActionRates) { _, reduced in reduced }
+    }
+
+    /// Every API action the tool may call on this platform, for `--action-rate` and messages.
+    public var knownActions: Set<String> {
+        Set(actionRates.keys).union([actions.prepare, actions.complete]).union([actions.cover, actions.refresh].compactMap { $0 })
+    }
 
     public init(
         name: String, displayName: String, metadata: MetadataLimits, parts: PartRules,
@@ -217,7 +234,13 @@ extension ProviderProfile {
         apiCallsPerCover: 0,
         uploadActions: "ApplyUpload + CommitUpload",
         actions: UploadActions(prepare: "ApplyUpload", cover: nil, complete: "CommitUpload", refresh: nil, completeCommits: true),
-        credentialRenewal: .newSession, coverUpload: .sameSession, mediaIDName: "FileId", credentialLifetime: 1800)
+        credentialRenewal: .newSession, coverUpload: .sameSession, mediaIDName: "FileId", credentialLifetime: 1800
+    ).with {
+        // ApplyUpload and CommitUpload are documented; the others are assumed alike (protocol notes §2.5).
+        $0.actionRates = [
+            "ApplyUpload": 100, "CommitUpload": 100, "DescribeMediaInfos": 100, "SearchMedia": 100, "DeleteMedia": 100,
+        ]
+    }
 
     /// Alibaba Cloud ApsaraVideo VOD (API 2017-03-21) with OSS.
     ///
@@ -251,7 +274,25 @@ extension ProviderProfile {
         credentialRenewal: .refreshInPlace, coverUpload: .ownUpload, mediaIDName: "VideoId",
         unsupportedFields: ["expire_time": "CreateUploadVideo has no expiry parameter"], storageRegion: .ossStorageLocation,
         needsTypeForNameWithoutExtension: true, sourceContextIsReferenceID: true, credentialLifetime: 3000,
-        coverExtensions: ["png", "jpg", "jpeg", "gif", "heic", "webp"])
+        coverExtensions: ["png", "jpg", "jpeg", "gif", "heic", "webp"]
+    ).with {
+        // Protocol notes §3.6: CreateUploadVideo and RefreshUploadVideo 80/s in the four large
+        // regions, 40/s elsewhere; CreateUploadImage 100/s; the read actions' values were not
+        // recoverable, 100/s is assumed.
+        $0.actionRates = [
+            "CreateUploadVideo": 80, "RefreshUploadVideo": 80, "CreateUploadImage": 100, "GetMezzanineInfo": 100,
+            "GetVideoInfos": 100, "DeleteVideo": 100,
+        ]
+        $0.fullRateRegions = ["cn-beijing", "cn-shanghai", "cn-shenzhen", "ap-southeast-1"]
+        $0.reducedActionRates = ["CreateUploadVideo": 40, "RefreshUploadVideo": 40]
+    }
+
+    /// A copy with `change` applied.
+    func with(_ change: (inout ProviderProfile) -> Void) -> ProviderProfile {
+        var copy = self
+        change(&copy)
+        return copy
+    }
 
     /// Every known profile, by platform name (the CLI's registry maps `--provider` values to them).
     public static let all: [String: ProviderProfile] = ["tencent": .tencent, "aliyun": .aliyun]

@@ -200,8 +200,10 @@ public struct TransferCheckpoint: Sendable {
     /// (ListParts) and whose size and MD5 match the local bytes are kept; if the store no longer
     /// knows the upload, a new one is initiated.
     public var uploadID: String?
-    /// The whole file's MD5 when the caller has computed it already (it is not read again for it).
-    public var md5: String?
+    /// Compute the whole file's MD5 (the manifest claims one, to be checked): a simple upload
+    /// hashes it in its one pass, a multipart upload sends its parts in order to hash them in that
+    /// pass. Without it a multipart file's integrity is its parts' checks and the object's CRC-64.
+    public var wantsMD5: Bool
     /// Called with the id of a new multipart upload before any part is sent; must be durable when it returns.
     public var multipartStarted: @Sendable (String) async throws -> Void
     /// Called when the store confirmed a part (number, ETag, size).
@@ -219,7 +221,7 @@ public struct TransferCheckpoint: Sendable {
     public var credentialMargin: Int64
 
     public init(
-        uploadID: String? = nil, md5: String? = nil, multipartStarted: @escaping @Sendable (String) async throws -> Void = { _ in },
+        uploadID: String? = nil, wantsMD5: Bool = false, multipartStarted: @escaping @Sendable (String) async throws -> Void = { _ in },
         partConfirmed: @escaping @Sendable (Int, String, Int64) async throws -> Void = { _, _, _ in },
         progress: @escaping @Sendable (Int64) -> Void = { _ in }, retrying: @escaping @Sendable (ProviderError) -> Void = { _ in },
         refreshCredentials: (@Sendable () async throws -> TemporaryCredentials)? = nil, credentialMargin: Int64 = 120
@@ -227,7 +229,7 @@ public struct TransferCheckpoint: Sendable {
         self.refreshCredentials = refreshCredentials
         self.credentialMargin = credentialMargin
         self.uploadID = uploadID
-        self.md5 = md5
+        self.wantsMD5 = wantsMD5
         self.multipartStarted = multipartStarted
         self.partConfirmed = partConfirmed
         self.progress = progress
@@ -237,13 +239,18 @@ public struct TransferCheckpoint: Sendable {
 
 /// What a finished transfer found out.
 public struct TransferResult: Sendable, Hashable {
-    /// MD5 of the whole file (lower-case hex), as sent.
+    /// MD5 of the whole file (lower-case hex), as sent: computed in the sending pass, or the store's
+    /// ETag of a simple object whose CRC-64 matched. Nil for a multipart object nobody asked it of.
     public var md5: String?
+    /// CRC-64/ECMA of the whole file as sent (decimal, as the stores print it); combined from the
+    /// parts' for a multipart object.
+    public var crc64: UInt64?
     /// Bytes already in storage from an earlier attempt (parts kept on resume).
     public var resumedBytes: Int64
 
-    public init(md5: String?, resumedBytes: Int64 = 0) {
+    public init(md5: String?, crc64: UInt64? = nil, resumedBytes: Int64 = 0) {
         self.md5 = md5
+        self.crc64 = crc64
         self.resumedBytes = resumedBytes
     }
 }

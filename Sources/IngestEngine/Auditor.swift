@@ -62,8 +62,8 @@ public struct AuditTotals: Sendable, Codable {
 /// Checks a reconciliation report against the manifests it came from, the files on disk, and
 /// (optionally) the platform. The CLI gives it the rows and the ways to read files; it does no I/O.
 public struct Auditor: Sendable {
-    /// Size and MD5 of a file, or why they cannot be read.
-    public typealias FileFacts = @Sendable (String) async -> (size: Int64?, md5: String?, problem: String?)
+    /// Size, MD5 and CRC-64 (decimal) of a file, or why they cannot be read.
+    public typealias FileFacts = @Sendable (String) async -> (size: Int64?, md5: String?, crc64: String?, problem: String?)
 
     public var manifests: [String]
     public var fileFacts: FileFacts
@@ -157,7 +157,7 @@ public struct Auditor: Sendable {
                     message: "this manifest row has no row in the report"))
         }
 
-        // Each committed row's file still has the size and MD5 the report gives.
+        // Each committed row's file still has the size and MD5 (or, without one, CRC-64) the report gives.
         totals.filesChecked = toCheck.count
         let facts = fileFacts
         let fileFindings = try await withThrowingTaskGroup(of: [AuditFinding].self) { group in
@@ -184,6 +184,11 @@ public struct Auditor: Sendable {
                             AuditFinding(
                                 code: AuditFinding.checksumMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
                                 message: "\(file) has MD5 \(actual); the report says \(md5)"))
+                    } else if row.md5 == nil, let crc = row.crc64, let actual = fact.crc64, crc != actual {
+                        out.append(
+                            AuditFinding(
+                                code: AuditFinding.checksumMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: row.fileID,
+                                message: "\(file) has CRC-64 \(actual); the report says \(crc)"))
                     }
                     return out
                 }

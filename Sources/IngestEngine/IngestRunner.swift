@@ -4,10 +4,16 @@ import Synchronization
 
 /// Run-wide settings of an ingest.
 public struct IngestOptions: Sendable {
-    /// Items in flight at once (`--concurrency`).
+    /// Items in flight at once at most (`--concurrency`); with `adaptiveConcurrency`, the cap of
+    /// what Little's law asks for.
     public var concurrency: Int
-    /// API requests per second, shared by all items (`--api-rate`).
-    public var apiRate: Double
+    public var adaptiveConcurrency: Bool
+    /// API requests per second of all actions together (`--api-rate`); nil: no cap beyond the budgets.
+    public var apiRate: Double?
+    /// Requests per second by API action (the platform's documented rates, `--action-rate`).
+    public var actionRates: [String: Double]
+    /// For an action without a rate in `actionRates`; nil: only `apiRate` limits it.
+    public var defaultActionRate: Double?
     /// Attempts of one step before the item fails with the step's last error.
     public var maxAttempts: Int
     /// Sessions (prepare) one item may use: a session that expires mid-way is replaced, this often.
@@ -33,13 +39,17 @@ public struct IngestOptions: Sendable {
     public var bandwidth: Double?
 
     public init(
-        concurrency: Int = 8, apiRate: Double = 100, maxAttempts: Int = 6, maxSessions: Int = 3, maxFailures: Int? = nil,
+        concurrency: Int = 8, adaptiveConcurrency: Bool = false, apiRate: Double? = nil, actionRates: [String: Double] = [:],
+        defaultActionRate: Double? = nil, maxAttempts: Int = 6, maxSessions: Int = 3, maxFailures: Int? = nil,
         procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil, runID: String, allowDuplicates: Bool = false,
         recoverySearches: Int = 3, recoveryPause: Duration = .seconds(2), credentialMargin: Int64 = 120, bandwidth: Double? = nil
     ) {
         self.bandwidth = bandwidth
         self.concurrency = max(1, concurrency)
+        self.adaptiveConcurrency = adaptiveConcurrency
         self.apiRate = apiRate
+        self.actionRates = actionRates
+        self.defaultActionRate = defaultActionRate
         self.maxAttempts = max(1, maxAttempts)
         self.maxSessions = max(1, maxSessions)
         self.maxFailures = maxFailures
@@ -149,6 +159,8 @@ public final class IngestStats: Sendable {
         public var throttles = 0
         /// Seconds from the start of the run to its first API request.
         public var firstRequestSeconds: Double?
+        /// The most items in flight at once (Little's law sets it between the floor and `--concurrency`).
+        public var peakInFlight = 0
 
         /// `items` and `bytes` in summary.json.
         enum CodingKeys: String, CodingKey {
@@ -156,7 +168,7 @@ public final class IngestStats: Sendable {
             case committed, failed, skipped, alreadyCommitted, duplicates, resumed, recovered, interrupted, bytesSent, apiCalls,
                 apiCallsByAction,
                 retries,
-                throttles, firstRequestSeconds
+                throttles, firstRequestSeconds, peakInFlight
         }
     }
 
@@ -210,7 +222,8 @@ public final class RunControl: Sendable {
 /// Cancellation stops the run and is never recorded as an item failure.
 public struct IngestRunner: Sendable {
     public let options: IngestOptions
-    public let limiter: RateLimiter
+    public let budget: RateBudget
+    public let concurrency: ConcurrencyController
     public let stats: IngestStats
     public let journal: any JournalStore
     public let sources: any SourceFiles
@@ -220,7 +233,8 @@ public struct IngestRunner: Sendable {
         options: IngestOptions, stats: IngestStats, journal: any JournalStore, sources: any SourceFiles, control: RunControl = RunControl()
     ) {
         self.options = options
-        self.limiter = RateLimiter(rate: options.apiRate)
+        self.budget = RateBudget(rates: options.actionRates, defaultRate: options.defaultActionRate, cap: options.apiRate)
+        self.concurrency = ConcurrencyController(cap: options.concurrency, adaptive: options.adaptiveConcurrency)
         self.stats = stats
         self.journal = journal
         self.sources = sources
@@ -247,30 +261,43 @@ public struct IngestRunner: Sendable {
     public func run(
         _ source: some WorkSource, provider: any VODProvider, onOutcome: @escaping @Sendable (ItemOutcome) async -> Void
     ) async throws -> Stop? {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // The item rate the API budget allows, for Little's law.
+        let actions = provider.profile.actions
+        var perItem = [actions.prepare: 1]
+        perItem[actions.complete, default: 0] += 1
+        let itemRate = budget.itemRate(perItem)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
             while true {
-                while running >= options.concurrency {
+                while running >= concurrency.limit(itemRate: itemRate) {
                     try await group.next()
                     running -= 1
                 }
                 guard control.stopped == nil, let work = try await source.next() else { break }
                 running += 1
+                concurrency.running(running)
                 group.addTask {
                     let outcome: ItemOutcome
+                    let started = ContinuousClock.now
                     do {
                         outcome = try await ingest(work, provider: provider)
                     } catch is CancellationError {
                         stats.update { $0.interrupted += 1 }
                         return
                     }
+                    let elapsed = ContinuousClock.now - started
+                    concurrency.finished(
+                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                        bytes: work.item.media.size ?? 0)
                     if outcome.status == .failed { noteFailure(outcome) }
                     await onOutcome(outcome)
                 }
             }
             try await group.waitForAll()
+            let peak = concurrency.peak
+            stats.update { $0.peakInFlight = Swift.max($0.peakInFlight, peak) }
+            return control.stopped
         }
-        return control.stopped
     }
 
     /// Stops the run on a fatal error, on too many failures, or when nothing reaches the platform.
@@ -367,8 +394,9 @@ public struct IngestRunner: Sendable {
         let token = work.resume?.sourceContext ?? work.sourceContext
         var session = work.resume?.session
         var uploadID = work.resume?.uploadID
-        // The whole file's MD5 as computed here (never the manifest's claim, which is checked against it).
+        // The whole file's MD5 and CRC-64 as computed here (never the manifest's claim, which is checked against them).
         var md5 = work.resume?.md5
+        var crc64 = work.resume?.crc64
         var appliedAt = work.resume?.appliedAt
         var attempts = 0
         var lastRequestID: String? = nil
@@ -383,7 +411,7 @@ public struct IngestRunner: Sendable {
                 sourceContext: token, rowToken: rowToken, md5: md5, appliedAt: appliedAt, session: session,
                 searches: options.recoverySearches, pause: options.recoveryPause,
                 pace: { action in
-                    try await limiter.acquire()
+                    try await budget.acquire(action)
                     stats.apiCall(action)
                 })
             return try await provider.recoverCommit(item, context: context)
@@ -422,20 +450,16 @@ public struct IngestRunner: Sendable {
         }
 
         // A new row whose content is committed already is not uploaded again.
+        // Its size matches a committed item's: read it once to compare (the price of not sending it twice).
         if position.state == .pending, !work.duplicates.isEmpty, !options.allowDuplicates {
-            let digest: String
-            if let known = md5 {
-                digest = known
-            } else {
-                do {
-                    digest = try await sources.md5(of: item.media)
-                } catch let error as ProviderError {
-                    return try await fail(error)
-                }
+            let digest: (md5: String, crc64: String)
+            do {
+                digest = try await sources.digest(of: item.media)
+            } catch let error as ProviderError {
+                return try await fail(error)
             }
-            md5 = digest
-            if let match = work.duplicates.first(where: { $0.md5 == digest }) {
-                try await position.record(.duplicate(of: match.fileID, md5: digest))
+            if let match = work.duplicates.first(where: { $0.matches(md5: digest.md5, crc64: digest.crc64) }) {
+                try await position.record(.duplicate(of: match.fileID, md5: digest.md5))
                 stats.update { $0.duplicates += 1 }
                 return ItemOutcome(item: item, status: .duplicate, attempts: 0, duplicateOf: match.fileID)
             }
@@ -518,7 +542,7 @@ public struct IngestRunner: Sendable {
                     let margin = options.credentialMargin
                     let result = try await step(action: nil, attempts: &attempts) {
                         let checkpoint = TransferCheckpoint(
-                            uploadID: resumeID, md5: md5,
+                            uploadID: resumeID, wantsMD5: item.md5 != nil,
                             multipartStarted: { id in try await position.record(.multipartStarted(uploadID: id)) },
                             partConfirmed: { number, etag, size in
                                 try await position.record(.partConfirmed(number: number, etag: etag, size: size))
@@ -541,12 +565,13 @@ public struct IngestRunner: Sendable {
                     }
                     // The bytes sent must be the bytes validated: a file changed mid-way is not committed.
                     if let changed = sourceChanged(item.media) { return try await fail(changed) }
-                    if let expected = md5, let sent = result.md5, expected != sent {
+                    let sentCRC = result.crc64.map { String($0) }
+                    if let expected = crc64, let sent = sentCRC, expected != sent {
                         return try await fail(
                             ProviderError(
                                 step: "source", code: "source.modified",
                                 message:
-                                    "\(item.media.given) has MD5 \(sent) now, not \(expected) as when it was first read; nothing was committed for it",
+                                    "\(item.media.given) has CRC-64 \(sent) now, not \(expected) as when it was first sent; nothing was committed for it",
                                 disposition: .failItem))
                     }
                     if let claimed = item.md5, let sent = result.md5, claimed.lowercased() != sent {
@@ -559,7 +584,8 @@ public struct IngestRunner: Sendable {
                                 disposition: .failItem))
                     }
                     md5 = result.md5 ?? md5
-                    try await position.record(.uploaded(md5: md5))
+                    crc64 = sentCRC ?? crc64
+                    try await position.record(.uploaded(md5: md5, crc64: crc64))
                 }
 
                 // 3. The commit, recorded as intended first: a resume retries it with the same key.
@@ -609,25 +635,24 @@ public struct IngestRunner: Sendable {
     /// shared rate, an expired session starts the item over, anything else ends the item.
     /// - Parameter action: the API action the step calls (rate-limited and counted), nil for a transfer.
     private func step<T>(action: String?, attempts: inout Int, _ body: () async throws -> T) async throws -> T {
-        let api = action != nil
         var tries = 0
         while true {
             tries += 1
             attempts += 1
             if let action {
-                try await limiter.acquire()
+                try await budget.acquire(action)
                 stats.apiCall(action)
             }
             do {
                 let value = try await body()
-                if api { await limiter.succeeded() }
+                if let action { await budget.succeeded(action) }
                 return value
             } catch let error as ProviderError {
                 switch error.disposition {
                 case .retry, .throttled:
                     if error.disposition == .throttled {
                         // Only the API's answer slows the API rate; storage throttling is counted.
-                        if api { await limiter.throttled() }
+                        if let action { await budget.throttled(action) }
                         stats.update { $0.throttles += 1 }
                     }
                     guard tries < options.maxAttempts else { throw error }

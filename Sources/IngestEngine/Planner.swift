@@ -5,8 +5,10 @@ public struct PlanOptions: Sendable, Hashable {
     public var profile: ProviderProfile
     /// Files in flight at once.
     public var concurrency: Int
-    /// Rate-limited API requests per second (shared by all workers).
-    public var apiRate: Double
+    /// A cap on API requests per second of all actions together (`--api-rate`); nil: none.
+    public var apiRate: Double?
+    /// Each action's budget (the profile's documented rates unless overridden), as the run uses them.
+    public var actionRates: [String: Double]
     /// Upload bandwidth in bytes per second; `nil` assumes ``PlanOptions/assumedBandwidth``.
     public var bandwidth: Double?
     /// Preferred multipart part size.
@@ -18,12 +20,13 @@ public struct PlanOptions: Sendable, Hashable {
     public static let defaultPartSize: Int64 = 16 << 20
 
     public init(
-        profile: ProviderProfile, concurrency: Int = 8, apiRate: Double? = nil, bandwidth: Double? = nil,
-        partSize: Int64 = PlanOptions.defaultPartSize
+        profile: ProviderProfile, concurrency: Int = 8, apiRate: Double? = nil, actionRates: [String: Double]? = nil,
+        bandwidth: Double? = nil, partSize: Int64 = PlanOptions.defaultPartSize
     ) {
         self.profile = profile
         self.concurrency = concurrency
-        self.apiRate = apiRate ?? profile.defaultAPIRate
+        self.apiRate = apiRate
+        self.actionRates = actionRates ?? profile.actionRates(region: nil)
         self.bandwidth = bandwidth
         self.partSize = partSize
     }
@@ -103,7 +106,14 @@ public struct Planner: Sendable {
         let bandwidth = options.bandwidth ?? PlanOptions.assumedBandwidth
         let bytes = mediaBytes + coverBytes
         let bandwidthSeconds = Double(bytes) / bandwidth
-        let apiSeconds = Double(apiCalls) / options.apiRate
+        // Each action at its own budget, at the same time; the cap over all of them on top.
+        let actions = options.profile.actions
+        var callsByAction = [actions.prepare: items]
+        callsByAction[actions.complete, default: 0] += items
+        if let cover = actions.cover { callsByAction[cover, default: 0] += covers * options.profile.apiCallsPerCover }
+        var apiSeconds = callsByAction.map { Double($0.value) / (options.actionRates[$0.key] ?? options.profile.defaultAPIRate) }.max() ?? 0
+        if let cap = options.apiRate { apiSeconds = max(apiSeconds, Double(apiCalls) / cap) }
+        let apiRate = apiSeconds > 0 ? Double(apiCalls) / apiSeconds : (options.apiRate ?? options.profile.defaultAPIRate)
         let estimate = Plan.Estimate(
             bottleneck: apiSeconds > bandwidthSeconds ? "api-rate" : "bandwidth",
             seconds: max(apiSeconds, bandwidthSeconds), bandwidthSeconds: bandwidthSeconds, apiSeconds: apiSeconds)
@@ -112,7 +122,7 @@ public struct Planner: Sendable {
             bytes: bytes, mediaBytes: mediaBytes, covers: covers, coverBytes: coverBytes, unknownSizes: unknownSizes,
             largest: largest, simpleUploads: simple, multipartUploads: multipart, parts: parts,
             partSize: options.partSize, apiCalls: apiCalls, storageRequests: storageRequests,
-            concurrency: options.concurrency, apiRate: options.apiRate, bandwidth: bandwidth,
+            concurrency: options.concurrency, apiRate: apiRate, bandwidth: bandwidth,
             bandwidthAssumed: options.bandwidth == nil, estimate: estimate,
             credentialRisk: atRisk == 0
                 ? nil : Plan.CredentialRisk(lifetimeSeconds: options.profile.credentialLifetime, count: atRisk, examples: riskExamples))

@@ -31,6 +31,9 @@ public struct ReportRow: Sendable, Codable, Hashable {
     public var committedAt: String?
     /// The platform's status of the media when its upload was completed (Alibaba: `Normal`); empty for Tencent.
     public var platformStatus: String?
+    /// CRC-64/ECMA of the media as uploaded (decimal, as COS and OSS print it), checked by the store.
+    /// A multipart media without a manifest `md5` has this and no `md5` (the MD5 needs a second read).
+    public var crc64: String?
 
     /// The CSV header: the coding keys, which are declared in column order (``csvFields`` follows it).
     public static let columns = CodingKeys.allCases.map(\.stringValue)
@@ -41,6 +44,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
         case duplicateOf = "duplicate_of", errorCode = "error_code", errorMessage = "error_message", attempts
         case applyRequestID = "apply_request_id", commitRequestID = "commit_request_id", recovered
         case createdAt = "created_at", updatedAt = "updated_at", committedAt = "committed_at", platformStatus = "platform_status"
+        case crc64
     }
 
     public init(_ record: JournalRecord) {
@@ -61,7 +65,8 @@ public struct ReportRow: Sendable, Codable, Hashable {
         errorMessage = record.errorMessage
         if record.state == .skipped, let of = record.duplicateOf {
             errorCode = "duplicate"
-            errorMessage = "duplicate of \(of): the same content (size and MD5) is committed already; --allow-duplicates uploads it again"
+            errorMessage =
+                "duplicate of \(of): the same content (size, and MD5 or CRC-64) is committed already; --allow-duplicates uploads it again"
         }
         attempts = record.attempts
         applyRequestID = record.applyRequestID
@@ -71,6 +76,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
         updatedAt = Self.time(record.updatedAt)
         committedAt = record.committedAt.map(Self.time)
         platformStatus = record.platformStatus
+        crc64 = record.crc64
     }
 
     /// Items in flight are `pending` in a report: not finished yet.
@@ -93,6 +99,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
             title ?? "", sourceContext ?? "", duplicateOf ?? "", errorCode ?? "", errorMessage ?? "", String(attempts),
             applyRequestID ?? "",
             commitRequestID ?? "", recovered ? "true" : "false", createdAt, updatedAt, committedAt ?? "", platformStatus ?? "",
+            crc64 ?? "",
         ]
     }
 

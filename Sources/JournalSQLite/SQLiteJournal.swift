@@ -223,6 +223,11 @@ public final class SQLiteJournal: JournalStore {
         migrator.registerMigration("v2: the platform's status of a committed media") { db in
             try db.execute(sql: "ALTER TABLE item ADD COLUMN platform_status TEXT")
         }
+        // The store-checked CRC-64 of what was uploaded: a multipart file has no whole-file MD5
+        // unless one was asked for, since computing it would mean reading the file a second time.
+        migrator.registerMigration("v3: the CRC-64 of the uploaded media") { db in
+            try db.execute(sql: "ALTER TABLE item ADD COLUMN crc64 TEXT")
+        }
         return migrator
     }
 
@@ -288,7 +293,7 @@ public final class SQLiteJournal: JournalStore {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, state, item_json, source_context, session, secret, secret_expires, upload_id, md5, applied_at, attempts
+                    SELECT id, state, item_json, source_context, session, secret, secret_expires, upload_id, md5, crc64, applied_at, attempts
                     FROM item WHERE state IN ('applied', 'uploading', 'uploaded', 'committing') ORDER BY id
                     """)
             var points: [ResumePoint] = []
@@ -319,7 +324,8 @@ public final class SQLiteJournal: JournalStore {
                 points.append(
                     ResumePoint(
                         key: key, state: state, item: item, sourceContext: row["source_context"] ?? "", session: session,
-                        uploadID: row["upload_id"], parts: parts, md5: row["md5"], appliedAt: row["applied_at"], attempts: row["attempts"]))
+                        uploadID: row["upload_id"], parts: parts, md5: row["md5"], crc64: row["crc64"], appliedAt: row["applied_at"],
+                        attempts: row["attempts"]))
             }
             return points
         }
@@ -356,7 +362,7 @@ public final class SQLiteJournal: JournalStore {
             let moved = try db.cachedStatement(
                 sql: "UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, run_id = ?, updated_at = ? WHERE id = ?")
             let candidates = try db.cachedStatement(
-                sql: "SELECT file_id, md5 FROM item WHERE state = 'committed' AND size = ? AND id <> ? LIMIT 20")
+                sql: "SELECT file_id, md5, crc64 FROM item WHERE state = 'committed' AND size = ? AND id <> ? LIMIT 20")
             // The row was invalid in an earlier run and is valid now: its invalid record goes (looked
             // for only when the manifest has invalid records at all).
             let fixed = try db.cachedStatement(sql: "DELETE FROM item WHERE manifest_path = ? AND row_id = ?")
@@ -408,7 +414,7 @@ public final class SQLiteJournal: JournalStore {
                 var duplicates: [CommittedContent] = []
                 if let size = item.media.size {
                     for match in try Row.fetchAll(candidates, arguments: [size, key]) {
-                        duplicates.append(CommittedContent(fileID: match["file_id"], md5: match["md5"]))
+                        duplicates.append(CommittedContent(fileID: match["file_id"], md5: match["md5"], crc64: match["crc64"]))
                     }
                 }
                 result.append(.start(key: key, duplicates: duplicates))
@@ -500,8 +506,8 @@ public final class SQLiteJournal: JournalStore {
             return ("upload_id = ?, ", [uploadID])
         case .partConfirmed:
             return ("", [])
-        case .uploaded(let md5):
-            return ("md5 = COALESCE(?, md5), ", [md5])
+        case .uploaded(let md5, let crc64):
+            return ("md5 = COALESCE(?, md5), crc64 = ?, ", [md5, crc64])
         case .committing:
             return ("", [])
         case .committed(let remote, let recovered):
@@ -534,7 +540,7 @@ public final class SQLiteJournal: JournalStore {
                 sql: """
                     SELECT manifest, line, row_id, path, title, size, md5, state, source_context, file_id, media_url, cover_url,
                            duplicate_of, error_code, error_message, attempts, apply_request_id, commit_request_id, recovered,
-                           created_at, updated_at, committed_at, platform_status
+                           created_at, updated_at, committed_at, platform_status, crc64
                     FROM item \(filter) ORDER BY manifest, line
                     """, arguments: arguments)
             while let row = try cursor.next() {
@@ -544,7 +550,7 @@ public final class SQLiteJournal: JournalStore {
                         state: ItemState(rawValue: row[7]) ?? .pending, sourceContext: row[8], fileID: row[9], mediaURL: row[10],
                         coverURL: row[11], duplicateOf: row[12], errorCode: row[13], errorMessage: row[14], attempts: row[15],
                         applyRequestID: row[16], commitRequestID: row[17], recovered: row[18], createdAt: row[19], updatedAt: row[20],
-                        committedAt: row[21], platformStatus: row[22]))
+                        committedAt: row[21], platformStatus: row[22], crc64: row[23]))
             }
         }
     }

@@ -1,5 +1,6 @@
 import Crypto
 import IngestCore
+import VendorSigning
 
 #if canImport(Glibc)
     import Glibc
@@ -7,20 +8,23 @@ import IngestCore
     import Darwin
 #endif
 
-/// Streams a file through MD5 and/or SHA-256 in 1 MiB reads (never the whole file in memory).
+/// Streams a file through MD5, SHA-256 and/or CRC-64 in 1 MiB reads (never the whole file in memory).
 public enum FileDigest {
     public struct Digests: Sendable, Equatable {
         public var md5: String?
         public var sha256: String?
+        /// CRC-64/ECMA, as COS and OSS report it.
+        public var crc64: UInt64?
     }
 
     /// - Returns: lower-case hex digests of the requested kinds.
-    public static func compute(path: String, md5: Bool, sha256: Bool) -> Result<Digests, Errno> {
+    public static func compute(path: String, md5: Bool, sha256: Bool, crc64: Bool = false) -> Result<Digests, Errno> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(Errno(errno)) }
         defer { close(fd) }
         var md5Hasher = md5 ? Insecure.MD5() : nil
         var shaHasher = sha256 ? SHA256() : nil
+        var crc = crc64 ? CRC64() : nil
         let size = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
@@ -34,10 +38,11 @@ public enum FileDigest {
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
             md5Hasher?.update(bufferPointer: chunk)
             shaHasher?.update(bufferPointer: chunk)
+            crc?.update(chunk)
         }
         return .success(
             Digests(
-                md5: md5Hasher.map { hex($0.finalize()) }, sha256: shaHasher.map { hex($0.finalize()) }))
+                md5: md5Hasher.map { hex($0.finalize()) }, sha256: shaHasher.map { hex($0.finalize()) }, crc64: crc?.value))
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {

@@ -18,13 +18,13 @@ public struct LocalSourceFiles: SourceFiles {
         }
     }
 
-    public func md5(of file: FileReference) async throws -> String {
+    public func digest(of file: FileReference) async throws -> (md5: String, crc64: String) {
         let path = file.resolved
         return try await withCheckedThrowingContinuation { continuation in
             // Off the cooperative threads: this reads the whole file.
             DispatchQueue.global(qos: .utility).async {
-                switch FileDigest.compute(path: path, md5: true, sha256: false) {
-                case .success(let digests): continuation.resume(returning: digests.md5 ?? "")
+                switch FileDigest.compute(path: path, md5: true, sha256: false, crc64: true) {
+                case .success(let digests): continuation.resume(returning: (digests.md5 ?? "", digests.crc64.map { String($0) } ?? ""))
                 case .failure(let error):
                     continuation.resume(
                         throwing: ProviderError(

@@ -13,7 +13,7 @@ struct COSDialect: ObjectStoreDialect {
     var storeName: String { "COS" }
     var partRules: PartRules { TencentConfiguration.partRules }
     var requestIDHeader: String { "x-cos-request-id" }
-    var crc64Header: String? { nil }
+    var crc64Header: String? { "x-cos-hash-crc64ecma" }
 
     static func host(_ location: ObjectLocation) -> String { "\(location.bucket).cos.\(location.region).myqcloud.com" }
 

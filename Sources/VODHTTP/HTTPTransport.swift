@@ -1,23 +1,64 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import IngestCore
 import NIOCore
 import NIOHTTP1
+import Synchronization
+import VendorSigning
 
 /// A request body: nothing, bytes in memory (API calls, small XML), or a byte range of a file,
-/// streamed from disk in chunks (media is never read whole into memory).
+/// streamed from disk in chunks (media is never read whole into memory). A file body's bytes are
+/// hashed into `digest` as they are read for sending, so the sender checks what the store
+/// received without reading the file again.
 public enum HTTPBody: Sendable {
     case empty
     case bytes([UInt8])
-    case file(path: String, offset: Int64, length: Int64)
+    case file(path: String, offset: Int64, length: Int64, digest: BodyDigest? = nil)
 
     public var length: Int64 {
         switch self {
         case .empty: 0
         case .bytes(let b): Int64(b.count)
-        case .file(_, _, let length): length
+        case .file(_, _, let length, _): length
         }
     }
+}
+
+/// The digests of one file body, computed in the pass that sends it: always its CRC-64/ECMA (what
+/// COS and OSS return), its MD5 when asked (a part's ETag), and a running MD5 of a whole file
+/// whose parts are sent in order. One per attempt: a resent body starts from a fresh one.
+public final class BodyDigest: Sendable {
+    struct State {
+        var crc = CRC64()
+        var md5: Insecure.MD5?
+        var whole: Insecure.MD5?
+        var bytes: Int64 = 0
+    }
+    private let state: Mutex<State>
+
+    /// - Parameters:
+    ///   - md5: hash the body's MD5 too.
+    ///   - continuing: the whole file's MD5 over every byte before this body, to carry on.
+    public init(md5: Bool, continuing whole: Insecure.MD5? = nil) {
+        state = Mutex(State(md5: md5 ? Insecure.MD5() : nil, whole: whole))
+    }
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        state.withLock {
+            $0.crc.update(bytes)
+            $0.md5?.update(bufferPointer: bytes)
+            $0.whole?.update(bufferPointer: bytes)
+            $0.bytes += Int64(bytes.count)
+        }
+    }
+
+    /// Bytes hashed so far (the whole body once it was sent).
+    public var bytes: Int64 { state.withLock { $0.bytes } }
+    public var crc64: UInt64 { state.withLock { $0.crc.value } }
+    public var md5: [UInt8]? { state.withLock { $0.md5.map { Array($0.finalize()) } } }
+    /// The running whole-file MD5 after this body, to continue with the next part.
+    public var whole: Insecure.MD5? { state.withLock { $0.whole } }
 }
 
 /// One HTTP exchange as the providers describe it.
@@ -120,8 +161,8 @@ public struct AsyncHTTPTransport: HTTPTransport {
             if spec.method == "PUT" || spec.method == "POST" { request.body = .bytes(ByteBuffer()) }
         case .bytes(let bytes):
             request.body = .bytes(ByteBuffer(bytes: bytes))
-        case .file(let path, let offset, let length):
-            let chunks = FileChunks(path: path, offset: offset, length: length, onChunk: onBodyBytes)
+        case .file(let path, let offset, let length, let digest):
+            let chunks = FileChunks(path: path, offset: offset, length: length, onChunk: onBodyBytes, digest: digest)
             request.body = .stream(chunks, length: .known(length))
         }
         let deadline =
@@ -180,6 +221,7 @@ struct FileChunks: AsyncSequence, Sendable {
     let offset: Int64
     let length: Int64
     let onChunk: (@Sendable (Int) async -> Void)?
+    let digest: BodyDigest?
 
     /// An open file that closes itself when the last iterator holding it goes: a body the client
     /// stops reading half-way (a connection reset, a timeout) leaks no descriptor.
@@ -195,6 +237,7 @@ struct FileChunks: AsyncSequence, Sendable {
         let end: Int64
         var file: Descriptor? = nil
         let onChunk: (@Sendable (Int) async -> Void)?
+        let digest: BodyDigest?
 
         mutating func next() async throws -> ByteBuffer? {
             guard position < end else {
@@ -217,6 +260,8 @@ struct FileChunks: AsyncSequence, Sendable {
             let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
                 pread(fd, raw.baseAddress, count, off_t(at))
             }
+            // Hashed here, in the one read of these bytes.
+            if read > 0, let digest { buffer.withUnsafeReadableBytes { digest.update($0) } }
             guard read == count else {
                 file = nil
                 throw TransportError(
@@ -229,6 +274,6 @@ struct FileChunks: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(path: path, position: offset, end: offset + length, onChunk: onChunk)
+        AsyncIterator(path: path, position: offset, end: offset + length, onChunk: onChunk, digest: digest)
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import IngestCore
 import Synchronization
@@ -59,6 +60,18 @@ public struct ObjectUploader: Sendable {
     public var transferTimeout: Duration
     /// Attempts of one request before the step fails with the last error.
     public var partAttempts: Int
+    /// What the uploader learnt of the store's answers (shared by its copies).
+    let integrity = Integrity()
+
+    /// Whether the store returns a CRC-64 for what it wrote: assumed until an answer lacks it,
+    /// from then on each body's MD5 is computed in its pass to check the ETag instead.
+    final class Integrity: Sendable {
+        private let sendsCRC = Atomic<Bool>(true)
+        var storeSendsCRC: Bool {
+            get { sendsCRC.load(ordering: .relaxed) }
+            set { sendsCRC.store(newValue, ordering: .relaxed) }
+        }
+    }
 
     public init(
         dialect: any ObjectStoreDialect, transport: any HTTPTransport, partSize: Int64, partConcurrency: Int,
@@ -139,20 +152,25 @@ public struct ObjectUploader: Sendable {
     }
 
     /// Uploads `path` (`size` bytes) to `location`, continuing `checkpoint.uploadID` when the store
-    /// still knows it.
+    /// still knows it. Each byte is read once: it is hashed (CRC-64, and MD5 where needed) as it is
+    /// sent, and the hashes are checked against what the store answers.
     public func upload(
         file path: String, size: Int64, to location: ObjectLocation, credentials initial: TemporaryCredentials, step: String,
         checkpoint: TransferCheckpoint
     ) async throws -> TransferResult {
         let credentials = Credentials(initial, refresh: checkpoint.refreshCredentials, margin: checkpoint.credentialMargin)
         let plan = PartPlan(size: size, preferredPartSize: partSize, rules: dialect.partRules)
-        let wantsCRC = dialect.crc64Header != nil
         if plan.mode == .simple {
             let sent = try await retrying(step: step, credentials: credentials, checkpoint: checkpoint) { current in
-                try await putRange(path, offset: 0, length: size, location: location, query: [], credentials: current, step: step)
+                try await putRange(
+                    path, offset: 0, length: size, location: location, query: [], credentials: current, step: step,
+                    md5: checkpoint.wantsMD5)
             }
             checkpoint.progress(size)
-            return TransferResult(md5: Hex.encode(sent.md5))
+            // The MD5 computed, else the store's ETag of the bytes whose CRC-64 matched (a simple
+            // object's ETag is its MD5).
+            let md5 = sent.md5.map { Hex.encode($0) } ?? Self.md5(ofETag: sent.etag)
+            return TransferResult(md5: md5, crc64: sent.crc64)
         }
         // The parts the store has of an earlier upload, if it still knows it.
         var kept: [Int: Digest] = [:]
@@ -161,7 +179,7 @@ public struct ObjectUploader: Sendable {
             if let listed = try await listParts(
                 uploadID: earlier, location: location, credentials: credentials, step: step, checkpoint: checkpoint)
             {
-                kept = try keptParts(listed, plan: plan, path: path, step: step, crc: wantsCRC)
+                kept = try keptParts(listed, plan: plan, path: path, step: step)
             } else {
                 uploadID = nil
             }
@@ -181,17 +199,20 @@ public struct ObjectUploader: Sendable {
         let id = uploadID!
         let resumedBytes = kept.keys.reduce(Int64(0)) { $0 + plan.length(ofPart: $1) }
         do {
-            // The whole file's MD5 (for the report and audits) is read alongside the parts
-            // (unless the caller computed it already).
-            let known = checkpoint.md5
-            async let whole = known == nil ? Self.wholeMD5(path: path, size: size, step: step, dialect: dialect) : known!
-            let digests = try await uploadParts(
-                path, plan: plan, uploadID: id, kept: kept, location: location, credentials: credentials, step: step, checkpoint: checkpoint
-            )
-            try await complete(
+            // A whole-file MD5 needs the bytes in order: the parts go one after another, hashed as
+            // they are sent. A resumed upload whose kept parts were not re-sent reads the file for it.
+            let inOrder = checkpoint.wantsMD5 && kept.isEmpty
+            async let separate: String? =
+                checkpoint.wantsMD5 && !inOrder ? Self.wholeMD5(path: path, size: size, step: step, dialect: dialect) : nil
+            let (digests, whole) = try await uploadParts(
+                path, plan: plan, uploadID: id, kept: kept, location: location, credentials: credentials, step: step,
+                checkpoint: checkpoint,
+                wholeMD5: inOrder)
+            let crc = try await complete(
                 uploadID: id, digests: digests, plan: plan, location: location, credentials: credentials, step: step, checkpoint: checkpoint
             )
-            return TransferResult(md5: try await whole, resumedBytes: resumedBytes)
+            let md5 = try await separate ?? whole
+            return TransferResult(md5: md5, crc64: crc, resumedBytes: resumedBytes)
         } catch is CancellationError {
             // Stopped, not failed: the journal keeps the upload id, and a resume continues it.
             throw CancellationError()
@@ -205,17 +226,26 @@ public struct ObjectUploader: Sendable {
         }
     }
 
+    /// The MD5 an ETag states (`"hex"`, any case), or nil when it is not one (a multipart ETag).
+    static func md5(ofETag etag: String) -> String? {
+        let hex = etag.replacingOccurrences(of: "\"", with: "").replacingOccurrences(of: "&quot;", with: "").lowercased()
+        return hex.count == 32 && hex.allSatisfy(\.isHexDigit) ? hex : nil
+    }
+
     /// Abort Multipart Upload, best effort.
     public func abort(uploadID: String, location: ObjectLocation, credentials: TemporaryCredentials?, step: String) async {
         guard let credentials else { return }
         _ = try? await send("DELETE", location, query: [("uploadId", uploadID)], credentials: credentials, step: step)
     }
 
-    /// What the uploader knows of one part: ETag (as the store prints it), MD5 and CRC-64 of the local bytes.
+    /// What the uploader knows of one part: ETag (as the store prints it), CRC-64 of the local bytes,
+    /// and their MD5 where it was computed.
     struct Digest: Sendable {
         var etag: String
-        var md5: [UInt8]
-        var crc64: UInt64?
+        var md5: [UInt8]?
+        var crc64: UInt64
+        /// The running whole-file MD5 after this part, when the parts go in order.
+        var whole: Insecure.MD5? = nil
     }
 
     /// ListParts of `uploadID`, every page: part number to (ETag, size); nil when the store no
@@ -253,7 +283,7 @@ public struct ObjectUploader: Sendable {
     /// The listed parts that hold exactly the local bytes of their range (size and MD5), like the
     /// official SDKs' resume: the store decides, not the journal.
     private func keptParts(
-        _ listed: [Int: (etag: String, size: Int64)], plan: PartPlan, path: String, step: String, crc: Bool
+        _ listed: [Int: (etag: String, size: Int64)], plan: PartPlan, path: String, step: String
     ) throws -> [Int: Digest] {
         var kept: [Int: Digest] = [:]
         for (number, part) in listed where number >= 1 && number <= plan.partCount {
@@ -262,11 +292,11 @@ public struct ObjectUploader: Sendable {
             guard part.size == length else { continue }
             let digest: (md5: [UInt8], crc64: UInt64?)
             do {
-                digest = try FileRange.digest(path: path, offset: offset, length: length, crc: crc)
+                digest = try FileRange.digest(path: path, offset: offset, length: length, crc: true)
             } catch let error as TransportError {
                 throw dialect.transportError(error, step: step)
             }
-            if Self.etag(part.etag, matches: digest.md5) { kept[number] = Digest(etag: part.etag, md5: digest.md5, crc64: digest.crc64) }
+            if Self.etag(part.etag, matches: digest.md5) { kept[number] = Digest(etag: part.etag, md5: digest.md5, crc64: digest.crc64!) }
         }
         return kept
     }
@@ -291,30 +321,43 @@ public struct ObjectUploader: Sendable {
         }
     }
 
+    /// The missing parts, `partConcurrency` at a time, or one after another carrying the whole
+    /// file's MD5 (`wholeMD5`); returns every part's digest and that MD5.
     private func uploadParts(
         _ path: String, plan: PartPlan, uploadID: String, kept: [Int: Digest], location: ObjectLocation, credentials: Credentials,
-        step: String, checkpoint: TransferCheckpoint
-    ) async throws -> [Digest] {
+        step: String, checkpoint: TransferCheckpoint, wholeMD5: Bool
+    ) async throws -> ([Digest], String?) {
         var digests = [Digest?](repeating: nil, count: plan.partCount)
         for (number, digest) in kept { digests[number - 1] = digest }
         let missing = (1...plan.partCount).filter { kept[$0] == nil }
+        func part(_ number: Int, continuing whole: Insecure.MD5?) async throws -> Digest {
+            let offset = Int64(number - 1) * plan.partSize
+            let length = plan.length(ofPart: number)
+            let digest = try await retrying(step: step, credentials: credentials, checkpoint: checkpoint) { current in
+                try await putRange(
+                    path, offset: offset, length: length, location: location,
+                    query: [("partNumber", String(number)), ("uploadId", uploadID)], credentials: current, step: step, md5: false,
+                    continuing: whole)
+            }
+            checkpoint.progress(length)
+            try await checkpoint.partConfirmed(number, digest.etag, length)
+            return digest
+        }
+        if wholeMD5 {
+            var whole = Insecure.MD5()
+            for number in missing {
+                let digest = try await part(number, continuing: whole)
+                whole = digest.whole!
+                digests[number - 1] = digest
+            }
+            return (digests.map { $0! }, Hex.encode(whole.finalize()))
+        }
         try await withThrowingTaskGroup(of: (Int, Digest).self) { group in
             var next = 0
             func add() {
                 let number = missing[next]
                 next += 1
-                let offset = Int64(number - 1) * plan.partSize
-                let length = plan.length(ofPart: number)
-                group.addTask {
-                    let digest = try await retrying(step: step, credentials: credentials, checkpoint: checkpoint) { current in
-                        try await putRange(
-                            path, offset: offset, length: length, location: location,
-                            query: [("partNumber", String(number)), ("uploadId", uploadID)], credentials: current, step: step)
-                    }
-                    checkpoint.progress(length)
-                    try await checkpoint.partConfirmed(number, digest.etag, length)
-                    return (number, digest)
-                }
+                group.addTask { (number, try await part(number, continuing: nil)) }
             }
             for _ in 0..<min(partConcurrency, missing.count) { add() }
             while let (number, digest) = try await group.next() {
@@ -322,33 +365,59 @@ public struct ObjectUploader: Sendable {
                 if next < missing.count { add() }
             }
         }
-        return digests.map { $0! }
+        return (digests.map { $0! }, nil)
     }
 
-    /// PUTs a byte range with its Content-MD5 and checks the ETag (and the CRC-64 when the store
-    /// sends one); returns what was sent.
+    /// PUTs a byte range, hashing it as it is read for sending, and checks the store's CRC-64 of
+    /// it, or, where the store sends none, its ETag against the MD5 (computed in the same pass
+    /// once the uploader knows the store sends no CRC; for the first such answer, by reading the
+    /// range again). Returns what was sent.
     private func putRange(
         _ path: String, offset: Int64, length: Int64, location: ObjectLocation, query: [(String, String)],
-        credentials: TemporaryCredentials, step: String
+        credentials: TemporaryCredentials, step: String, md5 wantsMD5: Bool, continuing whole: Insecure.MD5? = nil
     ) async throws -> Digest {
-        let digest: (md5: [UInt8], crc64: UInt64?)
-        do {
-            digest = try FileRange.digest(path: path, offset: offset, length: length, crc: dialect.crc64Header != nil)
-        } catch let error as TransportError {
-            throw dialect.transportError(error, step: step)
-        }
+        let digest = BodyDigest(md5: wantsMD5 || !integrity.storeSendsCRC, continuing: whole)
         let response = try await send(
-            "PUT", location, query: query, headers: [("Content-MD5", Data(digest.md5).base64EncodedString())],
-            body: .file(path: path, offset: offset, length: length), credentials: credentials, step: step, timeout: transferTimeout)
-        guard let etag = response.header("ETag"), Self.etag(etag, matches: digest.md5) else {
+            "PUT", location, query: query, body: .file(path: path, offset: offset, length: length, digest: digest),
+            credentials: credentials,
+            step: step, timeout: transferTimeout)
+        let what = query.isEmpty ? "the object" : "part \(query[0].1)"
+        guard let etag = response.header("ETag") else {
             throw ProviderError(
-                step: step, code: "etag.mismatch",
-                message:
-                    "\(dialect.storeName) stored bytes whose ETag \(response.header("ETag") ?? "(none)") is not the MD5 \(Hex.encode(digest.md5)) of what was sent",
+                step: step, code: "etag.missing", message: "\(dialect.storeName) answered the PUT of \(what) without an ETag",
                 requestID: response.header(dialect.requestIDHeader), httpStatus: response.status, disposition: .retry)
         }
-        try checkCRC(response, expected: digest.crc64, step: step, what: query.isEmpty ? "the object" : "part \(query[0].1)")
-        return Digest(etag: etag, md5: digest.md5, crc64: digest.crc64)
+        guard digest.bytes == length else {
+            throw ProviderError(
+                step: step, code: "transfer.short", message: "\(digest.bytes) of \(length) bytes of \(what) were sent", disposition: .retry)
+        }
+        let crc = digest.crc64
+        var md5 = digest.md5
+        if let header = dialect.crc64Header, let given = response.header(header) {
+            guard UInt64(given) == crc else {
+                throw ProviderError(
+                    step: step, code: "crc64.mismatch",
+                    message: "\(dialect.storeName) reports CRC-64 \(given) for \(what), the local bytes have \(crc)",
+                    requestID: response.header(dialect.requestIDHeader), httpStatus: response.status, disposition: .retry)
+            }
+        } else {
+            // No CRC from this store: the ETag (the MD5 of a part or simple object) is the check.
+            integrity.storeSendsCRC = false
+            if md5 == nil {
+                do {
+                    md5 = try FileRange.md5(path: path, offset: offset, length: length)
+                } catch let error as TransportError {
+                    throw dialect.transportError(error, step: step)
+                }
+            }
+        }
+        if let md5, !Self.etag(etag, matches: md5) {
+            throw ProviderError(
+                step: step, code: "etag.mismatch",
+                message: "\(dialect.storeName) stored bytes whose ETag \(etag) is not the MD5 \(Hex.encode(md5)) of what was sent",
+                requestID: response.header(dialect.requestIDHeader), httpStatus: response.status, disposition: .retry)
+        }
+        return Digest(etag: etag, md5: md5, crc64: crc, whole: digest.whole)
     }
 
     /// A CRC-64 header that disagrees with the local bytes is a corrupted transfer: retried.
@@ -362,23 +431,22 @@ public struct ObjectUploader: Sendable {
         }
     }
 
+    /// Complete Multipart Upload; returns the whole object's CRC-64, combined from the parts' (as
+    /// oss2 and cos-python-sdk check it) and checked against the store's when it sends one.
+    @discardableResult
     private func complete(
         uploadID: String, digests: [Digest], plan: PartPlan, location: ObjectLocation, credentials: Credentials, step: String,
         checkpoint: TransferCheckpoint
-    ) async throws {
+    ) async throws -> UInt64 {
         var xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><CompleteMultipartUpload>"
         for (index, digest) in digests.enumerated() {
             xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(XMLText.escape(digest.etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
         let body = Array(xml.utf8)
-        // The whole object's CRC-64, combined from the parts' (as oss2 checks it), when every part has one.
-        var whole: UInt64? = nil
-        if digests.allSatisfy({ $0.crc64 != nil }) {
-            whole = digests.enumerated().reduce(UInt64(0)) { crc, entry in
-                entry.offset == 0
-                    ? entry.element.crc64! : CRC64.combine(crc, entry.element.crc64!, lengthOfB: plan.length(ofPart: entry.offset + 1))
-            }
+        let whole = digests.enumerated().reduce(UInt64(0)) { crc, entry in
+            entry.offset == 0
+                ? entry.element.crc64 : CRC64.combine(crc, entry.element.crc64, lengthOfB: plan.length(ofPart: entry.offset + 1))
         }
         try await retrying(step: step, credentials: credentials, checkpoint: checkpoint) { current in
             let response = try await send(
@@ -396,6 +464,7 @@ public struct ObjectUploader: Sendable {
             }
             try checkCRC(response, expected: whole, step: step, what: "the completed object")
         }
+        return whole
     }
 
     /// Retries one request (a part, a PUT, initiate, list, complete) on transient errors and

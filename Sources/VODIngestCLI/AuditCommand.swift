@@ -102,11 +102,11 @@ struct AuditCommand: AsyncParsableCommand {
         for manifest in summary.manifests where index[manifest] == nil { names.append(manifest) }
 
         let auditor = Auditor(manifests: names) { path in
-            switch FileDigest.compute(path: path, md5: true, sha256: false) {
-            case .failure(let error): return (nil, nil, "cannot be read: \(error)")
+            switch FileDigest.compute(path: path, md5: true, sha256: false, crc64: true) {
+            case .failure(let error): return (nil, nil, nil, "cannot be read: \(error)")
             case .success(let digests):
                 let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
-                return (size, digests.md5, nil)
+                return (size, digests.md5, digests.crc64.map { String($0) }, nil)
             }
         }
         let cwd = FileManager.default.currentDirectoryPath

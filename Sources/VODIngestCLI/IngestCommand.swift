@@ -40,17 +40,26 @@ struct IngestCommand: AsyncParsableCommand {
             "Folder of the journal (resume: run the same command again), the report, and the embedded emulator's data.", valueName: "dir"))
     var stateDir = "vodingest-state"
 
-    @Option(help: "Files in flight at once.")
-    var concurrency = 8
+    @Option(
+        help: ArgumentHelp(
+            "Files in flight at most. Within it the run keeps as many in flight as the API budget times the observed time per file asks for (Little's law), from 8 up; large files stay at 8 (default: 64).",
+            valueName: "n"))
+    var concurrency: Int?
 
     @Option(help: "Parts of one file in flight at once.")
     var partConcurrency = 4
 
     @Option(
         help: ArgumentHelp(
-            "API requests per second, shared by all workers (Tencent allows 100/s for ApplyUpload and CommitUpload, Alibaba 80/s for CreateUploadVideo in its large regions).",
+            "A cap on API requests per second of all actions together, on top of each action's own budget (default: none).",
             valueName: "rate"))
-    var apiRate = "100"
+    var apiRate: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "An action's budget in requests per second, for an account whose limits differ from the documented ones (Tencent ApplyUpload and CommitUpload 100/s; Alibaba CreateUploadVideo 80/s in its large regions, 40/s elsewhere). Repeatable; '*=N' sets every action.",
+            valueName: "action=rate"))
+    var actionRate: [String] = []
 
     @Option(
         help: ArgumentHelp("Upload bandwidth cap shared by all transfers, e.g. 50MiB/s or 400Mbit/s (default: none).", valueName: "rate"))
@@ -87,6 +96,19 @@ struct IngestCommand: AsyncParsableCommand {
             valueName: "seconds"))
     var grace = 30
 
+    /// Files in flight at most without `--concurrency`.
+    static let concurrencyCap = 64
+
+    /// Each action's budget: the platform's documented rates in the region, with `--action-rate` over them.
+    var budget: (rates: [String: Double], defaultRate: Double) {
+        let profile = choice.platform.profile
+        let overrides = (try? ActionRates.parse(actionRate, profile: profile)) ?? ActionRates(rates: [:], all: nil)
+        var rates = profile.actionRates(region: platformOptions.region)
+        if let all = overrides.all { rates = rates.mapValues { _ in all } }
+        rates.merge(overrides.rates) { _, given in given }
+        return (rates, overrides.all ?? profile.defaultAPIRate)
+    }
+
     var providerName: String { input.provider ?? "local" }
     var choice: Platforms.Choice { Platforms.choose(providerName)! }
 
@@ -94,12 +116,13 @@ struct IngestCommand: AsyncParsableCommand {
         guard let choice = Platforms.choose(providerName) else {
             throw ValidationError("unknown provider '\(providerName)'; choose one of: \(Platforms.names.joined(separator: ", "))")
         }
-        guard concurrency >= 1, partConcurrency >= 1 else {
+        guard concurrency ?? 1 >= 1, partConcurrency >= 1 else {
             throw ValidationError("--concurrency and --part-concurrency must be at least 1")
         }
-        guard RequestRate(parsing: apiRate) != nil else {
+        if let apiRate, RequestRate(parsing: apiRate) == nil {
             throw ValidationError("--api-rate '\(apiRate)' is not a rate such as 100 or 50/s")
         }
+        _ = try ActionRates.parse(actionRate, profile: choice.platform.profile)
         let rules = choice.platform.profile.parts
         guard let size = ByteSize(parsing: partSize), size.bytes >= max(rules.minimumPartSize, 1 << 20), size.bytes <= rules.maximumPartSize
         else {
@@ -180,7 +203,9 @@ struct IngestCommand: AsyncParsableCommand {
             await sink.result(line)
         }
         let options = IngestOptions(
-            concurrency: concurrency, apiRate: RequestRate(parsing: apiRate)!.perSecond, maxFailures: maxFailures,
+            concurrency: concurrency ?? Self.concurrencyCap, adaptiveConcurrency: true,
+            apiRate: apiRate.flatMap(RequestRate.init(parsing:))?.perSecond,
+            actionRates: budget.rates, defaultActionRate: budget.defaultRate, maxFailures: maxFailures,
             procedure: procedure, storageRegion: storageRegion, classID: classId, runID: runID, allowDuplicates: allowDuplicates,
             bandwidth: bandwidth.flatMap(ByteRate.init(parsing:)).map(\.bytesPerSecond))
         let control = RunControl()
@@ -310,7 +335,7 @@ struct IngestCommand: AsyncParsableCommand {
         stats: IngestStats,
         journal: any JournalStore, control: RunControl, sink: OutputSink
     ) async throws -> UploadResult {
-        let client = AsyncHTTPTransport.makeClient(connections: concurrency * partConcurrency + 4)
+        let client = AsyncHTTPTransport.makeClient(connections: options.concurrency * partConcurrency + 4)
         let format = self.format
         let idName = choice.platform.profile.mediaIDName
         let grace = Duration.seconds(self.grace)
@@ -458,3 +483,29 @@ enum Progress {
 }
 
 extension ExitStatus: Error {}
+
+/// `--action-rate ACTION=RATE` values: per-action budgets, and `*=RATE` for every action.
+struct ActionRates {
+    var rates: [String: Double]
+    var all: Double?
+
+    static func parse(_ values: [String], profile: ProviderProfile) throws -> ActionRates {
+        var result = ActionRates(rates: [:], all: nil)
+        for value in values {
+            let pieces = value.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pieces.count == 2, let rate = RequestRate(parsing: pieces[1]) else {
+                throw ValidationError("--action-rate '\(value)' is not ACTION=RATE, such as ApplyUpload=200 or '*=500'")
+            }
+            if pieces[0] == "*" {
+                result.all = rate.perSecond
+            } else if profile.knownActions.contains(pieces[0]) {
+                result.rates[pieces[0]] = rate.perSecond
+            } else {
+                throw ValidationError(
+                    "--action-rate: \(profile.displayName) has no action '\(pieces[0])'; its actions are "
+                        + profile.knownActions.sorted().joined(separator: ", "))
+            }
+        }
+        return result
+    }
+}

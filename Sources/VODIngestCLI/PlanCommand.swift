@@ -25,7 +25,9 @@ struct PlanCommand: ParsableCommand {
 
     @Option(
         name: .customLong("api-rate"),
-        help: ArgumentHelp("API requests per second (default: the platform's documented limit, 100/s).", valueName: "rate"))
+        help: ArgumentHelp(
+            "A cap on API requests per second of all actions together (default: none; each action goes at its documented budget, as ingest does).",
+            valueName: "rate"))
     var apiRate: String?
 
     @Option(help: ArgumentHelp("Upload bandwidth, e.g. 100MB/s or 1Gbit/s (default: 1Gbit/s assumed).", valueName: "rate"))
@@ -128,7 +130,13 @@ enum PlanText {
             pad("object storage")
                 + "\(p.simpleUploads) single PUT\(p.simpleUploads == 1 ? "" : "s"), \(p.multipartUploads) multipart upload\(p.multipartUploads == 1 ? "" : "s") in \(p.parts) parts of \(ByteSize.format(p.partSize)); \(p.storageRequests) requests"
         )
-        out.line(pad("API calls") + "\(p.apiCalls) (\(profile?.uploadActions ?? "upload actions")) at \(RequestRate(perSecond: p.apiRate))")
+        let budgets = (profile?.actionRates(region: nil) ?? [:]).filter { name, _ in
+            profile.map { [$0.actions.prepare, $0.actions.complete, $0.actions.cover].contains(name) } ?? false
+        }
+        let perAction = budgets.sorted { $0.key < $1.key }.map { "\($0.key) \(RequestRate(perSecond: $0.value))" }.joined(separator: ", ")
+        out.line(
+            pad("API calls") + "\(p.apiCalls) (\(profile?.uploadActions ?? "upload actions")) at \(RequestRate(perSecond: p.apiRate))"
+                + (perAction.isEmpty ? "" : " (each action its own budget: \(perAction))"))
         out.line(pad("concurrency") + "\(p.concurrency) files at once")
         let bw = "\(ByteRate(bytesPerSecond: p.bandwidth))\(p.bandwidthAssumed ? " (assumed: 1 Gbit/s; set --bandwidth)" : "")"
         out.line(pad("bandwidth") + bw)

@@ -27,7 +27,7 @@ final class MemoryJournal: JournalStore, Sendable {
 
 struct NoChanges: SourceFiles {
     func change(of file: FileReference) -> String? { nil }
-    func md5(of file: FileReference) async throws -> String { "00" }
+    func digest(of file: FileReference) async throws -> (md5: String, crc64: String) { ("00", "0") }
 }
 
 /// A provider that records the calls the engine makes, with the profile it is given: the engine's

@@ -79,7 +79,11 @@ struct JournalTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: dir.path + "/state/journal.sqlite")
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         let applied = try await journal.database.read { try SQLiteJournal.migrator.appliedIdentifiers($0) }
-        #expect(applied == ["v1: runs, manifests, items, parts", "v2: the platform's status of a committed media"])
+        #expect(
+            applied == [
+                "v1: runs, manifests, items, parts", "v2: the platform's status of a committed media",
+                "v3: the CRC-64 of the uploaded media",
+            ])
         let error = #expect(throws: IngestError.self) { try SQLiteJournal(directory: dir.path + "/state") }
         #expect(error?.code == "journal.locked")
         #expect(error?.message.contains("pid \(getpid())") == true)
