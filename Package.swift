@@ -40,6 +40,8 @@ let package = Package(
         ),
         // CRC-64/ECMA folded with carry-less multiplication: the one digest over every byte sent and received.
         .target(name: "CCRC64"),
+        // The emulator joins multipart objects in the kernel (copy_file_range).
+        .target(name: "CFileCopy"),
         .target(
             name: "VODHTTP",
             dependencies: [
@@ -64,7 +66,7 @@ let package = Package(
         .target(
             name: "Emulator",
             dependencies: [
-                "IngestCore", "VendorSigning",
+                "IngestCore", "VendorSigning", "CFileCopy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),

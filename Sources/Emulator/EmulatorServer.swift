@@ -1,3 +1,4 @@
+import CFileCopy
 import Crypto
 import Foundation
 import HTTPTypes
@@ -111,10 +112,10 @@ public struct EmulatorResponder: HTTPResponder {
             let count = try await store.expireCredentials(key: key, now: Int64(Date().timeIntervalSince1970))
             return Self.json(["expired": count])
         case (.put, "/_emulator/sink"):
-            // A raw upload with no protocol around it (same disk write and MD5 as a COS PUT): the
-            // reference `scripts/bench-ingest` measures the client against.
+            // A raw upload with no protocol around it (the same disk write, MD5 and CRC-64 as a COS
+            // or OSS PUT): the reference `scripts/bench-ingest` measures the client against.
             let path = await store.configuration.dataDirectory + "/incoming/sink-" + UUID().uuidString
-            let (size, md5, _) = try await receive(request.body, to: path)
+            let (size, md5, _) = try await receive(request.body, to: path, crc: true)
             try? FileManager.default.removeItem(atPath: path)
             return Self.json(["size": String(size), "md5": Hex.encode(md5)])
         case (.get, "/_emulator/counters"):
@@ -258,23 +259,36 @@ func receive(_ body: RequestBody, to path: String, crc: Bool = false) async thro
     return (size, Array(hasher.finalize()), crc ? checksum.value : nil)
 }
 
-/// Concatenates part files into one new object file, hashing the whole (Complete Multipart Upload).
+/// Concatenates part files into one new object file (Complete Multipart Upload): each part is
+/// appended in the kernel (no user-space write) and read once for the whole object's MD5 and CRC-64.
 func concatenate(_ files: [String], into final: String, crc: Bool = false) throws -> (size: Int64, md5: [UInt8], crc64: UInt64?) {
-    FileManager.default.createFile(atPath: final, contents: nil)
-    guard let out = FileHandle(forWritingAtPath: final) else { throw HTTPError(.internalServerError, message: "cannot write \(final)") }
-    defer { try? out.close() }
+    let out = open(final, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard out >= 0 else { throw HTTPError(.internalServerError, message: "cannot write \(final)") }
+    defer { close(out) }
     var hasher = Insecure.MD5()
     var checksum = CRC64()
     var size: Int64 = 0
+    let chunk = 1 << 20
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+    defer { buffer.deallocate() }
     for file in files {
-        guard let input = FileHandle(forReadingAtPath: file) else { throw HTTPError(.internalServerError, message: "a part was lost") }
-        defer { try? input.close() }
-        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
-            out.write(chunk)
-            hasher.update(data: chunk)
-            if crc { chunk.withUnsafeBytes { checksum.update($0) } }
-            size += Int64(chunk.count)
+        let input = open(file, O_RDONLY)
+        guard input >= 0 else { throw HTTPError(.internalServerError, message: "a part was lost") }
+        defer { close(input) }
+        var length: Int64 = 0
+        while true {
+            let n = pread(input, buffer.baseAddress, chunk, off_t(length))
+            guard n >= 0 else { throw HTTPError(.internalServerError, message: "a part cannot be read") }
+            if n == 0 { break }
+            let read = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            hasher.update(bufferPointer: read)
+            if crc { checksum.update(read) }
+            length += Int64(n)
         }
+        guard cfilecopy_append(input, out, length) == 0 else {
+            throw HTTPError(.internalServerError, message: "cannot write \(final)")
+        }
+        size += length
     }
     return (size, Array(hasher.finalize()), crc ? checksum.value : nil)
 }
