@@ -6,7 +6,9 @@ let package = Package(
     name: "vodingest",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "vodingest", targets: ["vodingest"])
+        .executable(name: "vodingest", targets: ["vodingest"]),
+        // For the Benchmarks/ package (package-benchmark), which measures the hot paths.
+        .library(name: "VODIngestLibraries", targets: ["IngestCore", "Manifests", "VendorSigning", "JournalSQLite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
