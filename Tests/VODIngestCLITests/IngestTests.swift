@@ -279,3 +279,42 @@ func md5Hex(_ bytes: [UInt8]) -> String {
     let path = try! dir.write("f", bytes: bytes)
     return try! FileDigest.compute(path: path, md5: true, sha256: false).get().md5!
 }
+
+@Suite("API budgets per action on the command line")
+struct ActionRateTests {
+    /// A platform that allows 2 requests a second per action: with budgets to match
+    /// (`--action-rate '*=2'`) it never throttles; with the documented 100/s it does, and the run
+    /// still commits everything (AIMD on that action, retries).
+    @Test func budgetsThatMatchThePlatformAreNeverThrottled() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--rate-limit", "2"])
+        func manifest(_ name: String) throws -> String {
+            var csv = "id,path\n"
+            for i in 0..<4 {
+                try lib.write("\(name)/v\(i).mp4", bytes: MediaBytes.mp4 + Array("\(name) \(i)".utf8))
+                csv += "\(name)-\(i),\(name)/v\(i).mp4\n"
+            }
+            return try lib.write("\(name).csv", csv)
+        }
+        func throttled() async throws -> Int {
+            let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
+            return (counters["apiErrors"] as? [String: Int])?["RequestLimitExceeded"] ?? 0
+        }
+        let matched = try emulator.ingest([try manifest("matched"), "--state-dir", lib.path + "/s1", "--action-rate", "*=2"])
+        #expect(matched.status == 0, "\(matched.stdout)\(matched.stderr)")
+        #expect(try await throttled() == 0)
+        let documented = try emulator.ingest([try manifest("documented"), "--state-dir", lib.path + "/s2"])
+        #expect(documented.status == 0, "\(documented.stdout)\(documented.stderr)")
+        #expect(try await throttled() > 0)
+        #expect(try reportRows(lib.path + "/s2").allSatisfy { $0["status"] == "committed" })
+    }
+
+    @Test func anActionThePlatformDoesNotHaveIsRefused() throws {
+        let r = try CLI.run(["ingest", "--action-rate", "CreateUploadVideo=5", "samples/good.csv"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("no action 'CreateUploadVideo'") && r.stderr.contains("ApplyUpload"), "\(r.stderr)")
+        let malformed = try CLI.run(["ingest", "--action-rate", "ApplyUpload", "samples/good.csv"])
+        #expect(malformed.status == 64 && malformed.stderr.contains("ACTION=RATE"), "\(malformed.stderr)")
+    }
+}
