@@ -383,7 +383,9 @@ struct AliyunVODHandler {
         if video.objectFile != nil {
             mezzanine["FileURL"] = await store.baseURL + "/vod/\(video.videoID)/source.\(ext)"
             mezzanine["Size"] = video.size
-            mezzanine["FileMD5"] = video.md5
+            // Known for a single PUT; a multipart source's is worked out when a catalogue call first
+            // shows it (the upload flow polls this call, which does not make the emulator hash it).
+            if let md5 = video.md5, !md5.isEmpty { mezzanine["FileMD5"] = md5 }
             mezzanine["CRC64"] = video.crc64
         }
         return ["Mezzanine": mezzanine]

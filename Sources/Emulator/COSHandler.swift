@@ -239,7 +239,7 @@ struct COSHandler {
         let (temp, size, md5, crc) = try await receiveChecked(request)
         let final = configuration.dataDirectory + "/parts/" + UUID().uuidString
         try FileManager.default.moveItem(atPath: temp, toPath: final)
-        guard try await store.storePart(uploadID, number: number, path: final, size: size, md5: Hex.encode(md5)) else {
+        guard try await store.storePart(uploadID, number: number, path: final, size: size, md5: Hex.encode(md5), crc64: String(crc)) else {
             try? FileManager.default.removeItem(atPath: final)
             throw noSuchUpload
         }
@@ -260,7 +260,7 @@ struct COSHandler {
         for i in 1..<max(1, listed.count) where listed[i].number <= listed[i - 1].number {
             throw Failure(status: .badRequest, code: "InvalidPartOrder", message: "The list of parts was not in ascending order.")
         }
-        var files: [String] = []
+        var files: [EmulatorDatabase.Part] = []
         var digests: [UInt8] = []
         for (index, entry) in listed.enumerated() {
             guard let part = upload.parts[entry.number], "\"\(part.md5)\"" == entry.etag || part.md5 == entry.etag else {
@@ -272,7 +272,7 @@ struct COSHandler {
                     status: .badRequest, code: "EntityTooSmall",
                     message: "Part \(entry.number) is smaller than the minimum allowed size (1 MB).")
             }
-            files.append(part.path)
+            files.append(part)
             digests += Self.bytes(hex: part.md5)
         }
         if configuration.completeErrorRate > 0, Double.random(in: 0..<1) < configuration.completeErrorRate {
@@ -281,12 +281,13 @@ struct COSHandler {
                 "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again (injected by the emulator).</Message><Resource>\(bucket)/\(escape(key))</Resource><RequestId>\(requestID)</RequestId></Error>",
                 requestID: requestID)
         }
-        // Concatenate, hashing the whole object.
+        // The object from its parts, which were hashed as they arrived: not read or hashed again.
         let final = configuration.dataDirectory + "/objects/" + UUID().uuidString
-        let (size, md5, crc) = try concatenate(files, into: final, crc: true)
+        let size = try join(files, into: final)
+        let crc = combinedCRC(files)
         _ = try await store.finish(uploadID)
         let etag = "\"\(Hex.encode(Insecure.MD5.hash(data: digests)))-\(listed.count)\""
-        try await store.store(bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag)
+        try await store.store(bucket: bucket, key: key, path: final, size: size, md5: "", etag: etag, crc64: crc.map { String($0) })
         return xml(
             "<CompleteMultipartUploadResult><Location>\(bucket).cos.\(configuration.storageRegion).myqcloud.com/\(escape(key))</Location><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><ETag>\(escape(etag))</ETag></CompleteMultipartUploadResult>",
             requestID: requestID, crc64: crc)

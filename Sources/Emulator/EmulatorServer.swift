@@ -101,7 +101,7 @@ public struct EmulatorResponder: HTTPResponder {
         case (.get, "/_emulator/media"):
             return Self.json(try await store.listing())
         case (.get, "/_emulator/videos"):
-            return Self.json(try await store.videos().map(EmulatedVideo.init))
+            return Self.json(try await store.presentedVideos())
         case (.post, "/_emulator/expire-credentials"):
             // By object key (either dialect), or by an Alibaba VideoId.
             var key = query.first(where: { $0.0 == "key" })?.1
@@ -259,36 +259,33 @@ func receive(_ body: RequestBody, to path: String, crc: Bool = false) async thro
     return (size, Array(hasher.finalize()), crc ? checksum.value : nil)
 }
 
-/// Concatenates part files into one new object file (Complete Multipart Upload): each part is
-/// appended in the kernel (no user-space write) and read once for the whole object's MD5 and CRC-64.
-func concatenate(_ files: [String], into final: String, crc: Bool = false) throws -> (size: Int64, md5: [UInt8], crc64: UInt64?) {
+/// Joins the parts of a multipart upload into one new object file (Complete Multipart Upload),
+/// each appended in the kernel (copy_file_range): the bytes are not read or hashed again. Their
+/// CRC-64 is combined from the parts' (``combinedCRC(_:)``), the object's MD5 is worked out when a
+/// catalogue call first asks (``EmulatorStore/md5(stored:file:)``).
+func join(_ parts: [EmulatorDatabase.Part], into final: String) throws -> Int64 {
     let out = open(final, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard out >= 0 else { throw HTTPError(.internalServerError, message: "cannot write \(final)") }
     defer { close(out) }
-    var hasher = Insecure.MD5()
-    var checksum = CRC64()
     var size: Int64 = 0
-    let chunk = 1 << 20
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
-    defer { buffer.deallocate() }
-    for file in files {
-        let input = open(file, O_RDONLY)
+    for part in parts {
+        let input = open(part.path, O_RDONLY)
         guard input >= 0 else { throw HTTPError(.internalServerError, message: "a part was lost") }
         defer { close(input) }
-        var length: Int64 = 0
-        while true {
-            let n = pread(input, buffer.baseAddress, chunk, off_t(length))
-            guard n >= 0 else { throw HTTPError(.internalServerError, message: "a part cannot be read") }
-            if n == 0 { break }
-            let read = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-            hasher.update(bufferPointer: read)
-            if crc { checksum.update(read) }
-            length += Int64(n)
-        }
-        guard cfilecopy_append(input, out, length) == 0 else {
+        guard cfilecopy_append(input, out, part.size) == 0 else {
             throw HTTPError(.internalServerError, message: "cannot write \(final)")
         }
-        size += length
+        size += part.size
     }
-    return (size, Array(hasher.finalize()), crc ? checksum.value : nil)
+    return size
+}
+
+/// The CRC-64/ECMA of the parts' bytes one after another, from each part's (zlib's combine).
+func combinedCRC(_ parts: [EmulatorDatabase.Part]) -> UInt64? {
+    var whole: UInt64? = nil
+    for part in parts {
+        guard let text = part.crc64, let crc = UInt64(text) else { return nil }
+        whole = whole.map { CRC64.combine($0, crc, lengthOfB: part.size) } ?? crc
+    }
+    return whole
 }

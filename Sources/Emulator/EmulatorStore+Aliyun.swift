@@ -70,6 +70,15 @@ extension EmulatorStore {
         try database.queue.read { db in try Video.order(Column("createdAt"), Column("rowid")).fetchAll(db) }
     }
 
+    /// The admin listing of videos, with each source file's MD5 (worked out now for a multipart one).
+    func presentedVideos() throws -> [EmulatedVideo] {
+        try videos().map { video in
+            var shown = EmulatedVideo(video)
+            shown.md5 = md5(stored: video.md5, file: video.objectFile)
+            return shown
+        }
+    }
+
     /// Fresh credentials for a video's object (RefreshUploadVideo): same key, new STS triple.
     func refresh(videoID: String, now: Int64) throws -> (Video, Credential)? {
         guard let video = video(id: videoID) else { return nil }

@@ -1,6 +1,8 @@
+import Crypto
 import Foundation
 import GRDB
 import IngestCore
+import VendorSigning
 
 /// The emulator's state and rules: issued credentials and sessions, stored objects, multipart
 /// uploads, the media catalogue, the event queue and counters. Everything but counters and rate
@@ -29,6 +31,8 @@ actor EmulatorStore {
     private var uploads: [String: Multipart] = [:]
     var counters = EmulatorCounters()
     private var windows: [String: (second: Int64, count: Int)] = [:]
+    /// Whole-object MD5s of multipart objects, by object file, once computed (see ``md5(stored:file:)``).
+    private var objectMD5s: [String: String] = [:]
     /// `http://HOST:PORT`, known once the listener is bound; MediaUrl and CoverUrl start with it.
     private(set) var baseURL = "http://127.0.0.1"
 
@@ -157,26 +161,59 @@ actor EmulatorStore {
         session.fileID = record.fileID
         sessions[sessionKey] = session
         counters.commits += 1
-        return .committed(present(record), repeated: false)
+        // CommitUpload answers FileId and URLs: the object's MD5 is not worked out for it.
+        return .committed(present(record, md5: false), repeated: false)
     }
 
     // MARK: Catalogue
 
-    /// The public view of a catalogue row, URLs on the current address.
-    func present(_ m: EmulatorDatabase.Media) -> EmulatedMedia {
+    /// The MD5 of an object: `stored` when it is known, else computed from `file` now and kept.
+    /// Complete Multipart Upload does not hash the object again (its parts were hashed as they
+    /// arrived, and COS and OSS keep no MD5 of a multipart object: its ETag is the MD5 of the parts'
+    /// MD5s); the platform's MetaData.Md5 / FileMD5 is worked out when a catalogue call first shows it.
+    func md5(stored: String?, file: String?) -> String? {
+        if let stored, !stored.isEmpty { return stored }
+        guard let file else { return stored }
+        if let known = objectMD5s[file] { return known }
+        guard let computed = Self.md5(ofFile: file) else { return stored }
+        objectMD5s[file] = computed
+        try? database.queue.write { db in
+            try db.execute(sql: "UPDATE object SET md5 = ? WHERE path = ? AND md5 = ''", arguments: [computed, file])
+            try db.execute(sql: "UPDATE media SET md5 = ? WHERE objectFile = ? AND md5 = ''", arguments: [computed, file])
+            try db.execute(sql: "UPDATE video SET md5 = ? WHERE objectFile = ? AND (md5 IS NULL OR md5 = '')", arguments: [computed, file])
+        }
+        return computed
+    }
+
+    /// The MD5 of a whole file, streamed in 1 MiB reads.
+    static func md5(ofFile path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var hasher = Insecure.MD5()
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return Hex.encode(hasher.finalize())
+    }
+
+    /// The public view of a catalogue row, URLs on the current address; with `md5`, the object's
+    /// MD5 worked out if it is not known yet.
+    func present(_ m: EmulatorDatabase.Media, md5 resolve: Bool = true) -> EmulatedMedia {
         EmulatedMedia(
-            fileID: m.fileID, name: m.name, mediaType: m.mediaType, size: m.size, md5: m.md5, sourceContext: m.sourceContext,
+            fileID: m.fileID, name: m.name, mediaType: m.mediaType, size: m.size,
+            md5: resolve ? md5(stored: m.md5, file: m.objectFile) ?? "" : m.md5,
+            sourceContext: m.sourceContext,
             classID: m.classID, procedure: m.procedure, storagePath: m.storagePath, coverPath: m.coverPath, coverSize: m.coverSize,
             mediaURL: baseURL + m.mediaPath, coverURL: m.coverURLPath.map { baseURL + $0 },
             createTime: Self.iso8601(m.createdAt), sessionKey: m.sessionKey, subAppID: m.subAppID)
     }
 
     func listing() throws -> [EmulatedMedia] {
-        try database.queue.read { db in try EmulatorDatabase.Media.order(Column("createdAt"), Column("rowid")).fetchAll(db) }.map(present)
+        try database.queue.read { db in try EmulatorDatabase.Media.order(Column("createdAt"), Column("rowid")).fetchAll(db) }.map {
+            present($0)
+        }
     }
 
     func media(_ fileID: String) -> EmulatedMedia? {
-        (try? database.queue.read { db in try EmulatorDatabase.Media.fetchOne(db, key: fileID) }).map(present)
+        (try? database.queue.read { db in try EmulatorDatabase.Media.fetchOne(db, key: fileID) }).map { present($0) }
     }
 
     /// The SearchMedia filters the emulator implements (protocol notes §3.5).
@@ -226,7 +263,7 @@ actor EmulatorStore {
             let rows = try EmulatorDatabase.Media.fetchAll(
                 db, sql: "SELECT * FROM media\(whereSQL) ORDER BY createdAt \(order), rowid \(order) LIMIT ? OFFSET ?",
                 arguments: pageArguments)
-            return (min(total, 5000), rows.map(present))
+            return (min(total, 5000), rows.map { present($0) })
         }
     }
 
@@ -278,7 +315,21 @@ actor EmulatorStore {
                 out.append((handle, event.content))
             }
             return out
-        }
+        }.map { ($0.0, withMetaDataMD5($0.1)) }
+    }
+
+    /// A NewFileUpload event of a multipart object, whose MetaData.Md5 was not known at commit, with it.
+    private func withMetaDataMD5(_ content: String) -> String {
+        guard content.contains("FileUploadEvent"),
+            var event = (try? JSONSerialization.jsonObject(with: Data(content.utf8))) as? [String: Any],
+            var upload = event["FileUploadEvent"] as? [String: Any], var meta = upload["MetaData"] as? [String: Any],
+            (meta["Md5"] as? String)?.isEmpty == true, let fileID = upload["FileId"] as? String,
+            let md5 = md5(stored: nil, file: file(fileID: fileID, cover: false))
+        else { return content }
+        meta["Md5"] = md5
+        upload["MetaData"] = meta
+        event["FileUploadEvent"] = upload
+        return Self.json(event)
     }
 
     enum ConfirmOutcome { case confirmed, unknown([String]) }

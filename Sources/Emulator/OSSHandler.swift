@@ -265,7 +265,7 @@ struct OSSHandler {
         for i in 1..<max(1, listed.count) where listed[i].number <= listed[i - 1].number {
             throw Failure(status: .badRequest, code: "InvalidPartOrder", message: "The list of parts was not in ascending order.")
         }
-        var files: [String] = []
+        var files: [EmulatorDatabase.Part] = []
         var digests: [UInt8] = []
         for (index, entry) in listed.enumerated() {
             let given = entry.etag.replacingOccurrences(of: "\"", with: "").replacingOccurrences(of: "&quot;", with: "").lowercased()
@@ -281,7 +281,7 @@ struct OSSHandler {
                     status: .badRequest, code: "EntityTooSmall",
                     message: "Your proposed upload is smaller than the minimum allowed size (part \(entry.number)).")
             }
-            files.append(part.path)
+            files.append(part)
             digests += COSHandler.bytes(hex: part.md5)
         }
         if configuration.completeErrorRate > 0, Double.random(in: 0..<1) < configuration.completeErrorRate {
@@ -290,13 +290,13 @@ struct OSSHandler {
                 message: "We encountered an internal error. Please try again (injected by the emulator).")
         }
         let final = configuration.dataDirectory + "/objects/" + UUID().uuidString
-        let (_, md5, crc) = try concatenate(files, into: final, crc: true)
-        let size = upload.parts.values.filter { p in listed.contains { $0.number == p.number } }.reduce(Int64(0)) { $0 + $1.size }
+        let size = try join(files, into: final)
+        let crc = combinedCRC(files)
         _ = try await store.finish(id)
         let etag = "\"" + Hex.encode(Insecure.MD5.hash(data: digests)).uppercased() + "-\(listed.count)\""
         let crcText = String(crc ?? 0)
         try await store.storeOSS(
-            bucket: bucket, key: key, path: final, size: size, md5: Hex.encode(md5), etag: etag, crc64: crcText,
+            bucket: bucket, key: key, path: final, size: size, md5: "", etag: etag, crc64: crcText,
             now: Int64(Date().timeIntervalSince1970))
         return xml(
             "<CompleteMultipartUploadResult><Location>http://\(bucket).oss-\(configuration.aliyunRegion).aliyuncs.com/\(escape(key))</Location><Bucket>\(bucket)</Bucket><Key>\(escape(key))</Key><ETag>\(escape(etag))</ETag></CompleteMultipartUploadResult>",

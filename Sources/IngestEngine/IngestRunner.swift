@@ -279,15 +279,18 @@ public struct IngestRunner: Sendable {
                 group.addTask {
                     let outcome: ItemOutcome
                     let started = ContinuousClock.now
+                    let waits = WaitMeter()
                     do {
-                        outcome = try await ingest(work, provider: provider)
+                        outcome = try await Self.$budgetWaits.withValue(waits) { try await ingest(work, provider: provider) }
                     } catch is CancellationError {
                         stats.update { $0.interrupted += 1 }
                         return
                     }
-                    let elapsed = ContinuousClock.now - started
+                    // The time an item takes, without the time it queued for the API budget (that
+                    // time is the budget working, not a round trip more files in flight would hide).
+                    let elapsed = ContinuousClock.now - started - waits.total
                     concurrency.finished(
-                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                        seconds: max(0, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
                         bytes: work.item.media.size ?? 0)
                     if outcome.status == .failed { noteFailure(outcome) }
                     await onOutcome(outcome)
@@ -411,7 +414,7 @@ public struct IngestRunner: Sendable {
                 sourceContext: token, rowToken: rowToken, md5: md5, appliedAt: appliedAt, session: session,
                 searches: options.recoverySearches, pause: options.recoveryPause,
                 pace: { action in
-                    try await budget.acquire(action)
+                    try await acquire(action)
                     stats.apiCall(action)
                 })
             return try await provider.recoverCommit(item, context: context)
@@ -631,6 +634,16 @@ public struct IngestRunner: Sendable {
         }
     }
 
+    /// The API budget's wait for one request of `action`, added to the item's ``budgetWaits``.
+    private func acquire(_ action: String) async throws {
+        let start = ContinuousClock.now
+        try await budget.acquire(action)
+        Self.budgetWaits?.add(ContinuousClock.now - start)
+    }
+
+    /// Time the current item spent waiting for the API budget.
+    @TaskLocal static var budgetWaits: WaitMeter?
+
     /// Runs one step with retries: transient errors back off and retry, throttling also slows the
     /// shared rate, an expired session starts the item over, anything else ends the item.
     /// - Parameter action: the API action the step calls (rate-limited and counted), nil for a transfer.
@@ -640,7 +653,7 @@ public struct IngestRunner: Sendable {
             tries += 1
             attempts += 1
             if let action {
-                try await budget.acquire(action)
+                try await acquire(action)
                 stats.apiCall(action)
             }
             do {

@@ -52,7 +52,7 @@ public struct RateBudget: Sendable {
 }
 
 /// Items in flight by Little's law: the budget's item rate × the observed time an item takes (a
-/// moving average), with headroom, between a floor and the `--concurrency` cap. A far region's
+/// moving average, without the time it queued for the budget), with half again as headroom, between a floor and the `--concurrency` cap. A far region's
 /// longer round trips raise it until the API budget is used; transfer-bound work (large files,
 /// where more files at once only share the link) stays at the floor.
 public final class ConcurrencyController: Sendable {
@@ -90,7 +90,7 @@ public final class ConcurrencyController: Sendable {
         return state.withLock { s in
             guard let seconds = s.seconds, itemRate.isFinite else { return s.seconds == nil ? floor : cap }
             if let bytes = s.bytes, bytes >= Double(largeItemBytes) { return floor }
-            let wanted = Int((itemRate * seconds * 1.25).rounded(.up)) + 1
+            let wanted = Int((itemRate * seconds * 1.5).rounded(.up)) + 2
             return Swift.max(floor, Swift.min(cap, wanted))
         }
     }
@@ -98,4 +98,11 @@ public final class ConcurrencyController: Sendable {
     func running(_ count: Int) { state.withLock { $0.peak = Swift.max($0.peak, count) } }
     /// The most items that were in flight at once.
     public var peak: Int { state.withLock { $0.peak } }
+}
+
+/// Time spent waiting, added up across an item's tasks.
+final class WaitMeter: Sendable {
+    private let value = Mutex(Duration.zero)
+    func add(_ wait: Duration) { value.withLock { $0 += wait } }
+    var total: Duration { value.withLock { $0 } }
 }

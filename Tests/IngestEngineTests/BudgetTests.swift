@@ -33,10 +33,10 @@ struct BudgetTests {
         let controller = ConcurrencyController(cap: 64, adaptive: true)
         #expect(controller.limit(itemRate: 100) == 8, "the floor before anything was measured")
         controller.finished(seconds: 0.1, bytes: 65_536)
-        // 100 items/s × 0.1 s × 1.25 headroom, + 1.
-        #expect(controller.limit(itemRate: 100) == 14)
+        // 100 items/s × 0.1 s × 1.5 headroom, + 2.
+        #expect(controller.limit(itemRate: 100) == 17)
         for _ in 0..<50 { controller.finished(seconds: 0.4, bytes: 65_536) }
-        #expect(controller.limit(itemRate: 100) == 51, "a far region's longer round trips raise it")
+        #expect(controller.limit(itemRate: 100) == 62, "a far region's longer round trips raise it")
         for _ in 0..<50 { controller.finished(seconds: 2, bytes: 65_536) }
         #expect(controller.limit(itemRate: 100) == 64, "up to the cap")
         for _ in 0..<50 { controller.finished(seconds: 2, bytes: 256 << 20) }
@@ -56,5 +56,32 @@ struct BudgetTests {
         var capped = Planner(options: PlanOptions(profile: .tencent, apiRate: 50, bandwidth: 1e12))
         for i in 0..<1000 { capped.add(PlannerTests().item("t\(i)", size: 1000)) }
         #expect(capped.finish(manifests: ["m.csv"]).estimate.apiSeconds == 40)
+    }
+}
+
+@Suite("rate limiter pacing")
+struct RateLimiterTests {
+    /// 20 requests at 50/s from 10 tasks at once: spaced evenly (no burst): the i-th request to go
+    /// goes no earlier than i slots of 1/(50 × 0.99) s after the first.
+    @Test func requestsArePacedWithoutBurst() async throws {
+        let limiter = RateLimiter(rate: 50)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let times = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for _ in 0..<10 {
+                group.addTask {
+                    var seen: [Duration] = []
+                    for _ in 0..<2 {
+                        try await limiter.acquire()
+                        seen.append(clock.now - start)
+                    }
+                    return seen
+                }
+            }
+            return try await group.reduce(into: [Duration]()) { $0 += $1 }.sorted()
+        }
+        #expect(times.count == 20)
+        let slot = 1.0 / (50 * 0.99)
+        for i in 0..<times.count { #expect(times[i] >= .seconds(Double(i) * slot - 0.001), "request \(i): \(times)") }
     }
 }

@@ -119,7 +119,7 @@ struct ConformanceTests {
             try await provider.delete(fileID: ids[0])
             #expect(try await provider.describe(fileIDs: [ids[0]]).missing == [ids[0]])
             let again = await providerError { try await provider.delete(fileID: ids[0]) }
-            #expect(again?.code == "ResourceNotFound.FileNotExist" && again?.disposition == .failItem)
+            #expect(again?.code == "ResourceNotFound.FileNotExist" && again?.disposition == .failItem, "\(String(describing: again))")
         }
     }
 
