@@ -52,9 +52,10 @@ public struct RateBudget: Sendable {
 }
 
 /// Items in flight by Little's law: the budget's item rate × the observed time an item takes (a
-/// moving average, without the time it queued for the budget), with half again as headroom, between a floor and the `--concurrency` cap. A far region's
-/// longer round trips raise it until the API budget is used; transfer-bound work (large files,
-/// where more files at once only share the link) stays at the floor.
+/// moving average, without the time it queued for the budget), with half again as headroom,
+/// between a floor and the `--concurrency` cap. A far region's longer round trips raise it until
+/// the API budget is used; transfer-bound work (large files, where more files at once only share
+/// the link) stays at the floor.
 public final class ConcurrencyController: Sendable {
     public let floor: Int
     public let cap: Int
