@@ -95,7 +95,7 @@ struct AliyunVODHandler {
 
     static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
         let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+            (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
         return Response(
             status: status, headers: [.contentType: "application/json;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
@@ -189,7 +189,7 @@ struct AliyunVODHandler {
     // MARK: Actions
 
     static func base64JSON(_ object: [String: Any]) -> String {
-        ((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
+        ((try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data())
             .base64EncodedString()
     }
 

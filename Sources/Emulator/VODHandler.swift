@@ -68,7 +68,7 @@ struct VODHandler {
 
     static func envelope(_ response: [String: Any]) -> Response {
         let data =
-            (try? JSONSerialization.data(withJSONObject: ["Response": response], options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            (try? JSONSerialization.data(withJSONObject: ["Response": response], options: [.withoutEscapingSlashes])) ?? Data()
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

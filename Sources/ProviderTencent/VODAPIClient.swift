@@ -16,7 +16,7 @@ struct VODAPIClient: Sendable {
     /// - Throws: ``ProviderError`` classified by ``TencentErrors``; `CancellationError`.
     func call(_ action: String, _ parameters: [String: Any?], step: String) async throws -> APIAnswer {
         let object = parameters.compactMapValues { $0 }
-        let body = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        let body = Array(try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]))
         let timestamp = Int64(now().timeIntervalSince1970)
         let host = configuration.endpointHost
         let signed = [TC3Signature.Header("Content-Type", "application/json"), TC3Signature.Header("Host", host)]
