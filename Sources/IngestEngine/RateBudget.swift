@@ -2,7 +2,7 @@ import Foundation
 import IngestCore
 import Synchronization
 
-/// The API budget of a run: one token bucket per action at the platform's documented rate (each
+/// The API budget of a run: one ``RateLimiter`` per action at the platform's documented rate (each
 /// with its own AIMD on throttling, since the platform throttles each action on its own), under an
 /// optional cap on all of them together (`--api-rate`).
 public struct RateBudget: Sendable {

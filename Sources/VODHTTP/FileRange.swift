@@ -8,8 +8,9 @@ import VendorSigning
     import Darwin
 #endif
 
-/// Digests of a byte range of a file, streamed in 1 MiB reads (Content-MD5 must be sent before the
-/// body, so a part is read once to hash and once to send; the second read comes from the page cache).
+/// Digests of a byte range of a file, streamed in 1 MiB reads, for the paths that must read a range
+/// apart from sending it: the parts a resumed upload keeps (checked against what the store lists),
+/// and the first answer of a store that sends no CRC-64 (see ``ObjectUploader``).
 public enum FileRange {
     /// MD5 of `length` bytes at `offset`.
     /// - Throws: ``TransportError`` (`fileUnreadable`) when the file cannot be read or is shorter.

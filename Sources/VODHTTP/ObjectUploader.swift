@@ -45,7 +45,7 @@ public enum StoreErrors {
 }
 
 /// Uploads files to an S3-like store: one PUT up to the part size, multipart above it (parts in
-/// parallel, each with its Content-MD5, the ETag and the CRC-64 the store returns checked), a
+/// parallel, each hashed as it is sent and checked against the CRC-64, or the ETag, the store returns), a
 /// multipart upload continued from the parts the store lists, credentials refreshed in place before
 /// a request when they are about to expire (where the platform can: ``TransferCheckpoint/refreshCredentials``).
 public struct ObjectUploader: Sendable {
