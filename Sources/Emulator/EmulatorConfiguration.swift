@@ -118,6 +118,10 @@ public struct EmulatedMedia: Sendable, Codable, Hashable {
     public var createTime: String
     public var sessionKey: String
     public var subAppID: Int?
+    /// ApplyUpload's SessionContext, StorageRegion and ExpireTime as given.
+    public var sessionContext: String?
+    public var storageRegion: String?
+    public var expireTime: String?
 }
 
 /// One Alibaba video, as the admin listing shows it (`GET /_emulator/videos`).

@@ -36,6 +36,9 @@ struct EmulatorDatabase {
         var subAppID: Int?
         /// Set once committed: the FileId a repeated CommitUpload gets again.
         var fileID: String?
+        /// ApplyUpload's StorageRegion and ExpireTime as given (v3).
+        var storageRegion: String? = nil
+        var expireTime: String? = nil
     }
 
     struct StoredObject: Codable, FetchableRecord, PersistableRecord {
@@ -92,6 +95,9 @@ struct EmulatorDatabase {
         var subAppID: Int?
         var objectFile: String
         var coverFile: String?
+        /// ApplyUpload's StorageRegion and ExpireTime as given (v3).
+        var storageRegion: String? = nil
+        var expireTime: String? = nil
     }
 
     struct Event: Codable, FetchableRecord, PersistableRecord {
@@ -281,6 +287,14 @@ struct EmulatorDatabase {
                 t.column("objectFile", .text)
                 t.column("size", .integer)
                 t.column("md5", .text)
+            }
+        }
+        migrator.registerMigration("v3: ApplyUpload's StorageRegion and ExpireTime, kept") { db in
+            for table in ["session", "media"] {
+                try db.alter(table: table) { t in
+                    t.add(column: "storageRegion", .text)
+                    t.add(column: "expireTime", .text)
+                }
             }
         }
         return migrator

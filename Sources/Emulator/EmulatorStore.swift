@@ -149,7 +149,8 @@ actor EmulatorStore {
                 procedure: session.procedure, storagePath: "/" + session.mediaKey, coverPath: session.coverKey.map { "/" + $0 },
                 coverSize: cover?.size, mediaPath: "/vod/\(fileID)/f0.\(ext)",
                 coverURLPath: session.coverKey.map { "/vod/\(fileID)/cover.\(($0 as NSString).pathExtension)" },
-                createdAt: now, sessionKey: sessionKey, subAppID: session.subAppID, objectFile: object.path, coverFile: cover?.path)
+                createdAt: now, sessionKey: sessionKey, subAppID: session.subAppID, objectFile: object.path, coverFile: cover?.path,
+                storageRegion: session.storageRegion, expireTime: session.expireTime)
             try record.insert(db)
             try db.execute(sql: "UPDATE session SET fileID = ? WHERE key = ?", arguments: [fileID, sessionKey])
             try EmulatorDatabase.Event(
@@ -203,7 +204,8 @@ actor EmulatorStore {
             sourceContext: m.sourceContext,
             classID: m.classID, procedure: m.procedure, storagePath: m.storagePath, coverPath: m.coverPath, coverSize: m.coverSize,
             mediaURL: baseURL + m.mediaPath, coverURL: m.coverURLPath.map { baseURL + $0 },
-            createTime: Self.iso8601(m.createdAt), sessionKey: m.sessionKey, subAppID: m.subAppID)
+            createTime: Self.iso8601(m.createdAt), sessionKey: m.sessionKey, subAppID: m.subAppID, sessionContext: m.sessionContext,
+            storageRegion: m.storageRegion, expireTime: m.expireTime)
     }
 
     func listing() throws -> [EmulatedMedia] {
@@ -351,9 +353,9 @@ actor EmulatorStore {
     static func newFileUploadEvent(_ m: EmulatorDatabase.Media, base: String, region: String) -> String {
         let basic: [String: Any] = [
             "Name": m.name, "Description": "", "CreateTime": iso8601(m.createdAt), "UpdateTime": iso8601(m.createdAt),
-            "ExpireTime": "9999-12-31T23:59:59Z", "ClassId": m.classID, "CoverUrl": m.coverURLPath.map { base + $0 } ?? "",
+            "ExpireTime": m.expireTime ?? "9999-12-31T23:59:59Z", "ClassId": m.classID, "CoverUrl": m.coverURLPath.map { base + $0 } ?? "",
             "Type": m.mediaType, "MediaUrl": base + m.mediaPath,
-            "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""], "StorageRegion": region,
+            "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""], "StorageRegion": m.storageRegion ?? region,
             "StoragePath": m.storagePath, "TagSet": [String](), "Vid": "", "Category": "Video", "Status": "Normal",
             "StorageClass": "STANDARD",
         ]

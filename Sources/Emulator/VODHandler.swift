@@ -159,7 +159,7 @@ struct VODHandler {
             key: sessionKey, mediaKey: mediaKey, coverKey: coverKey, mediaType: mediaType, name: name,
             sourceContext: sourceContext, sessionContext: p["SessionContext"] as? String,
             classID: (p["ClassId"] as? NSNumber)?.intValue ?? 0, procedure: p["Procedure"] as? String, createdAt: now,
-            subAppID: subAppID, fileID: nil)
+            subAppID: subAppID, fileID: nil, storageRegion: p["StorageRegion"] as? String, expireTime: p["ExpireTime"] as? String)
         let credential = EmulatorStore.Credential(
             secretID: secretID, secretKey: secretKey, token: token, expiresAt: expires, bucket: configuration.bucket,
             keys: [mediaKey] + (coverKey.map { [$0] } ?? []))
@@ -214,10 +214,11 @@ struct VODHandler {
             "FileId": m.fileID,
             "BasicInfo": [
                 "Name": m.name, "Description": "", "CreateTime": m.createTime, "UpdateTime": m.createTime,
-                "ExpireTime": "9999-12-31T23:59:59Z", "ClassId": m.classID, "ClassName": "", "ClassPath": "",
+                "ExpireTime": m.expireTime ?? "9999-12-31T23:59:59Z", "ClassId": m.classID, "ClassName": "", "ClassPath": "",
                 "CoverUrl": m.coverURL ?? "", "Type": m.mediaType, "MediaUrl": m.mediaURL,
                 "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""],
-                "StorageRegion": configuration.storageRegion, "StoragePath": m.storagePath, "TagSet": [String](), "Vid": "",
+                "StorageRegion": m.storageRegion ?? configuration.storageRegion, "StoragePath": m.storagePath, "TagSet": [String](),
+                "Vid": "",
                 "Category": VODHandler.audioTypes.contains(m.mediaType) ? "Audio" : "Video", "Status": "Normal", "StorageClass": "STANDARD",
             ] as [String: Any],
             "MetaData": ["Size": m.size, "Container": m.mediaType, "Md5": m.md5] as [String: Any],

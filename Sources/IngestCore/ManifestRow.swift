@@ -1,3 +1,5 @@
+import Foundation
+
 /// One `meta.<name>` entry of a row: custom data handed to the platform's custom-data field.
 public struct MetaEntry: Sendable, Hashable, Codable {
     public var name: String
@@ -75,4 +77,19 @@ public enum ManifestRecord: Sendable {
     case row(ManifestRow)
     /// A finding about the manifest itself (header, unknown column, DTD refused, ...).
     case diagnostic(Diagnostic)
+}
+
+/// The JSON a row's `meta.*` columns become on the platform (Tencent SessionContext, Alibaba
+/// UserData's `Extend`): `{"name":"value",...}` with sorted names and unescaped slashes, written once
+/// here so that validation measures exactly what a provider sends.
+public enum CustomData {
+    /// Nil for a row without `meta.*` columns.
+    public static func json(_ meta: [MetaEntry]) -> String? {
+        guard !meta.isEmpty else { return nil }
+        var object: [String: String] = [:]
+        for entry in meta { object[entry.name] = entry.value }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(object)).map { String(decoding: $0, as: UTF8.self) }
+    }
 }

@@ -605,11 +605,6 @@ struct RowCheck {
         }
     }
 
-    /// Size of `{"name":"value",...}` as the provider will send it.
-    static func customDataJSONSize(_ meta: [MetaEntry]) -> Int {
-        var object: [String: String] = [:]
-        for entry in meta { object[entry.name] = entry.value }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return data.count
-    }
+    /// Size in UTF-8 bytes of the JSON the provider sends (``CustomData/json(_:)``).
+    static func customDataJSONSize(_ meta: [MetaEntry]) -> Int { CustomData.json(meta)?.utf8.count ?? 0 }
 }

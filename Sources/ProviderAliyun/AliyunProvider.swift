@@ -32,11 +32,7 @@ public struct AliyunProvider: VODProvider {
 
     /// `UserData` with the row's `meta.*` as `Extend` (a JSON object, ≤ 512 bytes: validation checks it).
     static func userData(_ item: IngestItem) -> String? {
-        guard !item.meta.isEmpty else { return nil }
-        var extend: [String: String] = [:]
-        for entry in item.meta { extend[entry.name] = entry.value }
-        let data = try? JSONSerialization.data(withJSONObject: ["Extend": extend], options: [.sortedKeys, .withoutEscapingSlashes])
-        return data.map { String(decoding: $0, as: UTF8.self) }
+        CustomData.json(item.meta).map { #"{"Extend":"# + $0 + "}" }
     }
 
     /// The FileName CreateUploadVideo gets: the file's name, with the sniffed extension when it has none.

@@ -30,7 +30,8 @@ public struct TencentProvider: VODProvider {
             "StorageRegion": item.storageRegion ?? request.storageRegion,
             "ClassId": item.category ?? request.classID,
             "SourceContext": request.sourceContext,
-            "SessionContext": request.sessionContext,
+            // The row's meta.* columns, as JSON (validation checked its length).
+            "SessionContext": request.sessionContext ?? CustomData.json(item.meta),
             "SubAppId": configuration.subAppID,
         ]
         if let expire = item.expireTime {

@@ -318,3 +318,48 @@ struct ActionRateTests {
         #expect(malformed.status == 64 && malformed.stderr.contains("ACTION=RATE"), "\(malformed.stderr)")
     }
 }
+
+@Suite("every ApplyUpload field of a row reaches the platform")
+struct ApplyUploadFieldTests {
+    static let csv =
+        "id,path,title,category,procedure,storage_region,expire_time,source_context,meta.batch,meta.note\n"
+        + #"full,m/a.mp4,Full row,42,QuickTranscode,ap-chongqing,2031-05-06T07:08:09Z,partner:full,b-7,"a/b, ""quoted""""#
+        + "\n"
+
+    /// What the emulator's catalogue holds of the row, as the platform would.
+    func check(_ media: [[String: Any]]) throws {
+        #expect(media.count == 1)
+        let m = try #require(media.first)
+        #expect(m["name"] as? String == "Full row")
+        #expect(m["classID"] as? Int == 42)
+        #expect(m["procedure"] as? String == "QuickTranscode")
+        #expect(m["storageRegion"] as? String == "ap-chongqing")
+        #expect(m["expireTime"] as? String == "2031-05-06T07:08:09Z")
+        #expect(m["sourceContext"] as? String == "partner:full")
+        // meta.* as SessionContext: sorted names, the value's slash and quotes as JSON has them.
+        #expect(m["sessionContext"] as? String == #"{"batch":"b-7","note":"a/b, \"quoted\""}"#)
+    }
+
+    @Test func standalone() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        try lib.write("m/a.mp4", bytes: MediaBytes.mp4 + Array("full".utf8))
+        let manifest = try lib.write("fields.csv", Self.csv)
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
+        let r = try emulator.ingest([manifest, "--state-dir", lib.path + "/state"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        try check(try #require(try await emulator.get("/_emulator/media") as? [[String: Any]]))
+    }
+
+    /// The default path: the embedded emulator's catalogue, read back by a standalone one on its data.
+    @Test func embedded() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        try lib.write("m/a.mp4", bytes: MediaBytes.mp4 + Array("full".utf8))
+        let manifest = try lib.write("fields.csv", Self.csv)
+        let r = try CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let reader = try StandaloneEmulator(dataDirectory: lib.path + "/state/emulator")
+        try check(try #require(try await reader.get("/_emulator/media") as? [[String: Any]]))
+    }
+}
