@@ -122,6 +122,10 @@ public struct EmulatedMedia: Sendable, Codable, Hashable {
     public var sessionContext: String?
     public var storageRegion: String?
     public var expireTime: String?
+    /// What ModifyMediaInfo set (Description, tags) and when the media last changed.
+    public var description: String?
+    public var tags: [String]?
+    public var updateTime: String?
 }
 
 /// One Alibaba video, as the admin listing shows it (`GET /_emulator/videos`).

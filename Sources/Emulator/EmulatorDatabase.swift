@@ -98,6 +98,10 @@ struct EmulatorDatabase {
         /// ApplyUpload's StorageRegion and ExpireTime as given (v3).
         var storageRegion: String? = nil
         var expireTime: String? = nil
+        /// ModifyMediaInfo's Description, the tags as a JSON array, and when it last changed (v3).
+        var mediaDescription: String? = nil
+        var tags: String? = nil
+        var updatedAt: Int64? = nil
     }
 
     struct Event: Codable, FetchableRecord, PersistableRecord {
@@ -295,6 +299,11 @@ struct EmulatorDatabase {
                     t.add(column: "storageRegion", .text)
                     t.add(column: "expireTime", .text)
                 }
+            }
+            try db.alter(table: "media") { t in
+                t.add(column: "mediaDescription", .text)
+                t.add(column: "tags", .text)
+                t.add(column: "updatedAt", .integer)
             }
         }
         return migrator

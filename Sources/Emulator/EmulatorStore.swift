@@ -205,7 +205,42 @@ actor EmulatorStore {
             classID: m.classID, procedure: m.procedure, storagePath: m.storagePath, coverPath: m.coverPath, coverSize: m.coverSize,
             mediaURL: baseURL + m.mediaPath, coverURL: m.coverURLPath.map { baseURL + $0 },
             createTime: Self.iso8601(m.createdAt), sessionKey: m.sessionKey, subAppID: m.subAppID, sessionContext: m.sessionContext,
-            storageRegion: m.storageRegion, expireTime: m.expireTime)
+            storageRegion: m.storageRegion, expireTime: m.expireTime, description: m.mediaDescription,
+            tags: m.tags.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) },
+            updateTime: Self.iso8601(m.updatedAt ?? m.createdAt))
+    }
+
+    /// What a ModifyMediaInfo changes; nil fields stay as they are.
+    struct MediaChange: Sendable {
+        var name: String?
+        var description: String?
+        var classID: Int?
+        var expireTime: String?
+        var addTags: [String] = []
+        var deleteTags: [String] = []
+        var clearTags = false
+    }
+
+    enum ModifyOutcome { case modified, notFound, tooManyTags(Int) }
+
+    /// ModifyMediaInfo (§3.8): the fields given replace the media's; tags are added, deleted or cleared.
+    func modify(fileID: String, subAppID: Int?, _ change: MediaChange, now: Int64) throws -> ModifyOutcome {
+        try database.queue.write { db in
+            guard var m = try EmulatorDatabase.Media.fetchOne(db, key: fileID), m.subAppID == subAppID else { return .notFound }
+            var tags = m.tags.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+            if change.clearTags { tags = [] }
+            tags.removeAll { change.deleteTags.contains($0) }
+            for tag in change.addTags where !tags.contains(tag) { tags.append(tag) }
+            guard tags.count <= 16 else { return .tooManyTags(tags.count) }
+            if let name = change.name { m.name = name }
+            if let description = change.description { m.mediaDescription = description }
+            if let classID = change.classID { m.classID = classID }
+            if let expire = change.expireTime { m.expireTime = expire }
+            m.tags = String(decoding: try JSONEncoder().encode(tags), as: UTF8.self)
+            m.updatedAt = now
+            try m.update(db)
+            return .modified
+        }
     }
 
     func listing() throws -> [EmulatedMedia] {

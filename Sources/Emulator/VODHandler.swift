@@ -54,6 +54,7 @@ struct VODHandler {
             case "DescribeMediaInfos": output = try await describe(parameters)
             case "SearchMedia": output = try await search(parameters)
             case "DeleteMedia": output = try await delete(parameters, now: now)
+            case "ModifyMediaInfo": output = try await modify(parameters, now: now)
             case "PullEvents": output = try await pullEvents(parameters)
             case "ConfirmEvents": output = try await confirmEvents(parameters, now: now)
             default: throw Failure(code: "InvalidAction", message: "The action `\(action)` is not supported by the emulator.")
@@ -213,11 +214,12 @@ struct VODHandler {
         var info: [String: Any] = [
             "FileId": m.fileID,
             "BasicInfo": [
-                "Name": m.name, "Description": "", "CreateTime": m.createTime, "UpdateTime": m.createTime,
+                "Name": m.name, "Description": m.description ?? "", "CreateTime": m.createTime, "UpdateTime": m.updateTime ?? m.createTime,
                 "ExpireTime": m.expireTime ?? "9999-12-31T23:59:59Z", "ClassId": m.classID, "ClassName": "", "ClassPath": "",
                 "CoverUrl": m.coverURL ?? "", "Type": m.mediaType, "MediaUrl": m.mediaURL,
                 "SourceInfo": ["SourceType": "Upload", "SourceContext": m.sourceContext ?? ""],
-                "StorageRegion": m.storageRegion ?? configuration.storageRegion, "StoragePath": m.storagePath, "TagSet": [String](),
+                "StorageRegion": m.storageRegion ?? configuration.storageRegion, "StoragePath": m.storagePath,
+                "TagSet": m.tags ?? [String](),
                 "Vid": "",
                 "Category": VODHandler.audioTypes.contains(m.mediaType) ? "Audio" : "Video", "Status": "Normal", "StorageClass": "STANDARD",
             ] as [String: Any],
@@ -283,6 +285,43 @@ struct VODHandler {
     }
 
     /// DeleteMedia (§3.6): the whole media; DeleteParts other than OriginalFiles have nothing to delete here.
+    /// ModifyMediaInfo (§3.8): Name ≤ 64 and Description ≤ 128 characters, ClassId, ExpireTime, and
+    /// tags (AddTags, DeleteTags, ClearTags; at most 16 of at most 32 characters). Idempotent.
+    func modify(_ p: [String: Any], now: Int64) async throws -> [String: Any] {
+        guard let id = p["FileId"] as? String, !id.isEmpty else {
+            throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `FileId`.")
+        }
+        var change = EmulatorStore.MediaChange()
+        change.name = p["Name"] as? String
+        if let name = change.name, name.count > 64 {
+            throw Failure(code: "InvalidParameterValue.Name", message: "Name is longer than 64 characters.")
+        }
+        change.description = p["Description"] as? String
+        if let description = change.description, description.count > 128 {
+            throw Failure(code: "InvalidParameterValue.Description", message: "Description is longer than 128 characters.")
+        }
+        change.classID = (p["ClassId"] as? NSNumber)?.intValue
+        change.expireTime = p["ExpireTime"] as? String
+        if let expire = change.expireTime, ISO8601Timestamp.parse(expire) == nil {
+            throw Failure(code: "InvalidParameterValue.ExpireTime", message: "ExpireTime is not ISO 8601.")
+        }
+        change.addTags = p["AddTags"] as? [String] ?? []
+        change.deleteTags = p["DeleteTags"] as? [String] ?? []
+        change.clearTags = (p["ClearTags"] as? NSNumber)?.intValue == 1
+        if let long = (change.addTags + change.deleteTags).first(where: { $0.count > 32 }) {
+            throw Failure(code: "InvalidParameterValue.Tags", message: "The tag \(long) is longer than 32 characters.")
+        }
+        if !Set(change.addTags).isDisjoint(with: change.deleteTags) || (change.clearTags && !change.addTags.isEmpty) {
+            throw Failure(code: "InvalidParameter", message: "AddTags must not share a tag with DeleteTags, nor come with ClearTags.")
+        }
+        switch try await store.modify(fileID: id, subAppID: (p["SubAppId"] as? NSNumber)?.intValue, change, now: now) {
+        case .modified: return ["AddedSubtitleSet": [Any]()]
+        case .notFound: throw Failure(code: "ResourceNotFound.FileNotExist", message: "The file \(id) does not exist.")
+        case .tooManyTags(let count):
+            throw Failure(code: "InvalidParameterValue.Tags", message: "A media has at most 16 tags; this change leaves \(count).")
+        }
+    }
+
     func delete(_ p: [String: Any], now: Int64) async throws -> [String: Any] {
         guard let id = p["FileId"] as? String, !id.isEmpty else {
             throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `FileId`.")

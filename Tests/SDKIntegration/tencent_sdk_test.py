@@ -152,6 +152,26 @@ check("SourceContext reads back",
       m.get("BasicInfo", {}).get("SourceInfo", {}).get("SourceContext") == "sdk-test:large", m.get("BasicInfo", {}).get("SourceInfo"))
 check("the media name defaults to the file's base name", m.get("BasicInfo", {}).get("Name") == "sdk-large", m.get("BasicInfo", {}).get("Name"))
 
+# 3b. ModifyMediaInfo (tencentcloud-sdk-python's model): what ApplyUpload cannot carry, read back.
+call("ModifyMediaInfo", {"FileId": first.FileId, "Description": "Set after commit", "AddTags": ["a", "b", "c"], "ClassId": 5,
+                         "ExpireTime": "2031-01-02T03:04:05Z"})
+call("ModifyMediaInfo", {"FileId": first.FileId, "DeleteTags": ["b"], "AddTags": ["d"]})
+basic = call("DescribeMediaInfos", {"FileIds": [first.FileId]})["MediaInfoSet"][0]["BasicInfo"]
+check("ModifyMediaInfo sets Description, tags, ClassId and ExpireTime",
+      basic["Description"] == "Set after commit" and basic["TagSet"] == ["a", "c", "d"] and basic["ClassId"] == 5
+      and basic["ExpireTime"] == "2031-01-02T03:04:05Z", basic)
+call("ModifyMediaInfo", {"FileId": first.FileId, "ClearTags": 1})
+check("ModifyMediaInfo ClearTags removes every tag",
+      call("DescribeMediaInfos", {"FileIds": [first.FileId]})["MediaInfoSet"][0]["BasicInfo"]["TagSet"] == [])
+check("ModifyMediaInfo refuses a Description over 128 characters",
+      api_error("ModifyMediaInfo", {"FileId": first.FileId, "Description": "x" * 129}) == "InvalidParameterValue.Description")
+check("ModifyMediaInfo refuses a tag in AddTags and DeleteTags",
+      api_error("ModifyMediaInfo", {"FileId": first.FileId, "AddTags": ["z"], "DeleteTags": ["z"]}) == "InvalidParameter")
+check("ModifyMediaInfo refuses more than 16 tags",
+      api_error("ModifyMediaInfo", {"FileId": first.FileId, "AddTags": [str(i) for i in range(17)]}) == "InvalidParameterValue.Tags")
+check("ModifyMediaInfo of an unknown FileId is ResourceNotFound.FileNotExist",
+      api_error("ModifyMediaInfo", {"FileId": "5285890000000000000", "Name": "x"}) == "ResourceNotFound.FileNotExist")
+
 # 4. SearchMedia.
 found = call("SearchMedia", {"NamePrefixes": ["sdk-"], "Sort": {"Field": "CreateTime", "Order": "Asc"}, "Limit": 10})
 check("SearchMedia by NamePrefixes finds both", found["TotalCount"] == 2 and
