@@ -75,6 +75,7 @@ struct AliyunVODHandler {
             case "GetVideoInfos": output = try await getVideoInfos(p)
             case "GetMezzanineInfo": output = try await getMezzanineInfo(p)
             case "DeleteVideo": output = try await deleteVideo(p)
+            case "UpdateVideoInfo": output = try await updateVideoInfo(p, now: now)
             default:
                 throw Failure(
                     status: .notFound, code: "InvalidAction.NotFound",
@@ -389,6 +390,25 @@ struct AliyunVODHandler {
             mezzanine["CRC64"] = video.crc64
         }
         return ["Mezzanine": mezzanine]
+    }
+
+    /// UpdateVideoInfo: Title, Description, CoverURL, CateId, Tags and UserData, under the same rules
+    /// as CreateUploadVideo; only the fields given change. Idempotent.
+    func updateVideoInfo(_ p: [String: String], now: Int64) async throws -> [String: Any] {
+        guard let id = p["VideoId"], !id.isEmpty else { throw Failure.missing("VideoId") }
+        if let title = p["Title"], title.isEmpty { throw Failure.invalid("Title") }
+        try checkMetadata(p)
+        if let cate = p["CateId"], Int64(cate) == nil { throw Failure.invalid("CateId") }
+        let changed = try await store.updateVideo(id: id, now: now) { video in
+            if let title = p["Title"] { video.title = title }
+            if let description = p["Description"] { video.videoDescription = description }
+            if let cover = p["CoverURL"] { video.coverURL = cover }
+            if let cate = p["CateId"] { video.cateID = Int64(cate) }
+            if let tags = p["Tags"] { video.tags = tags }
+            if let userData = p["UserData"] { video.userData = userData }
+        }
+        guard changed else { throw Failure(status: .notFound, code: "InvalidVideo.NotFound", message: "The video not exist.") }
+        return [:]
     }
 
     func deleteVideo(_ p: [String: String]) async throws -> [String: Any] {

@@ -114,6 +114,17 @@ extension EmulatorStore {
     }
 
     /// Deletes videos with their source files; returns the ids that did not exist.
+    /// Applies `change` to a video's metadata; false when there is no such video.
+    func updateVideo(id: String, now: Int64, _ change: (inout Video) -> Void) throws -> Bool {
+        try database.queue.write { db in
+            guard var video = try Video.fetchOne(db, key: id) else { return false }
+            change(&video)
+            video.modifiedAt = now
+            try video.update(db)
+            return true
+        }
+    }
+
     func deleteVideos(_ ids: [String]) throws -> [String] {
         var missing: [String] = []
         for id in ids {

@@ -26,7 +26,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkvod.request.v20170321 import (CreateUploadImageRequest, CreateUploadVideoRequest, DeleteVideoRequest,
                                             GetMezzanineInfoRequest, GetVideoInfoRequest, GetVideoInfosRequest,
-                                            RefreshUploadVideoRequest)
+                                            RefreshUploadVideoRequest, UpdateVideoInfoRequest)
 from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_vod20170321 import models as vod_models
 from alibabacloud_vod20170321.client import Client as VodClient
@@ -121,6 +121,39 @@ check("GetVideoInfo: status past Uploading, every field kept",
       video["Status"] in ("UploadSucc", "Normal") and video["Title"] == "SDK clip 测试" and video["Tags"] == "sdk,标签"
       and video["CateId"] == 1000115308 and video["CoverURL"] == image_url and json.loads(video["UserData"])["Extend"]["localId"] == "x-1",
       json.dumps(video, ensure_ascii=False))
+# UpdateVideoInfo: the fields given change, the others stay; the CreateUploadVideo rules apply.
+update = UpdateVideoInfoRequest.UpdateVideoInfoRequest()
+update.set_VideoId(video_id)
+update.set_Description("Set after the upload")
+update.set_Tags("a,b")
+call(update)
+updated = call(get)["Video"]
+check("UpdateVideoInfo sets Description and Tags and keeps the Title",
+      updated["Description"] == "Set after the upload" and updated["Tags"] == "a,b" and updated["Title"] == "SDK clip 测试",
+      json.dumps(updated, ensure_ascii=False))
+too_many = UpdateVideoInfoRequest.UpdateVideoInfoRequest()
+too_many.set_VideoId(video_id)
+too_many.set_Tags(",".join(str(i) for i in range(17)))
+try:
+    call(too_many)
+    code = None
+except ServerException as e:
+    code = e.get_error_code()
+check("UpdateVideoInfo refuses 17 tags (TagsExceededMax)", code == "TagsExceededMax", code)
+missing_video = UpdateVideoInfoRequest.UpdateVideoInfoRequest()
+missing_video.set_VideoId("00000000000000000000000000000000")
+missing_video.set_Title("x")
+try:
+    call(missing_video)
+    code = None
+except ServerException as e:
+    code = e.get_error_code()
+check("UpdateVideoInfo of an unknown VideoId is InvalidVideo.NotFound", code == "InvalidVideo.NotFound", code)
+# The later checks expect the created tags again.
+restore = UpdateVideoInfoRequest.UpdateVideoInfoRequest()
+restore.set_VideoId(video_id)
+restore.set_Tags("sdk,标签")
+call(restore)
 mezzanine_request = GetMezzanineInfoRequest.GetMezzanineInfoRequest()
 mezzanine_request.set_VideoId(video_id)
 mezzanine = call(mezzanine_request)["Mezzanine"]
