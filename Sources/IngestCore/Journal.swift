@@ -32,8 +32,13 @@ public enum JournalEvent: Sendable {
     /// CommitUpload is about to be sent (a resume retries it with the same session key).
     case committing
     /// The platform gave the media's FileId. `recovered`: found by a search after the answer to
-    /// CommitUpload was lost.
-    case committed(RemoteMedia, recovered: Bool)
+    /// CommitUpload was lost. `metadataPending`: the metadata call comes next (the item stays in
+    /// the journal's resume set until it is made).
+    case committed(RemoteMedia, recovered: Bool, metadataPending: Bool = false)
+    /// The metadata call (Tencent ModifyMediaInfo) was made.
+    case metadataApplied
+    /// The metadata call failed: the media is committed, its metadata is retried on the next run.
+    case metadataFailed(code: String, message: String)
     /// The session cannot be used again (expired, or refused): the item starts over from ApplyUpload.
     case sessionAbandoned
     /// The item cannot succeed as it is.
@@ -56,6 +61,7 @@ public enum ItemLifecycle {
         case (.applied, .uploaded), (.uploading, .uploaded): return .uploaded
         case (.uploaded, .committing), (.committing, .committing): return .committing
         case (.committing, .committed): return .committed
+        case (.committed, .metadataApplied), (.committed, .metadataFailed): return .committed
         case (let from, .sessionAbandoned) where from.isInFlight: return .pending
         case (let from, .failed) where from == .pending || from.isInFlight: return .failed
         case (.pending, .duplicate): return .skipped
@@ -157,14 +163,17 @@ public struct ResumePoint: Sendable {
     public var md5: String?
     /// CRC-64/ECMA of the media as uploaded (decimal), once it was.
     public var crc64: String?
+    /// The committed media of an item whose metadata call is still to be made.
+    public var fileID: String?
     /// Unix seconds of the ApplyUpload, to bound the search for a lost commit.
     public var appliedAt: Int64?
     public var attempts: Int
 
     public init(
         key: Int64, state: ItemState, item: IngestItem, sourceContext: String, session: UploadSession?, uploadID: String?,
-        parts: [Int: String], md5: String?, crc64: String? = nil, appliedAt: Int64?, attempts: Int
+        parts: [Int: String], md5: String?, crc64: String? = nil, appliedAt: Int64?, attempts: Int, fileID: String? = nil
     ) {
+        self.fileID = fileID
         self.crc64 = crc64
         self.key = key
         self.state = state
@@ -190,6 +199,8 @@ public struct JournalRecord: Sendable, Hashable, Codable {
     public var md5: String?
     /// CRC-64/ECMA of the media as uploaded (decimal).
     public var crc64: String?
+    /// Why the metadata call after the commit failed (the media is committed; a next run retries it).
+    public var metadataError: String?
     public var state: ItemState
     public var sourceContext: String?
     public var fileID: String?
@@ -213,8 +224,9 @@ public struct JournalRecord: Sendable, Hashable, Codable {
         manifest: String, line: Int, id: String, path: String, title: String?, size: Int64?, md5: String?, state: ItemState,
         sourceContext: String?, fileID: String?, mediaURL: String?, coverURL: String?, duplicateOf: String?, errorCode: String?,
         errorMessage: String?, attempts: Int, applyRequestID: String?, commitRequestID: String?, recovered: Bool, createdAt: Int64,
-        updatedAt: Int64, committedAt: Int64?, platformStatus: String? = nil, crc64: String? = nil
+        updatedAt: Int64, committedAt: Int64?, platformStatus: String? = nil, crc64: String? = nil, metadataError: String? = nil
     ) {
+        self.metadataError = metadataError
         self.crc64 = crc64
         self.platformStatus = platformStatus
         self.manifest = manifest

@@ -110,8 +110,18 @@ public struct UploadActions: Sendable, Hashable {
     /// Whether ``complete`` commits (a call with a side effect; its lost answer needs a recovery)
     /// or only reads the platform's state (safe to repeat).
     public var completeCommits: Bool
+    /// The call that sets, after completion, the fields in ``metadataFields`` (Tencent
+    /// ModifyMediaInfo); nil where the upload calls carry every field.
+    public var metadata: String?
+    /// The manifest fields that go in the ``metadata`` call.
+    public var metadataFields: [String]
 
-    public init(prepare: String, cover: String?, complete: String, refresh: String?, completeCommits: Bool) {
+    public init(
+        prepare: String, cover: String?, complete: String, refresh: String?, completeCommits: Bool, metadata: String? = nil,
+        metadataFields: [String] = []
+    ) {
+        self.metadata = metadata
+        self.metadataFields = metadataFields
         self.prepare = prepare
         self.cover = cover
         self.complete = complete
@@ -172,7 +182,20 @@ public struct ProviderProfile: Sendable, Hashable {
 
     /// Every API action the tool may call on this platform, for `--action-rate` and messages.
     public var knownActions: Set<String> {
-        Set(actionRates.keys).union([actions.prepare, actions.complete]).union([actions.cover, actions.refresh].compactMap { $0 })
+        Set(actionRates.keys).union([actions.prepare, actions.complete])
+            .union([actions.cover, actions.refresh, actions.metadata].compactMap { $0 })
+    }
+
+    /// Whether `item` sets a field that only the ``UploadActions/metadata`` call carries.
+    public func needsMetadataCall(_ item: IngestItem) -> Bool {
+        guard actions.metadata != nil else { return false }
+        return actions.metadataFields.contains { field in
+            switch field {
+            case "description": item.description.map { !$0.isEmpty } ?? false
+            case "tags": !item.tags.isEmpty
+            default: false
+            }
+        }
     }
 
     public init(
@@ -232,13 +255,16 @@ extension ProviderProfile {
         defaultAPIRate: 100,
         apiCallsPerItem: 2,
         apiCallsPerCover: 0,
-        uploadActions: "ApplyUpload + CommitUpload",
-        actions: UploadActions(prepare: "ApplyUpload", cover: nil, complete: "CommitUpload", refresh: nil, completeCommits: true),
+        uploadActions: "ApplyUpload + CommitUpload (+ ModifyMediaInfo for a row with a description or tags)",
+        actions: UploadActions(
+            prepare: "ApplyUpload", cover: nil, complete: "CommitUpload", refresh: nil, completeCommits: true, metadata: "ModifyMediaInfo",
+            metadataFields: ["description", "tags"]),
         credentialRenewal: .newSession, coverUpload: .sameSession, mediaIDName: "FileId", credentialLifetime: 1800
     ).with {
         // ApplyUpload and CommitUpload are documented; the others are assumed alike (protocol notes §2.5).
         $0.actionRates = [
-            "ApplyUpload": 100, "CommitUpload": 100, "DescribeMediaInfos": 100, "SearchMedia": 100, "DeleteMedia": 100,
+            "ApplyUpload": 100, "CommitUpload": 100, "ModifyMediaInfo": 100, "DescribeMediaInfos": 100, "SearchMedia": 100,
+            "DeleteMedia": 100,
         ]
     }
 

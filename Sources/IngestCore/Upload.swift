@@ -346,9 +346,19 @@ public protocol VODProvider: Sendable {
     func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async
     /// Confirms the upload and gets the media's id (Tencent CommitUpload). One API call.
     func commit(_ session: UploadSession) async throws -> RemoteMedia
+    /// Sets on the committed media what the upload calls could not carry (Tencent ModifyMediaInfo:
+    /// Description, tags); called only where ``UploadActions/metadata`` names the call. Idempotent:
+    /// a resume may send it again.
+    func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws
 }
 
 extension VODProvider {
+    public func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws {
+        throw ProviderError(
+            step: "metadata", code: "metadata.unsupported", message: "\(name) has no call that sets metadata after the upload",
+            disposition: .failItem)
+    }
+
     public func prepareCover(_ request: UploadRequest) async throws -> CoverUpload {
         throw ProviderError(
             step: "cover", code: "unsupported", message: "\(name) uploads covers with the media's session", disposition: .failItem)

@@ -116,6 +116,8 @@ public struct ItemOutcome: Sendable {
     public var duplicateOf: String?
     /// Committed, found by a search after the answer to CommitUpload was lost.
     public var recovered: Bool
+    /// Committed, but the metadata call after it failed (retried on the next run).
+    public var metadataError: ProviderError?
 
     public init(
         item: IngestItem, status: Status, remote: RemoteMedia? = nil, error: ProviderError? = nil, attempts: Int, requestID: String? = nil,
@@ -157,6 +159,8 @@ public final class IngestStats: Sendable {
         public var apiCallsByAction: [String: Int] = [:]
         public var retries = 0
         public var throttles = 0
+        /// Committed media whose metadata call failed (retried on the next run).
+        public var metadataFailed = 0
         /// Seconds from the start of the run to its first API request.
         public var firstRequestSeconds: Double?
         /// The most items in flight at once (Little's law sets it between the floor and `--concurrency`).
@@ -168,7 +172,7 @@ public final class IngestStats: Sendable {
             case committed, failed, skipped, alreadyCommitted, duplicates, resumed, recovered, interrupted, bytesSent, apiCalls,
                 apiCallsByAction,
                 retries,
-                throttles, firstRequestSeconds, peakInFlight
+                throttles, firstRequestSeconds, peakInFlight, metadataFailed
         }
     }
 
@@ -433,14 +437,44 @@ public struct IngestRunner: Sendable {
             stats.update { $0.failed += 1 }
             return ItemOutcome(item: item, status: .failed, error: error, attempts: attempts, requestID: error.requestID ?? lastRequestID)
         }
+        /// The metadata call after the commit (Tencent ModifyMediaInfo), journalled: a failure leaves
+        /// the media committed and the call pending for the next run.
+        func applyMetadata(_ remote: RemoteMedia) async throws -> ProviderError? {
+            guard let action = actions.metadata else { return nil }
+            do {
+                _ = try await step(action: action, attempts: &attempts) { try await provider.updateMetadata(remote, item: item) }
+                try await position.record(.metadataApplied)
+                return nil
+            } catch let error as ProviderError where error.disposition != .abortRun {
+                try await position.record(.metadataFailed(code: error.code, message: error.message))
+                stats.update { $0.metadataFailed += 1 }
+                return error
+            } catch let renew as RenewSession {
+                try await position.record(.metadataFailed(code: renew.cause.code, message: renew.cause.message))
+                stats.update { $0.metadataFailed += 1 }
+                return renew.cause
+            }
+        }
         func committed(_ remote: RemoteMedia, recovered: Bool) async throws -> ItemOutcome {
-            try await position.record(.committed(remote, recovered: recovered))
+            // The metadata call is journalled as pending with the commit, so a kill between the two is finished on resume.
+            let metadata = profile.needsMetadataCall(item)
+            try await position.record(.committed(remote, recovered: recovered, metadataPending: metadata))
             stats.update {
                 $0.committed += 1
                 if recovered { $0.recovered += 1 }
             }
-            return ItemOutcome(
+            var outcome = ItemOutcome(
                 item: item, status: .committed, remote: remote, attempts: attempts, requestID: remote.requestID, recovered: recovered)
+            if metadata { outcome.metadataError = try await applyMetadata(remote) }
+            return outcome
+        }
+        // Committed by an earlier run, its metadata call still to be made (it is idempotent).
+        if position.state == .committed, let fileID = work.resume?.fileID {
+            let remote = RemoteMedia(fileID: fileID, mediaURL: nil, coverURL: nil, requestID: "")
+            var outcome = ItemOutcome(item: item, status: .committed, remote: remote, attempts: 0)
+            outcome.metadataError = try await applyMetadata(remote)
+            if outcome.metadataError == nil { stats.update { $0.committed += 1 } }
+            return outcome
         }
         func sourceChanged(_ file: FileReference) -> ProviderError? {
             sources.change(of: file).map {

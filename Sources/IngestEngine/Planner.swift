@@ -41,6 +41,8 @@ public struct Planner: Sendable {
     private var mediaBytes: Int64 = 0
     private var coverBytes: Int64 = 0
     private var covers = 0
+    /// Items that need the metadata call after the commit (Tencent ModifyMediaInfo).
+    private var metadataCalls = 0
     private var unknownSizes = 0
     private var largest: Plan.Largest?
     private var simple = 0
@@ -60,6 +62,7 @@ public struct Planner: Sendable {
 
     /// Counts a valid item.
     public mutating func add(_ item: IngestItem) {
+        if options.profile.needsMetadataCall(item) { metadataCalls += 1 }
         rows += 1
         items += 1
         if let size = item.media.size {
@@ -102,7 +105,7 @@ public struct Planner: Sendable {
 
     /// The plan for what was added.
     public func finish(manifests: [String]) -> Plan {
-        let apiCalls = items * options.profile.apiCallsPerItem + covers * options.profile.apiCallsPerCover
+        let apiCalls = items * options.profile.apiCallsPerItem + covers * options.profile.apiCallsPerCover + metadataCalls
         let bandwidth = options.bandwidth ?? PlanOptions.assumedBandwidth
         let bytes = mediaBytes + coverBytes
         let bandwidthSeconds = Double(bytes) / bandwidth
@@ -111,9 +114,11 @@ public struct Planner: Sendable {
         var callsByAction = [actions.prepare: items]
         callsByAction[actions.complete, default: 0] += items
         if let cover = actions.cover { callsByAction[cover, default: 0] += covers * options.profile.apiCallsPerCover }
-        var apiSeconds = callsByAction.map { Double($0.value) / (options.actionRates[$0.key] ?? options.profile.defaultAPIRate) }.max() ?? 0
-        if let cap = options.apiRate { apiSeconds = max(apiSeconds, Double(apiCalls) / cap) }
-        let apiRate = apiSeconds > 0 ? Double(apiCalls) / apiSeconds : (options.apiRate ?? options.profile.defaultAPIRate)
+        if let metadata = actions.metadata { callsByAction[metadata, default: 0] += metadataCalls }
+        let perAction = callsByAction.map { Double($0.value) / (options.actionRates[$0.key] ?? options.profile.defaultAPIRate) }.max() ?? 0
+        let aggregate = perAction > 0 ? Double(apiCalls) / perAction : options.profile.defaultAPIRate
+        let apiRate = min(aggregate, options.apiRate ?? .infinity)
+        let apiSeconds = Double(apiCalls) / apiRate
         let estimate = Plan.Estimate(
             bottleneck: apiSeconds > bandwidthSeconds ? "api-rate" : "bandwidth",
             seconds: max(apiSeconds, bandwidthSeconds), bandwidthSeconds: bandwidthSeconds, apiSeconds: apiSeconds)

@@ -34,6 +34,9 @@ public struct ReportRow: Sendable, Codable, Hashable {
     /// CRC-64/ECMA of the media as uploaded (decimal, as COS and OSS print it), checked by the store.
     /// A multipart media without a manifest `md5` has this and no `md5` (the MD5 needs a second read).
     public var crc64: String?
+    /// `committed` with this: the media is on the platform, its metadata call (Tencent
+    /// ModifyMediaInfo: description, tags) failed and is retried on the next run.
+    public var metadataError: String?
 
     /// The CSV header: the coding keys, which are declared in column order (``csvFields`` follows it).
     public static let columns = CodingKeys.allCases.map(\.stringValue)
@@ -44,7 +47,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
         case duplicateOf = "duplicate_of", errorCode = "error_code", errorMessage = "error_message", attempts
         case applyRequestID = "apply_request_id", commitRequestID = "commit_request_id", recovered
         case createdAt = "created_at", updatedAt = "updated_at", committedAt = "committed_at", platformStatus = "platform_status"
-        case crc64
+        case crc64, metadataError = "metadata_error"
     }
 
     public init(_ record: JournalRecord) {
@@ -77,6 +80,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
         committedAt = record.committedAt.map(Self.time)
         platformStatus = record.platformStatus
         crc64 = record.crc64
+        metadataError = record.metadataError
     }
 
     /// Items in flight are `pending` in a report: not finished yet.
@@ -99,7 +103,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
             title ?? "", sourceContext ?? "", duplicateOf ?? "", errorCode ?? "", errorMessage ?? "", String(attempts),
             applyRequestID ?? "",
             commitRequestID ?? "", recovered ? "true" : "false", createdAt, updatedAt, committedAt ?? "", platformStatus ?? "",
-            crc64 ?? "",
+            crc64 ?? "", metadataError ?? "",
         ]
     }
 

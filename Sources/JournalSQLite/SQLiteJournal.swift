@@ -228,6 +228,12 @@ public final class SQLiteJournal: JournalStore {
         migrator.registerMigration("v3: the CRC-64 of the uploaded media") { db in
             try db.execute(sql: "ALTER TABLE item ADD COLUMN crc64 TEXT")
         }
+        // A committed media whose metadata call (Tencent ModifyMediaInfo) is still to be made: it
+        // stays in the resume set (with its item) until the call is made.
+        migrator.registerMigration("v4: the metadata call after the commit") { db in
+            try db.execute(sql: "ALTER TABLE item ADD COLUMN metadata_pending INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "ALTER TABLE item ADD COLUMN metadata_error TEXT")
+        }
         return migrator
     }
 
@@ -293,8 +299,10 @@ public final class SQLiteJournal: JournalStore {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, state, item_json, source_context, session, secret, secret_expires, upload_id, md5, crc64, applied_at, attempts
-                    FROM item WHERE state IN ('applied', 'uploading', 'uploaded', 'committing') ORDER BY id
+                    SELECT id, state, item_json, source_context, session, secret, secret_expires, upload_id, md5, crc64, applied_at, attempts,
+                           file_id
+                    FROM item WHERE state IN ('applied', 'uploading', 'uploaded', 'committing')
+                       OR (state = 'committed' AND metadata_pending = 1) ORDER BY id
                     """)
             var points: [ResumePoint] = []
             for row in rows {
@@ -325,7 +333,7 @@ public final class SQLiteJournal: JournalStore {
                     ResumePoint(
                         key: key, state: state, item: item, sourceContext: row["source_context"] ?? "", session: session,
                         uploadID: row["upload_id"], parts: parts, md5: row["md5"], crc64: row["crc64"], appliedAt: row["applied_at"],
-                        attempts: row["attempts"]))
+                        attempts: row["attempts"], fileID: state == .committed ? row["file_id"] : nil))
             }
             return points
         }
@@ -341,7 +349,8 @@ public final class SQLiteJournal: JournalStore {
             // (the nightly no-op) then reads the journal and writes nothing.
             let existing = try db.cachedStatement(
                 sql: """
-                    SELECT id, manifest, line, path, title, state, file_id, media_url, cover_url, commit_request_id, duplicate_of
+                    SELECT id, manifest, line, path, title, state, file_id, media_url, cover_url, commit_request_id, duplicate_of,
+                           metadata_pending
                     FROM item WHERE manifest_path = ? AND row_id = ?
                     """)
             let insert = try db.cachedStatement(
@@ -390,6 +399,9 @@ public final class SQLiteJournal: JournalStore {
                             try moved.execute(arguments: [manifest.name, item.location.line, item.media.given, item.title, runID, now, key])
                         }
                         switch state {
+                        case .committed where row["metadata_pending"] == true:
+                            // Its metadata call is still to be made: the resume set carries it on.
+                            result.append(.inFlight(key: key))
                         case .committed:
                             result.append(
                                 .committed(
@@ -510,12 +522,21 @@ public final class SQLiteJournal: JournalStore {
             return ("md5 = COALESCE(?, md5), crc64 = ?, ", [md5, crc64])
         case .committing:
             return ("", [])
-        case .committed(let remote, let recovered):
+        case .committed(let remote, let recovered, let metadataPending):
+            // The item stays (for its metadata call) while one is pending.
             return (
                 "file_id = ?, media_url = ?, cover_url = ?, commit_request_id = ?, recovered = ?, committed_at = ?, platform_status = ?, secret = NULL, "
-                    + "secret_expires = NULL, item_json = NULL, upload_id = NULL, error_code = NULL, error_message = NULL, ",
-                [remote.fileID, remote.mediaURL, remote.coverURL, remote.requestID, recovered, now, remote.status]
+                    + "secret_expires = NULL, item_json = CASE WHEN ? THEN item_json ELSE NULL END, upload_id = NULL, error_code = NULL, "
+                    + "error_message = NULL, metadata_pending = ?, metadata_error = NULL, ",
+                [
+                    remote.fileID, remote.mediaURL, remote.coverURL, remote.requestID, recovered, now, remote.status, metadataPending,
+                    metadataPending,
+                ]
             )
+        case .metadataApplied:
+            return ("metadata_pending = 0, metadata_error = NULL, item_json = NULL, ", [])
+        case .metadataFailed(let code, let message):
+            return ("metadata_error = ?, ", [code + ": " + message])
         case .sessionAbandoned:
             return ("session = NULL, secret = NULL, secret_expires = NULL, upload_id = NULL, ", [])
         case .failed(let code, let message, let attempts):
@@ -540,7 +561,7 @@ public final class SQLiteJournal: JournalStore {
                 sql: """
                     SELECT manifest, line, row_id, path, title, size, md5, state, source_context, file_id, media_url, cover_url,
                            duplicate_of, error_code, error_message, attempts, apply_request_id, commit_request_id, recovered,
-                           created_at, updated_at, committed_at, platform_status, crc64
+                           created_at, updated_at, committed_at, platform_status, crc64, metadata_error
                     FROM item \(filter) ORDER BY manifest, line
                     """, arguments: arguments)
             while let row = try cursor.next() {
@@ -550,7 +571,7 @@ public final class SQLiteJournal: JournalStore {
                         state: ItemState(rawValue: row[7]) ?? .pending, sourceContext: row[8], fileID: row[9], mediaURL: row[10],
                         coverURL: row[11], duplicateOf: row[12], errorCode: row[13], errorMessage: row[14], attempts: row[15],
                         applyRequestID: row[16], commitRequestID: row[17], recovered: row[18], createdAt: row[19], updatedAt: row[20],
-                        committedAt: row[21], platformStatus: row[22], crc64: row[23]))
+                        committedAt: row[21], platformStatus: row[22], crc64: row[23], metadataError: row[24]))
             }
         }
     }

@@ -76,6 +76,18 @@ public struct TencentProvider: VODProvider {
             checkpoint: checkpoint)
     }
 
+    /// ModifyMediaInfo (protocol notes §3.8): the row's Description and tags, which ApplyUpload cannot
+    /// carry. Idempotent: the same Description again, tags the media has already.
+    public func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws {
+        _ = try await api.call(
+            "ModifyMediaInfo",
+            [
+                "FileId": media.fileID, "SubAppId": configuration.subAppID,
+                "Description": item.description.flatMap { $0.isEmpty ? nil : $0 },
+                "AddTags": item.tags.isEmpty ? nil : item.tags,
+            ], step: "metadata")
+    }
+
     public func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async {
         await cos.abort(uploadID: uploadID, location: location, credentials: session.credentials, step: "upload")
     }

@@ -268,6 +268,9 @@ struct IngestCommand: AsyncParsableCommand {
                 + "\(ByteSize.format(s.bytesSent)) in \(formatDuration(seconds)) (\(ByteSize.format(run.bytesPerSecond))/s), "
                 + "\(s.apiCalls) API calls, \(s.retries) retries"
             if s.resumed > 0 || s.recovered > 0 { text += "; \(s.resumed) resumed, \(s.recovered) commits recovered" }
+            if s.metadataFailed > 0 {
+                text += "; \(s.metadataFailed) committed without their metadata (the next run sets it: run the same command again)"
+            }
             text +=
                 "\nreport: \(stateDir)/report.csv, report.jsonl, summary.json (again any time: vodingest report --state-dir \(stateDir))"
             await sink.result(text)
@@ -282,7 +285,7 @@ struct IngestCommand: AsyncParsableCommand {
             throw ExitCode(128 + signal)
         }
         await sink.flush()
-        if s.failed > 0 || stop != nil || run.pending > 0 { throw ExitStatus.itemsFailed.exitCode }
+        if s.failed > 0 || s.metadataFailed > 0 || stop != nil || run.pending > 0 { throw ExitStatus.itemsFailed.exitCode }
         if summary?.hasErrors ?? true { throw ExitStatus.invalidRows.exitCode }
     }
 
@@ -385,6 +388,7 @@ struct IngestCommand: AsyncParsableCommand {
         case .committed:
             line["status"] = "committed"
             line["file_id"] = outcome.remote?.fileID
+            line["metadata_error"] = outcome.metadataError.map { "\($0.code): \($0.message)" }
         case .duplicate:
             line["status"] = "skipped"
             line["duplicate_of"] = outcome.duplicateOf
@@ -402,6 +406,7 @@ struct IngestCommand: AsyncParsableCommand {
         case .committed:
             return "committed  \(item.id)  \(idName) \(outcome.remote?.fileID ?? "?")  \(item.media.given)"
                 + (outcome.recovered ? "  (commit answer lost; found on the platform)" : "")
+                + (outcome.metadataError.map { "  metadata not set: \($0.code): \($0.message) (retried on the next run)" } ?? "")
         case .duplicate: return "skipped    \(item.id)  duplicate of \(outcome.duplicateOf ?? "?")"
         case .failed:
             let error = outcome.error

@@ -82,7 +82,7 @@ struct JournalTests {
         #expect(
             applied == [
                 "v1: runs, manifests, items, parts", "v2: the platform's status of a committed media",
-                "v3: the CRC-64 of the uploaded media",
+                "v3: the CRC-64 of the uploaded media", "v4: the metadata call after the commit",
             ])
         let error = #expect(throws: IngestError.self) { try SQLiteJournal(directory: dir.path + "/state") }
         #expect(error?.code == "journal.locked")

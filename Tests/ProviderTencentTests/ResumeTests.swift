@@ -220,3 +220,101 @@ struct ResumeTests {
         }
     }
 }
+
+/// A provider whose metadata call fails (the platform refused it): the media stays committed.
+struct FailingMetadata: VODProvider {
+    let base: any VODProvider
+    var name: String { base.name }
+    var profile: ProviderProfile { base.profile }
+    func recoverCommit(_ item: IngestItem, context: RecoveryContext) async throws -> RemoteMedia? {
+        try await base.recoverCommit(item, context: context)
+    }
+    func prepare(_ request: UploadRequest) async throws -> UploadSession { try await base.prepare(request) }
+    func transfer(
+        file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
+    )
+        async throws -> TransferResult
+    {
+        try await base.transfer(file: file, to: location, session: session, checkpoint: checkpoint)
+    }
+    func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async {
+        await base.abandon(uploadID: uploadID, at: location, session: session)
+    }
+    func commit(_ session: UploadSession) async throws -> RemoteMedia { try await base.commit(session) }
+    func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws {
+        throw ProviderError(step: "metadata", code: "InvalidParameterValue.Tags", message: "refused for the test", disposition: .failItem)
+    }
+}
+
+@Suite("the metadata call after the commit (Tencent ModifyMediaInfo), journalled")
+struct MetadataStepTests {
+    func runner(_ journal: any JournalStore, stats: IngestStats = IngestStats()) -> IngestRunner {
+        IngestRunner(
+            options: IngestOptions(concurrency: 2, apiRate: 1000, runID: "test", recoveryPause: .milliseconds(10)), stats: stats,
+            journal: journal, sources: LocalSourceFiles())
+    }
+
+    func described(_ file: TestFile) -> IngestItem {
+        var item = item(file, title: "Metadata step")
+        item.description = "set after the commit"
+        item.tags = ["k1", "k2"]
+        return item
+    }
+
+    func resumeWork(_ journal: SQLiteJournal) async throws -> [Work] {
+        try await journal.inFlight().map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }
+    }
+
+    @Test func aKillBetweenTheCommitAndTheMetadataCallIsFinishedOnResume() async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let file = try TestFile(directory, "meta.mp4", size: 5000)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let first = try await ResumeTests().work(journal, described(file))
+            let stopping = StoppingJournal(journal) { event, _ in
+                if case .committed = event { return true }
+                return false
+            }
+            _ = try await runner(stopping).run(ListSource([first]), provider: provider) { _ in }
+            let points = try await journal.inFlight()
+            #expect(points.count == 1 && points.first?.state == .committed && points.first?.fileID != nil, "\(points)")
+            var listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.count == 1 && listing.first?.description == nil, "killed before ModifyMediaInfo")
+
+            _ = try await runner(journal).run(ListSource(try await resumeWork(journal)), provider: provider) { _ in }
+            listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.count == 1 && listing.first?.description == "set after the commit" && listing.first?.tags == ["k1", "k2"])
+            #expect(try await journal.inFlight().isEmpty)
+        }
+    }
+
+    @Test func aFailedMetadataCallIsReportedAndRetriedOnTheNextRun() async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let file = try TestFile(directory, "meta.mp4", size: 5000)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let first = try await ResumeTests().work(journal, described(file))
+            let outcomes = Mutex<[ItemOutcome]>([])
+            let stats = IngestStats()
+            _ = try await runner(journal, stats: stats).run(ListSource([first]), provider: FailingMetadata(base: provider)) { outcome in
+                outcomes.withLock { $0.append(outcome) }
+            }
+            let outcome = try #require(outcomes.withLock { $0.first })
+            #expect(outcome.status == .committed && outcome.metadataError?.code == "InvalidParameterValue.Tags")
+            #expect(stats.snapshot.metadataFailed == 1)
+            var records: [JournalRecord] = []
+            try journal.records(manifestPaths: nil) { records.append($0) }
+            #expect(records.first?.state == .committed && records.first?.metadataError?.contains("InvalidParameterValue.Tags") == true)
+
+            // The next run sets it, and the report's column clears.
+            _ = try await runner(journal).run(ListSource(try await resumeWork(journal)), provider: provider) { _ in }
+            records = []
+            try journal.records(manifestPaths: nil) { records.append($0) }
+            #expect(records.first?.state == .committed && records.first?.metadataError == nil)
+            let listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.count == 1 && listing.first?.tags == ["k1", "k2"])
+        }
+    }
+}

@@ -141,7 +141,8 @@ struct CLITests {
         let plan = try #require(doc["plan"] as? [String: Any])
         #expect(plan["items"] as? Int == 6)
         #expect(plan["covers"] as? Int == 3)
-        #expect(plan["apiCalls"] as? Int == 12)
+        // 6 ApplyUpload, 6 CommitUpload, 5 ModifyMediaInfo (rows with a description or tags), capped at 50/s together.
+        #expect(plan["apiCalls"] as? Int == 17)
         #expect(plan["apiRate"] as? Double == 50)
         let estimate = try #require(plan["estimate"] as? [String: Any])
         #expect(estimate["bottleneck"] as? String == "api-rate")

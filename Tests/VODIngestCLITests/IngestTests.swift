@@ -98,7 +98,10 @@ struct IngestTests {
         let summary = try CLI.json(String(contentsOfFile: state.path + "/summary.json", encoding: .utf8))
         let counts = try #require(summary["counts"] as? [String: Any])
         #expect(counts["committed"] as? Int == 6)
-        #expect(counts["apiCalls"] as? Int == 12)
+        // ApplyUpload and CommitUpload for each, and ModifyMediaInfo for the 5 rows with a description or tags.
+        #expect(counts["apiCalls"] as? Int == 17)
+        #expect((counts["apiCallsByAction"] as? [String: Int])?["ModifyMediaInfo"] == 5)
+        #expect(rows.allSatisfy { $0["metadata_error"] == "" })
     }
 
     /// Faults on (InternalError, SlowDown, Complete errors, connections reset mid-body): every item
@@ -319,11 +322,12 @@ struct ActionRateTests {
     }
 }
 
-@Suite("every ApplyUpload field of a row reaches the platform")
+@Suite("every field of a Tencent row reaches the platform: ApplyUpload's, then ModifyMediaInfo's")
 struct ApplyUploadFieldTests {
     static let csv =
-        "id,path,title,category,procedure,storage_region,expire_time,source_context,meta.batch,meta.note\n"
-        + #"full,m/a.mp4,Full row,42,QuickTranscode,ap-chongqing,2031-05-06T07:08:09Z,partner:full,b-7,"a/b, ""quoted""""#
+        "id,path,title,category,procedure,storage_region,expire_time,source_context,meta.batch,meta.note,description,tags\n"
+        + #"full,m/a.mp4,Full row,42,QuickTranscode,ap-chongqing,2031-05-06T07:08:09Z,partner:full,b-7,"a/b, ""quoted""","#
+        + #"Said after the commit,drama;2024"#
         + "\n"
 
     /// What the emulator's catalogue holds of the row, as the platform would.
@@ -338,6 +342,9 @@ struct ApplyUploadFieldTests {
         #expect(m["sourceContext"] as? String == "partner:full")
         // meta.* as SessionContext: sorted names, the value's slash and quotes as JSON has them.
         #expect(m["sessionContext"] as? String == #"{"batch":"b-7","note":"a/b, \"quoted\""}"#)
+        // ApplyUpload has no Description or Tags: ModifyMediaInfo after CommitUpload sets them.
+        #expect(m["description"] as? String == "Said after the commit")
+        #expect(m["tags"] as? [String] == ["drama", "2024"])
     }
 
     @Test func standalone() async throws {
