@@ -399,11 +399,17 @@ public struct RemoteMediaInfo: Sendable, Hashable, Codable {
     public var status: String?
     /// Alibaba ReferenceId.
     public var referenceID: String?
+    /// Description and tags as the platform holds them (nil: it did not say).
+    public var description: String?
+    public var tags: [String]?
 
     public init(
         fileID: String, name: String, size: Int64? = nil, md5: String? = nil, sourceContext: String? = nil, mediaURL: String? = nil,
-        coverURL: String? = nil, createdAt: Int64? = nil, classID: Int? = nil, status: String? = nil, referenceID: String? = nil
+        coverURL: String? = nil, createdAt: Int64? = nil, classID: Int? = nil, status: String? = nil, referenceID: String? = nil,
+        description: String? = nil, tags: [String]? = nil
     ) {
+        self.description = description
+        self.tags = tags
         self.status = status
         self.referenceID = referenceID
         self.fileID = fileID

@@ -31,6 +31,10 @@ public struct AuditFinding: Sendable, Hashable, Codable {
     public static let checksumMismatch = "audit.checksum-mismatch"
     public static let remoteMissing = "audit.remote-missing"
     public static let remoteMismatch = "audit.remote-mismatch"
+    /// The platform's description, tags, category or cover are not what the manifest row sets.
+    public static let remoteMetadataDrift = "audit.remote-metadata-drift"
+    /// The platform's MD5 of the media is not the report's.
+    public static let remoteChecksumMismatch = "audit.remote-checksum-mismatch"
 }
 
 /// A manifest row as the audit needs it.
@@ -41,12 +45,24 @@ public struct AuditManifestRow: Sendable, Hashable {
     public var id: String?
     /// The media file (absolute), when the row names one.
     public var file: String?
+    /// The metadata the row sets, which the platform must hold (`--verify-remote`).
+    public var description: String?
+    public var tags: [String]
+    public var category: Int?
+    public var hasCover: Bool
 
-    public init(manifest: Int, line: Int, id: String?, file: String?) {
+    public init(
+        manifest: Int, line: Int, id: String?, file: String?, description: String? = nil, tags: [String] = [], category: Int? = nil,
+        hasCover: Bool = false
+    ) {
         self.manifest = manifest
         self.line = line
         self.id = id
         self.file = file
+        self.description = description
+        self.tags = tags
+        self.category = category
+        self.hasCover = hasCover
     }
 }
 
@@ -105,6 +121,7 @@ public struct Auditor: Sendable {
         // Every manifest row has exactly one report row, and every report row a manifest row.
         var seen: [Key: Int] = [:]
         var byFileID: [String: ReportRow] = [:]
+        var metadataByFileID: [String: AuditManifestRow] = [:]
         var toCheck: [(ReportRow, String)] = []
         for row in report {
             guard let index = manifestIndex(of: row.manifest, currentDirectory: currentDirectory) else {
@@ -146,6 +163,7 @@ public struct Auditor: Sendable {
                             message: "media id \(fileID) is also the media id of \(other.manifest) line \(other.line) (\(other.id))"))
                 } else {
                     byFileID[fileID] = row
+                    metadataByFileID[fileID] = manifestRow
                 }
             }
             if let file = manifestRow.file { toCheck.append((row, file)) }
@@ -206,7 +224,7 @@ public struct Auditor: Sendable {
         if let remote {
             let committed = byFileID.values.sorted { ($0.manifest, $0.line) < ($1.manifest, $1.line) }
             totals.remoteChecked = committed.count
-            findings += try await remote.check(committed)
+            findings += try await remote.check(committed, expected: metadataByFileID)
         }
         findings.sort { ($0.manifest ?? "", $0.line ?? 0, $0.code) < ($1.manifest ?? "", $1.line ?? 0, $1.code) }
         return (findings, totals)
@@ -225,7 +243,7 @@ public struct RemoteCheck: Sendable {
         self.maxAttempts = maxAttempts
     }
 
-    func check(_ rows: [ReportRow]) async throws -> [AuditFinding] {
+    func check(_ rows: [ReportRow], expected: [String: AuditManifestRow] = [:]) async throws -> [AuditFinding] {
         var findings: [AuditFinding] = []
         let size = max(1, catalog.describeBatchLimit)
         var start = 0
@@ -261,9 +279,41 @@ public struct RemoteCheck: Sendable {
                             code: AuditFinding.remoteMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
                             message: "media \(fileID) has " + differences.joined(separator: ", ")))
                 }
+                if let md5 = row.md5, let remote = media.md5, md5.lowercased() != remote.lowercased() {
+                    findings.append(
+                        AuditFinding(
+                            code: AuditFinding.remoteChecksumMismatch, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
+                            message: "the platform's MD5 of media \(fileID) is \(remote); the report says \(md5)"))
+                }
+                if let want = expected[fileID] {
+                    let drift = Self.drift(media, want)
+                    if !drift.isEmpty {
+                        findings.append(
+                            AuditFinding(
+                                code: AuditFinding.remoteMetadataDrift, manifest: row.manifest, line: row.line, id: row.id, fileID: fileID,
+                                message: "media \(fileID) has " + drift.joined(separator: ", ")
+                                    + " (a next ingest of the manifest does not rewrite a committed media's metadata)"))
+                    }
+                }
             }
         }
         return findings
+    }
+
+    /// How the platform's metadata differs from what the manifest row sets (fields the platform did
+    /// not report are not compared).
+    static func drift(_ media: RemoteMediaInfo, _ want: AuditManifestRow) -> [String] {
+        var drift: [String] = []
+        let description = want.description ?? ""
+        if let has = media.description, has != description { drift.append("description '\(has)', the manifest says '\(description)'") }
+        if let has = media.tags, Set(has) != Set(want.tags) {
+            drift.append("tags \(has.joined(separator: ";")), the manifest says \(want.tags.joined(separator: ";"))")
+        }
+        if let category = want.category, let has = media.classID, has != category {
+            drift.append("category \(has), the manifest says \(category)")
+        }
+        if want.hasCover, media.coverURL == nil { drift.append("no cover, the manifest gives one") }
+        return drift
     }
 
     /// Statuses of a media whose source is not (or no longer) there: Alibaba `Uploading` (the OSS write

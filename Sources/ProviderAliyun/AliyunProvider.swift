@@ -209,7 +209,9 @@ public struct AliyunProvider: VODProvider {
             sourceContext: text("ReferenceId"),
             coverURL: text("CoverURL"),
             createdAt: text("CreationTime").flatMap(ISO8601Timestamp.parse).map { Int64($0.timeIntervalSince1970) },
-            classID: (object["CateId"] as? NSNumber)?.intValue, status: text("Status"), referenceID: text("ReferenceId"))
+            classID: (object["CateId"] as? NSNumber)?.intValue, status: text("Status"), referenceID: text("ReferenceId"),
+            description: object["Description"] as? String ?? "",
+            tags: (object["Tags"] as? String).map { $0.split(separator: ",").map(String.init) } ?? [])
     }
 }
 

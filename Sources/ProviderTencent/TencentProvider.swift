@@ -192,6 +192,7 @@ extension TencentProvider: MediaCatalog {
             md5: text(meta["Md5"]), sourceContext: text(source["SourceContext"]), mediaURL: text(basic["MediaUrl"]),
             coverURL: text(basic["CoverUrl"]),
             createdAt: text(basic["CreateTime"]).flatMap(ISO8601Timestamp.parse).map { Int64($0.timeIntervalSince1970) },
-            classID: (basic["ClassId"] as? NSNumber)?.intValue)
+            classID: (basic["ClassId"] as? NSNumber)?.intValue, description: basic["Description"] as? String,
+            tags: basic["TagSet"] as? [String])
     }
 }

@@ -15,7 +15,7 @@ struct AuditCommand: AsyncParsableCommand {
         discussion: """
             Every manifest row must have exactly one report row (audit.missing-row, audit.extra-row), no
             media id may appear twice (audit.duplicate-file-id), and each committed row's file must still have
-            the report's size and MD5 (audit.size-mismatch, audit.checksum-mismatch). With --verify-remote, the platform (Tencent DescribeMediaInfos, Alibaba GetVideoInfos: 20 ids a call, under --api-rate) confirms each media id exists with the expected name and size, and on Tencent its SourceContext, on Alibaba its ReferenceId (audit.remote-missing, audit.remote-mismatch).
+            the report's size and MD5 (audit.size-mismatch, audit.checksum-mismatch). With --verify-remote, the platform (Tencent DescribeMediaInfos, Alibaba GetVideoInfos: 20 ids a call, under --api-rate) confirms each media id exists with the expected name and size, and on Tencent its SourceContext, on Alibaba its ReferenceId (audit.remote-missing, audit.remote-mismatch), that its description, tags, category and cover are what the manifest row says (audit.remote-metadata-drift), and that its MD5, where the platform gives one, is the report's (audit.remote-checksum-mismatch).
 
             The report may be CSV, JSONL or JSON, as `vodingest report` or `ingest` wrote it.
             Exit status: 0 no findings; 1 findings; 64 usage error; 66 a manifest or the report cannot be read.
@@ -90,7 +90,9 @@ struct AuditCommand: AsyncParsableCommand {
                     }()
                 manifestRows.append(
                     AuditManifestRow(
-                        manifest: position, line: outcome.location.line, id: outcome.id, file: outcome.item?.media.resolved))
+                        manifest: position, line: outcome.location.line, id: outcome.id, file: outcome.item?.media.resolved,
+                        description: outcome.item?.description, tags: outcome.item?.tags ?? [], category: outcome.item?.category,
+                        hasCover: outcome.item?.cover != nil))
             })
         if !summary.unreadable.isEmpty {
             errors.write(Data("error: cannot read \(summary.unreadable.joined(separator: ", "))\n".utf8))

@@ -97,9 +97,11 @@ struct JournalCLITests {
         var rows = lines.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         #expect(rows.count == 6)
         rows.removeFirst()  // audit.missing-row
-        rows[0][column("file_id")] = rows[1][column("file_id")]  // audit.duplicate-file-id (and remote-mismatch: another name)
+        // audit.duplicate-file-id, and remote-mismatch and remote-metadata-drift: another row's media, with its name and metadata
+        rows[0][column("file_id")] = rows[1][column("file_id")]
         rows[1][column("size")] = "1"  // audit.size-mismatch
-        rows[2][column("md5")] = String(repeating: "0", count: 32)  // audit.checksum-mismatch
+        // audit.checksum-mismatch against the file, audit.remote-checksum-mismatch against the platform's MD5
+        rows[2][column("md5")] = String(repeating: "0", count: 32)
         rows[3][column("file_id")] = "1888888888888888888"  // audit.remote-missing
         var extra = rows[4]
         extra[column("line")] = "99"  // audit.extra-row
@@ -115,7 +117,7 @@ struct JournalCLITests {
         #expect(
             codes == [
                 "audit.missing-row", "audit.extra-row", "audit.duplicate-file-id", "audit.size-mismatch", "audit.checksum-mismatch",
-                "audit.remote-missing", "audit.remote-mismatch",
+                "audit.remote-missing", "audit.remote-mismatch", "audit.remote-metadata-drift", "audit.remote-checksum-mismatch",
             ], "\(findings)")
         let text = try CLI.run(["audit", "samples/good.csv", "samples/good.xml", "--report", tampered])
         #expect(text.status == 1)
@@ -190,5 +192,29 @@ struct JournalCLITests {
         let names = media.compactMap { $0["name"] as? String }
         #expect(names.count == count && Set(names).count == count, "each item committed exactly once: \(names.sorted())")
         #expect(try committed() == count)
+    }
+}
+
+@Suite("audit --verify-remote compares the platform's metadata with the manifest")
+struct AuditMetadataTests {
+    @Test func descriptionTagsAndCategoryThatDriftedAreReported() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        try lib.write("m/a.mp4", bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: CLI.root + "/samples/media/ep1.mp4"))))
+        let header = "id,path,title,description,tags,category\n"
+        let manifest = try lib.write("drift.csv", header + "d1,m/a.mp4,Drift,As uploaded,a;b,3\n")
+        let state = lib.path + "/state"
+        let r = try CLI.run(["ingest", manifest, "--state-dir", state])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let audit = ["audit", manifest, "--report", state + "/report.csv", "--verify-remote", "--state-dir", state]
+        let clean = try CLI.run(audit)
+        #expect(clean.status == 0, "what was sent is what the platform holds: \(clean.stdout)\(clean.stderr)")
+        // The delivery changes its metadata: the platform still has the old values.
+        try lib.write("drift.csv", header + "d1,m/a.mp4,Drift,Changed since,a;c,4\n")
+        let drifted = try CLI.run(audit)
+        #expect(drifted.status == 1, "\(drifted.stdout)\(drifted.stderr)")
+        #expect(drifted.stdout.contains("audit.remote-metadata-drift"), "\(drifted.stdout)")
+        #expect(drifted.stdout.contains("description 'As uploaded', the manifest says 'Changed since'"), "\(drifted.stdout)")
+        #expect(drifted.stdout.contains("tags a;b, the manifest says a;c") && drifted.stdout.contains("category 3"), "\(drifted.stdout)")
     }
 }
