@@ -10,7 +10,7 @@ import Testing
 struct AliyunCLITests {
     /// Media files of `size` bytes with an MP4 header, distinct per index.
     func library(_ lib: TemporaryDirectory, count: Int, size: Int, covers: Bool = false, prefix: String = "a") throws -> String {
-        var csv = "id,path,cover,title,tags,meta.n\n"
+        var csv = "id,path,cover,title,tags,meta.n,description\n"
         for i in 0..<count {
             var bytes = MediaBytes.mp4
             bytes += (0..<(size - bytes.count)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
@@ -20,7 +20,7 @@ struct AliyunCLITests {
                 try lib.write("c/\(prefix)\(i).png", bytes: MediaBytes.png + [UInt8(i)])
                 cover = "c/\(prefix)\(i).png"
             }
-            csv += "\(prefix)\(i),m/\(prefix)\(i).mp4,\(cover),Title \(prefix)\(i),x;y,\(i)\n"
+            csv += "\(prefix)\(i),m/\(prefix)\(i).mp4,\(cover),Title \(prefix)\(i),x;y,\(i),About \(prefix)\(i)\n"
         }
         return try lib.write("\(prefix).csv", csv)
     }
@@ -83,6 +83,7 @@ struct AliyunCLITests {
             #expect((row["md5"]?.isEmpty == false) == ((Int(row["size"] ?? "") ?? 0) <= 1 << 20), "\(row)")
             #expect(video["title"] as? String == "Title " + (row["id"] ?? ""))
             #expect(video["tags"] as? String == "x,y")
+            #expect(video["description"] as? String == "About " + (row["id"] ?? ""), "CreateUploadVideo's Description")
             #expect((video["userData"] as? String)?.contains("\"Extend\":{\"n\":") == true)
             #expect(video["referenceID"] as? String == row["source_context"])
             let index = Int(row["id"]!.dropFirst())!
