@@ -393,14 +393,7 @@ public struct ObjectUploader: Sendable {
         }
         let crc = digest.crc64
         var md5 = digest.md5
-        if let header = dialect.crc64Header, let given = response.header(header) {
-            guard UInt64(given) == crc else {
-                throw ProviderError(
-                    step: step, code: "crc64.mismatch",
-                    message: "\(dialect.storeName) reports CRC-64 \(given) for \(what), the local bytes have \(crc)",
-                    requestID: response.header(dialect.requestIDHeader), httpStatus: response.status, disposition: .retry)
-            }
-        } else {
+        if try !checkCRC(response, expected: crc, step: step, what: what) {
             // No CRC from this store: the ETag (the MD5 of a part or simple object) is the check.
             integrity.storeSendsCRC = false
             if md5 == nil {
@@ -421,14 +414,17 @@ public struct ObjectUploader: Sendable {
     }
 
     /// A CRC-64 header that disagrees with the local bytes is a corrupted transfer: retried.
-    private func checkCRC(_ response: HTTPResponseData, expected: UInt64?, step: String, what: String) throws {
-        guard let header = dialect.crc64Header, let expected, let given = response.header(header) else { return }
+    /// - Returns: whether the store sent a CRC-64 to check.
+    @discardableResult
+    private func checkCRC(_ response: HTTPResponseData, expected: UInt64?, step: String, what: String) throws -> Bool {
+        guard let header = dialect.crc64Header, let expected, let given = response.header(header) else { return false }
         guard UInt64(given) == expected else {
             throw ProviderError(
                 step: step, code: "crc64.mismatch",
                 message: "\(dialect.storeName) reports CRC-64 \(given) for \(what), the local bytes have \(expected)",
                 requestID: response.header(dialect.requestIDHeader), httpStatus: response.status, disposition: .retry)
         }
+        return true
     }
 
     /// Complete Multipart Upload; returns the whole object's CRC-64, combined from the parts' (as

@@ -137,6 +137,17 @@ struct RunnerFlowTests {
         #expect(stats.apiCallsByAction == ["ApplyUpload": 1, "CommitUpload": 1])
     }
 
+    /// An item resumed in `uploading` with the provider's first session (whose credentials expire
+    /// in `firstLifetime`), the calls made so far forgotten.
+    func resumedUploading(_ provider: FlowProvider) async throws -> Work {
+        let session = try await provider.prepare(UploadRequest(item: item(cover: false), sourceContext: "ctx"))
+        provider.calls.withLock { $0.removeAll() }
+        let resume = ResumePoint(
+            key: 1, state: .uploading, item: item(cover: false), sourceContext: "ctx", session: session, uploadID: "u1", parts: [:],
+            md5: nil, appliedAt: nil, attempts: 1)
+        return Work(key: 1, item: item(cover: false), resume: resume, sourceContext: "ctx")
+    }
+
     /// Credentials within the margin before the transfer: refreshed in place and journalled (Alibaba);
     /// the multipart upload's session is kept, no second prepare.
     @Test func credentialsNearExpiryAreRefreshedInPlaceWhereThePlatformCan() async throws {
@@ -145,15 +156,10 @@ struct RunnerFlowTests {
         let stats = IngestStats()
         let runner = IngestRunner(options: IngestOptions(apiRate: 1000, runID: "t"), stats: stats, journal: journal, sources: NoChanges())
         // Resumed in `uploading` with a session whose credentials expire in 30 s (< the 120 s margin).
-        let session = try await provider.prepare(UploadRequest(item: item(cover: false), sourceContext: "ctx"))
-        provider.calls.withLock { $0.removeAll() }
-        let resume = ResumePoint(
-            key: 1, state: .uploading, item: item(cover: false), sourceContext: "ctx", session: session, uploadID: "u1", parts: [:],
-            md5: nil,
-            appliedAt: nil, attempts: 1)
+        let work = try await resumedUploading(provider)
         let outcome = Mutex<ItemOutcome?>(nil)
         _ = try await runner.run(
-            OneWork([Work(key: 1, item: item(cover: false), resume: resume, sourceContext: "ctx")]), provider: provider
+            OneWork([work]), provider: provider
         ) {
             o in outcome.withLock { $0 = o }
         }
@@ -168,14 +174,9 @@ struct RunnerFlowTests {
         let journal = MemoryJournal()
         let runner = IngestRunner(
             options: IngestOptions(apiRate: 1000, runID: "t"), stats: IngestStats(), journal: journal, sources: NoChanges())
-        let session = try await provider.prepare(UploadRequest(item: item(cover: false), sourceContext: "ctx"))
-        provider.calls.withLock { $0.removeAll() }
-        let resume = ResumePoint(
-            key: 1, state: .uploading, item: item(cover: false), sourceContext: "ctx", session: session, uploadID: "u1", parts: [:],
-            md5: nil,
-            appliedAt: nil, attempts: 1)
+        let work = try await resumedUploading(provider)
         _ = try await runner.run(
-            OneWork([Work(key: 1, item: item(cover: false), resume: resume, sourceContext: "ctx")]), provider: provider
+            OneWork([work]), provider: provider
         ) { _ in }
         let calls = provider.calls.withLock { $0 }
         #expect(!calls.contains("refresh"))

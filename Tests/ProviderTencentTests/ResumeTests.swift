@@ -5,6 +5,7 @@ import IngestEngine
 import IngestTesting
 import JournalSQLite
 import Manifests
+import ProviderTencent
 import Synchronization
 import Testing
 
@@ -58,9 +59,13 @@ final class ListSource: WorkSource, @unchecked Sendable {
     func next() async throws -> Work? { works.popLast() }
 }
 
-/// A provider whose CommitUpload reaches the platform but whose answer is lost (as a kill would lose it).
-struct LosingCommitAnswers: VODProvider {
-    let base: any VODProvider & MediaCatalog
+/// A test provider that passes every step to `base` but the ones it overrides.
+protocol ForwardingProvider: VODProvider {
+    associatedtype Base: VODProvider
+    var base: Base { get }
+}
+
+extension ForwardingProvider {
     var name: String { base.name }
     var profile: ProviderProfile { base.profile }
     func recoverCommit(_ item: IngestItem, context: RecoveryContext) async throws -> RemoteMedia? {
@@ -69,14 +74,21 @@ struct LosingCommitAnswers: VODProvider {
     func prepare(_ request: UploadRequest) async throws -> UploadSession { try await base.prepare(request) }
     func transfer(
         file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
-    ) async throws
-        -> TransferResult
+    )
+        async throws -> TransferResult
     {
         try await base.transfer(file: file, to: location, session: session, checkpoint: checkpoint)
     }
     func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async {
         await base.abandon(uploadID: uploadID, at: location, session: session)
     }
+    func commit(_ session: UploadSession) async throws -> RemoteMedia { try await base.commit(session) }
+    func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws { try await base.updateMetadata(media, item: item) }
+}
+
+/// A provider whose CommitUpload reaches the platform but whose answer is lost (as a kill would lose it).
+struct LosingCommitAnswers: ForwardingProvider {
+    let base: TencentProvider
     func commit(_ session: UploadSession) async throws -> RemoteMedia {
         _ = try await base.commit(session)
         throw CancellationError()
@@ -222,25 +234,8 @@ struct ResumeTests {
 }
 
 /// A provider whose metadata call fails (the platform refused it): the media stays committed.
-struct FailingMetadata: VODProvider {
-    let base: any VODProvider
-    var name: String { base.name }
-    var profile: ProviderProfile { base.profile }
-    func recoverCommit(_ item: IngestItem, context: RecoveryContext) async throws -> RemoteMedia? {
-        try await base.recoverCommit(item, context: context)
-    }
-    func prepare(_ request: UploadRequest) async throws -> UploadSession { try await base.prepare(request) }
-    func transfer(
-        file: FileReference, to location: ObjectLocation, session: UploadSession, checkpoint: TransferCheckpoint
-    )
-        async throws -> TransferResult
-    {
-        try await base.transfer(file: file, to: location, session: session, checkpoint: checkpoint)
-    }
-    func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async {
-        await base.abandon(uploadID: uploadID, at: location, session: session)
-    }
-    func commit(_ session: UploadSession) async throws -> RemoteMedia { try await base.commit(session) }
+struct FailingMetadata: ForwardingProvider {
+    let base: TencentProvider
     func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws {
         throw ProviderError(step: "metadata", code: "InvalidParameterValue.Tags", message: "refused for the test", disposition: .failItem)
     }

@@ -60,6 +60,15 @@ def call(request):
     return json.loads(client.do_action_with_exception(request))
 
 
+def error_code(request):
+    """The error code the emulator answers `request` with, or None when it succeeds."""
+    try:
+        call(request)
+        return None
+    except ServerException as e:
+        return e.get_error_code()
+
+
 def decode(b64):
     return json.loads(base64.b64decode(b64))
 
@@ -134,20 +143,12 @@ check("UpdateVideoInfo sets Description and Tags and keeps the Title",
 too_many = UpdateVideoInfoRequest.UpdateVideoInfoRequest()
 too_many.set_VideoId(video_id)
 too_many.set_Tags(",".join(str(i) for i in range(17)))
-try:
-    call(too_many)
-    code = None
-except ServerException as e:
-    code = e.get_error_code()
+code = error_code(too_many)
 check("UpdateVideoInfo refuses 17 tags (TagsExceededMax)", code == "TagsExceededMax", code)
 missing_video = UpdateVideoInfoRequest.UpdateVideoInfoRequest()
 missing_video.set_VideoId("00000000000000000000000000000000")
 missing_video.set_Title("x")
-try:
-    call(missing_video)
-    code = None
-except ServerException as e:
-    code = e.get_error_code()
+code = error_code(missing_video)
 check("UpdateVideoInfo of an unknown VideoId is InvalidVideo.NotFound", code == "InvalidVideo.NotFound", code)
 # The later checks expect the created tags again.
 restore = UpdateVideoInfoRequest.UpdateVideoInfoRequest()
