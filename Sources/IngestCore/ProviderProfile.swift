@@ -180,7 +180,8 @@ public struct ProviderProfile: Sendable, Hashable {
         return actionRates.merging(reducedActionRates) { _, reduced in reduced }
     }
 
-    /// Every API action the tool may call on this platform, for `--action-rate` and messages.
+    /// Every API action an ingest calls on this platform (the flow's, and the recovery's lookups: the
+    /// keys of ``actionRates``), for `--action-rate` and messages.
     public var knownActions: Set<String> {
         Set(actionRates.keys).union([actions.prepare, actions.complete])
             .union([actions.cover, actions.refresh, actions.metadata].compactMap { $0 })
@@ -263,8 +264,7 @@ extension ProviderProfile {
     ).with {
         // ApplyUpload and CommitUpload are documented; the others are assumed alike (protocol notes §2.5).
         $0.actionRates = [
-            "ApplyUpload": 100, "CommitUpload": 100, "ModifyMediaInfo": 100, "DescribeMediaInfos": 100, "SearchMedia": 100,
-            "DeleteMedia": 100,
+            "ApplyUpload": 100, "CommitUpload": 100, "ModifyMediaInfo": 100, "SearchMedia": 100,
         ]
     }
 
@@ -307,7 +307,7 @@ extension ProviderProfile {
         // recoverable, 100/s is assumed.
         $0.actionRates = [
             "CreateUploadVideo": 80, "RefreshUploadVideo": 80, "CreateUploadImage": 100, "GetMezzanineInfo": 100,
-            "GetVideoInfos": 100, "DeleteVideo": 100,
+            "GetVideoInfo": 100,
         ]
         $0.fullRateRegions = ["cn-beijing", "cn-shanghai", "cn-shenzhen", "ap-southeast-1"]
         $0.reducedActionRates = ["CreateUploadVideo": 40, "RefreshUploadVideo": 40]

@@ -507,7 +507,7 @@ struct ActionRates {
                 result.rates[pieces[0]] = rate.perSecond
             } else {
                 throw ValidationError(
-                    "--action-rate: \(profile.displayName) has no action '\(pieces[0])'; its actions are "
+                    "--action-rate: an ingest into \(profile.displayName) makes no '\(pieces[0])' call; the actions it calls are "
                         + profile.knownActions.sorted().joined(separator: ", "))
             }
         }

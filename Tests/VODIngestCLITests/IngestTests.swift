@@ -316,7 +316,10 @@ struct ActionRateTests {
     @Test func anActionThePlatformDoesNotHaveIsRefused() throws {
         let r = try CLI.run(["ingest", "--action-rate", "CreateUploadVideo=5", "samples/good.csv"])
         #expect(r.status == 64)
-        #expect(r.stderr.contains("no action 'CreateUploadVideo'") && r.stderr.contains("ApplyUpload"), "\(r.stderr)")
+        #expect(r.stderr.contains("makes no 'CreateUploadVideo' call") && r.stderr.contains("ApplyUpload"), "\(r.stderr)")
+        // An action of the platform that an ingest never calls would be accepted and do nothing: refused.
+        let unused = try CLI.run(["ingest", "--action-rate", "DescribeMediaInfos=5", "samples/good.csv"])
+        #expect(unused.status == 64 && unused.stderr.contains("makes no 'DescribeMediaInfos' call"), "\(unused.stderr)")
         let malformed = try CLI.run(["ingest", "--action-rate", "ApplyUpload", "samples/good.csv"])
         #expect(malformed.status == 64 && malformed.stderr.contains("ACTION=RATE"), "\(malformed.stderr)")
     }
