@@ -131,7 +131,7 @@ public struct RequestRate: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        perSecond == perSecond.rounded() ? "\(Int(perSecond))/s" : "\(perSecond)/s"
+        perSecond == perSecond.rounded() ? "\(Int(perSecond))/s" : String(format: "%.1f/s", perSecond)
     }
 }
 

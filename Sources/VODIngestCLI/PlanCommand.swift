@@ -131,7 +131,7 @@ enum PlanText {
                 + "\(p.simpleUploads) single PUT\(p.simpleUploads == 1 ? "" : "s"), \(p.multipartUploads) multipart upload\(p.multipartUploads == 1 ? "" : "s") in \(p.parts) parts of \(ByteSize.format(p.partSize)); \(p.storageRequests) requests"
         )
         let budgets = (profile?.actionRates(region: nil) ?? [:]).filter { name, _ in
-            profile.map { [$0.actions.prepare, $0.actions.complete, $0.actions.cover].contains(name) } ?? false
+            profile.map { [$0.actions.prepare, $0.actions.complete, $0.actions.cover, $0.actions.metadata].contains(name) } ?? false
         }
         let perAction = budgets.sorted { $0.key < $1.key }.map { "\($0.key) \(RequestRate(perSecond: $0.value))" }.joined(separator: ", ")
         out.line(
