@@ -37,6 +37,27 @@ public enum JournalEvent: Sendable {
     case committed(RemoteMedia, recovered: Bool, metadataPending: Bool = false)
     /// The metadata call (Tencent ModifyMediaInfo) was made.
     case metadataApplied
+    /// A new delivery of a committed row changed fields the platform can set on the media: the
+    /// update call (``MetadataUpdate``) comes next, with the new row; until it is made the item
+    /// stays in the resume set.
+    case revising(MetadataUpdate, item: IngestItem)
+    /// The update call was made: the journal now holds the new row's values (the report says
+    /// `updated`, with the fields).
+    case revisionApplied(RowValues, fields: [String])
+    /// A new delivery of a committed row differs in a way the platform cannot take in place (the
+    /// file, or a field only an upload carries), and it is not replaced: the report says
+    /// `changed`, with why.
+    case changeNoted(String)
+    /// Only the file's modification time changed; its content is the committed one.
+    case contentConfirmed(modified: Double?)
+    /// A changed row is uploaded anew (`--replace-changed`): the item starts over with the new row,
+    /// keeping the committed media's id as the one it replaces (deleted after the new commit when
+    /// `deleteReplaced`).
+    case replacing(item: IngestItem, sourceContext: String, values: RowValues, deleteReplaced: Bool, reason: String)
+    /// The replaced media was deleted (or the platform no longer had it).
+    case replacedDeleted
+    /// Deleting the replaced media failed: a next run tries again.
+    case replacedDeleteFailed(code: String, message: String)
     /// The metadata call failed: the media is committed, its metadata is retried on the next run.
     case metadataFailed(code: String, message: String)
     /// The session cannot be used again (expired, or refused): the item starts over from ApplyUpload.
@@ -62,6 +83,9 @@ public enum ItemLifecycle {
         case (.uploaded, .committing), (.committing, .committing): return .committing
         case (.committing, .committed): return .committed
         case (.committed, .metadataApplied), (.committed, .metadataFailed): return .committed
+        case (.committed, .revising), (.committed, .revisionApplied), (.committed, .changeNoted): return .committed
+        case (.committed, .contentConfirmed), (.committed, .replacedDeleted), (.committed, .replacedDeleteFailed): return .committed
+        case (.committed, .replacing): return .pending
         case (let from, .sessionAbandoned) where from.isInFlight: return .pending
         case (let from, .failed) where from == .pending || from.isInFlight: return .failed
         case (.pending, .duplicate): return .skipped
@@ -124,6 +148,13 @@ public enum Registration: Sendable {
     case duplicate(key: Int64, of: String)
     /// In flight from an earlier run: the resume of ``JournalStore/inFlight()`` carries it on.
     case inFlight(key: Int64)
+    /// A replacement (`--replace-changed`) an earlier run did not finish (it failed, or was not
+    /// started): upload it, as the replacement of this media.
+    case replacement(key: Int64, replaces: String)
+    /// Committed before, and this delivery of the row differs from what was committed (its values,
+    /// its file's size or modification time): the engine decides (update in place, replace, or
+    /// report it changed).
+    case revised(key: Int64, RemoteMedia, CommittedRevision)
 }
 
 /// A committed item's content, to tell a new row's file is the same.
@@ -163,8 +194,18 @@ public struct ResumePoint: Sendable {
     public var md5: String?
     /// CRC-64/ECMA of the media as uploaded (decimal), once it was.
     public var crc64: String?
-    /// The committed media of an item whose metadata call is still to be made.
+    /// The committed media of an item whose metadata call (or replaced-media deletion) is still to be made.
     public var fileID: String?
+    /// The metadata call still to be made on the committed media: nil for the step right after the
+    /// upload (``MetadataUpdate/afterUpload(_:profile:)``), or a revision's update.
+    public var metadataUpdate: MetadataUpdate?
+    /// Whether the metadata call is still to be made (a committed item in the resume set may only
+    /// have its replaced media to delete).
+    public var metadataPending: Bool = false
+    /// The media this item replaces (`--replace-changed`), and whether it is to be deleted once the
+    /// item is committed.
+    public var replacedFileID: String?
+    public var deleteReplaced: Bool = false
     /// Unix seconds of the ApplyUpload, to bound the search for a lost commit.
     public var appliedAt: Int64?
     public var attempts: Int
@@ -219,6 +260,18 @@ public struct JournalRecord: Sendable, Hashable, Codable {
     public var committedAt: Int64?
     /// ``RemoteMedia/status`` at completion.
     public var platformStatus: String?
+    /// What a later delivery of the row did: `updated` (metadata set on the media in place),
+    /// `changed` (differs, not replaced), `replacing` (a new upload under way), `replaced`.
+    public var change: String?
+    /// The fields or the file difference behind ``change``.
+    public var changeDetail: String?
+    /// Unix milliseconds of ``change``.
+    public var changedAt: Int64?
+    /// The media a `replaced` (or `replacing`) item replaces, and whether it was deleted.
+    public var replacedFileID: String?
+    public var replacedDeleted: Bool = false
+    /// Why deleting the replaced media failed (a next run tries again).
+    public var deleteError: String?
 
     public init(
         manifest: String, line: Int, id: String, path: String, title: String?, size: Int64?, md5: String?, state: ItemState,
@@ -285,8 +338,13 @@ public protocol JournalStore: Sendable {
     func inFlight() async throws -> [ResumePoint]
     /// Adds valid rows (or finds them) and says what to do with each, in order. Rows that failed
     /// (or were invalid) before start again; rows skipped as duplicates too when `reopenDuplicates`.
+    /// `values` are the rows' ``RowValues/encoded``: a committed row whose values, file size or
+    /// modification time differ from what was committed is ``Registration/revised(key:_:_:)``.
+    /// A committed item that has no values yet (journalled before they were kept) takes these as
+    /// what was committed.
     func register(
-        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
+        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], values: [String],
+        reopenDuplicates: Bool
     ) async throws -> [Registration]
     /// Records rows that failed validation (an item committed before stays committed).
     func registerInvalid(_ rows: [InvalidRow], runID: String) async throws

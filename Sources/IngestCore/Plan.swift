@@ -67,6 +67,32 @@ public struct Plan: Sendable, Hashable, Codable {
     /// longer than the platform's upload credentials last, on a platform that cannot refresh them
     /// in place (Tencent: such a file starts over with a new session). Nil when there are none.
     public var credentialRisk: CredentialRisk?
+    /// How the rows stand against a state directory's journal (`plan --state-dir`); nil without one.
+    public var delta: Delta?
+
+    /// Rows against what a state directory committed before (the nightly delta), before anything moves.
+    public struct Delta: Sendable, Hashable, Codable {
+        /// Not in the journal: uploaded.
+        public var new = 0
+        /// Failed, invalid or not attempted before: uploaded.
+        public var retried = 0
+        /// Left in flight by an earlier run: finished.
+        public var resumed = 0
+        /// Committed (or skipped as a duplicate) and delivered the same: nothing to do.
+        public var unchanged = 0
+        /// Committed, delivered with changed fields the media takes in place: one update call each.
+        public var updated = 0
+        /// Committed, delivered with a different file or with fields only an upload carries:
+        /// uploaded anew with `--replace-changed` (counted in the upload totals then), else reported.
+        public var changed = 0
+        /// Committed, delivered with only a new modification time: the file is read to compare its checksum.
+        public var toCheck = 0
+        /// Whether ``changed`` rows are uploaded anew (`--replace-changed`), and their old media deleted.
+        public var replaceChanged = false
+        public var deleteReplaced = false
+
+        public init() {}
+    }
 
     /// Files at risk of outliving their upload credentials.
     public struct CredentialRisk: Sendable, Hashable, Codable {
@@ -88,8 +114,9 @@ public struct Plan: Sendable, Hashable, Codable {
         mediaBytes: Int64, covers: Int, coverBytes: Int64, unknownSizes: Int, largest: Largest?,
         simpleUploads: Int, multipartUploads: Int, parts: Int, partSize: Int64, apiCalls: Int,
         storageRequests: Int, concurrency: Int, apiRate: Double, bandwidth: Double,
-        bandwidthAssumed: Bool, estimate: Estimate, credentialRisk: CredentialRisk? = nil
+        bandwidthAssumed: Bool, estimate: Estimate, credentialRisk: CredentialRisk? = nil, delta: Delta? = nil
     ) {
+        self.delta = delta
         self.credentialRisk = credentialRisk
         self.provider = provider
         self.manifests = manifests

@@ -115,11 +115,18 @@ public struct UploadActions: Sendable, Hashable {
     public var metadata: String?
     /// The manifest fields that go in the ``metadata`` call.
     public var metadataFields: [String]
+    /// The call that changes an uploaded media's metadata when its row changed (Tencent
+    /// ModifyMediaInfo, Alibaba UpdateVideoInfo): the fields in ``ProviderProfile/updatableFields``.
+    public var update: String?
+    /// The call that deletes a media (`--delete-replaced`: Tencent DeleteMedia, Alibaba DeleteVideo).
+    public var delete: String?
 
     public init(
         prepare: String, cover: String?, complete: String, refresh: String?, completeCommits: Bool, metadata: String? = nil,
-        metadataFields: [String] = []
+        metadataFields: [String] = [], update: String? = nil, delete: String? = nil
     ) {
+        self.update = update
+        self.delete = delete
         self.metadata = metadata
         self.metadataFields = metadataFields
         self.prepare = prepare
@@ -173,6 +180,10 @@ public struct ProviderProfile: Sendable, Hashable {
     /// Regions where ``actionRates`` hold; elsewhere ``reducedActionRates`` replace them (nil: everywhere).
     public var fullRateRegions: Set<String>? = nil
     public var reducedActionRates: [String: Double] = [:]
+    /// Manifest fields (``RowValues`` names) that ``UploadActions/update`` sets on an uploaded media:
+    /// a new delivery that changes only these is `updated` in place; one that changes any other
+    /// (the cover, the procedure, the storage region, ...) is `changed` and needs a new upload.
+    public var updatableFields: Set<String> = []
 
     /// The per-action budget in `region` (nil: the platform's default region).
     public func actionRates(region: String?) -> [String: Double] {
@@ -184,19 +195,12 @@ public struct ProviderProfile: Sendable, Hashable {
     /// keys of ``actionRates``), for `--action-rate` and messages.
     public var knownActions: Set<String> {
         Set(actionRates.keys).union([actions.prepare, actions.complete])
-            .union([actions.cover, actions.refresh, actions.metadata].compactMap { $0 })
+            .union([actions.cover, actions.refresh, actions.metadata, actions.update, actions.delete].compactMap { $0 })
     }
 
     /// Whether `item` sets a field that only the ``UploadActions/metadata`` call carries.
     public func needsMetadataCall(_ item: IngestItem) -> Bool {
-        guard actions.metadata != nil else { return false }
-        return actions.metadataFields.contains { field in
-            switch field {
-            case "description": item.description.map { !$0.isEmpty } ?? false
-            case "tags": !item.tags.isEmpty
-            default: false
-            }
-        }
+        actions.metadata != nil && !MetadataUpdate.afterUpload(item, profile: self).fields.isEmpty
     }
 
     public init(
@@ -259,13 +263,16 @@ extension ProviderProfile {
         uploadActions: "ApplyUpload + CommitUpload (+ ModifyMediaInfo for a row with a description or tags)",
         actions: UploadActions(
             prepare: "ApplyUpload", cover: nil, complete: "CommitUpload", refresh: nil, completeCommits: true, metadata: "ModifyMediaInfo",
-            metadataFields: ["description", "tags"]),
+            metadataFields: ["description", "tags"], update: "ModifyMediaInfo", delete: "DeleteMedia"),
         credentialRenewal: .newSession, coverUpload: .sameSession, mediaIDName: "FileId", credentialLifetime: 1800
     ).with {
         // ApplyUpload and CommitUpload are documented; the others are assumed alike (protocol notes §2.5).
         $0.actionRates = [
-            "ApplyUpload": 100, "CommitUpload": 100, "ModifyMediaInfo": 100, "SearchMedia": 100,
+            "ApplyUpload": 100, "CommitUpload": 100, "ModifyMediaInfo": 100, "SearchMedia": 100, "DeleteMedia": 100,
         ]
+        // ModifyMediaInfo (§3.8) sets Name, Description, ClassId, ExpireTime and the tags; the
+        // cover (CoverData), SessionContext, the procedure and the storage region are the upload's.
+        $0.updatableFields = ["title", "description", "tags", "category", "expire_time"]
     }
 
     /// Alibaba Cloud ApsaraVideo VOD (API 2017-03-21) with OSS.
@@ -296,7 +303,7 @@ extension ProviderProfile {
         uploadActions: "CreateUploadVideo + GetMezzanineInfo (+ CreateUploadImage per cover)",
         actions: UploadActions(
             prepare: "CreateUploadVideo", cover: "CreateUploadImage", complete: "GetMezzanineInfo", refresh: "RefreshUploadVideo",
-            completeCommits: false),
+            completeCommits: false, update: "UpdateVideoInfo", delete: "DeleteVideo"),
         credentialRenewal: .refreshInPlace, coverUpload: .ownUpload, mediaIDName: "VideoId",
         unsupportedFields: ["expire_time": "CreateUploadVideo has no expiry parameter"], storageRegion: .ossStorageLocation,
         needsTypeForNameWithoutExtension: true, sourceContextIsReferenceID: true, credentialLifetime: 3000,
@@ -307,8 +314,10 @@ extension ProviderProfile {
         // recoverable, 100/s is assumed.
         $0.actionRates = [
             "CreateUploadVideo": 80, "RefreshUploadVideo": 80, "CreateUploadImage": 100, "GetMezzanineInfo": 100,
-            "GetVideoInfo": 100,
+            "GetVideoInfo": 100, "UpdateVideoInfo": 100, "DeleteVideo": 100,
         ]
+        // UpdateVideoInfo sets Title, Description, Tags, CateId and UserData (meta.* as Extend).
+        $0.updatableFields = ["title", "description", "tags", "category", "meta"]
         $0.fullRateRegions = ["cn-beijing", "cn-shanghai", "cn-shenzhen", "ap-southeast-1"]
         $0.reducedActionRates = ["CreateUploadVideo": 40, "RefreshUploadVideo": 40]
     }

@@ -178,6 +178,9 @@ public struct UploadRequest: Sendable, Hashable {
     /// The cover already uploaded on its own (``CoverUpload/url``), for platforms that create the
     /// media with it.
     public var coverURL: String?
+    /// The media this upload replaces (`--replace-changed`): it keeps the row's own unique id
+    /// (Alibaba ReferenceId), so the new one is created under ``rowToken``.
+    public var replaces: String?
 
     public init(
         item: IngestItem, sourceContext: String, procedure: String? = nil, storageRegion: String? = nil, classID: Int? = nil,
@@ -346,17 +349,25 @@ public protocol VODProvider: Sendable {
     func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async
     /// Confirms the upload and gets the media's id (Tencent CommitUpload). One API call.
     func commit(_ session: UploadSession) async throws -> RemoteMedia
-    /// Sets on the committed media what the upload calls could not carry (Tencent ModifyMediaInfo:
-    /// Description, tags); called only where ``UploadActions/metadata`` names the call. Idempotent:
-    /// a resume may send it again.
-    func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws
+    /// Sets `update.fields` of `item` on the committed media: what the upload calls could not carry
+    /// (Tencent ModifyMediaInfo: Description, tags; ``UploadActions/metadata``), or a new delivery's
+    /// changed fields (``UploadActions/update``: ModifyMediaInfo, Alibaba UpdateVideoInfo), removing
+    /// `update.removedTags`. Idempotent: a resume may send it again.
+    func updateMetadata(_ media: RemoteMedia, item: IngestItem, update: MetadataUpdate) async throws
+    /// Deletes a media this run replaced (``UploadActions/delete``, `--delete-replaced`). One API call.
+    func deleteMedia(fileID: String) async throws
 }
 
 extension VODProvider {
-    public func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws {
+    public func updateMetadata(_ media: RemoteMedia, item: IngestItem, update: MetadataUpdate) async throws {
         throw ProviderError(
             step: "metadata", code: "metadata.unsupported", message: "\(name) has no call that sets metadata after the upload",
             disposition: .failItem)
+    }
+
+    public func deleteMedia(fileID: String) async throws {
+        throw ProviderError(
+            step: "delete", code: "delete.unsupported", message: "\(name) has no call that deletes a media", disposition: .failItem)
     }
 
     public func prepareCover(_ request: UploadRequest) async throws -> CoverUpload {

@@ -37,6 +37,11 @@ public struct IngestOptions: Sendable {
     /// that cannot be sent within its credentials' lifetime even at the whole bandwidth is refused
     /// before any byte moves, on a platform that cannot refresh them.
     public var bandwidth: Double?
+    /// A committed row delivered again with a different file, or with fields only an upload
+    /// carries, is uploaded anew (`--replace-changed`); without it, it is reported `changed`.
+    public var replaceChanged = false
+    /// The media a replacement replaces is deleted once the new one is committed (`--delete-replaced`).
+    public var deleteReplaced = false
 
     public init(
         concurrency: Int = 8, adaptiveConcurrency: Bool = false, apiRate: Double? = nil, actionRates: [String: Double] = [:],
@@ -76,11 +81,17 @@ public struct Work: Sendable {
     public var duplicates: [CommittedContent]
     /// ``UploadRequest/rowToken``: the same for this row in every run on the state directory.
     public var rowToken: String
+    /// A committed row delivered again with differences: its media, and what was committed.
+    public var revised: (media: RemoteMedia, committed: CommittedRevision)?
+    /// The media this item replaces: an unfinished replacement of an earlier run.
+    public var replaces: String?
 
     public init(
         key: Int64, item: IngestItem, resume: ResumePoint? = nil, sourceContext: String, duplicates: [CommittedContent] = [],
-        rowToken: String? = nil
+        rowToken: String? = nil, revised: (media: RemoteMedia, committed: CommittedRevision)? = nil, replaces: String? = nil
     ) {
+        self.revised = revised
+        self.replaces = replaces
         self.rowToken = rowToken ?? RowToken.make(manifest: item.location.manifest, id: item.id)
         self.key = key
         self.item = item
@@ -103,6 +114,13 @@ public struct ItemOutcome: Sendable {
         case failed
         /// Not uploaded: its content is committed already (``duplicateOf``).
         case duplicate
+        /// Committed before; its new delivery changed fields that were set on the media in place.
+        case updated
+        /// Committed before; its new delivery differs in a way the media cannot take in place, and
+        /// was not replaced (``changeDetail`` says how).
+        case changed
+        /// Committed before; only its file's modification time changed (the content is the same).
+        case unchanged
     }
 
     public var item: IngestItem
@@ -118,6 +136,11 @@ public struct ItemOutcome: Sendable {
     public var recovered: Bool
     /// Committed, but the metadata call after it failed (retried on the next run).
     public var metadataError: ProviderError?
+    /// How a `changed` row differs, the fields an `updated` one changed, or why a replaced one was replaced.
+    public var changeDetail: String?
+    /// The media this item replaced (`--replace-changed`), and why deleting it failed (`--delete-replaced`).
+    public var replaced: String?
+    public var deleteError: ProviderError?
 
     public init(
         item: IngestItem, status: Status, remote: RemoteMedia? = nil, error: ProviderError? = nil, attempts: Int, requestID: String? = nil,
@@ -161,6 +184,13 @@ public final class IngestStats: Sendable {
         public var throttles = 0
         /// Committed media whose metadata call failed (retried on the next run).
         public var metadataFailed = 0
+        /// Committed rows delivered again: metadata set in place; differing but not replaced;
+        /// uploaded anew; the replaced media deleted, and deletions that failed.
+        public var updated = 0
+        public var changed = 0
+        public var replaced = 0
+        public var replacedDeleted = 0
+        public var deleteFailed = 0
         /// Seconds from the start of the run to its first API request.
         public var firstRequestSeconds: Double?
         /// The most items in flight at once (Little's law sets it between the floor and `--concurrency`).
@@ -172,7 +202,7 @@ public final class IngestStats: Sendable {
             case committed, failed, skipped, alreadyCommitted, duplicates, resumed, recovered, interrupted, bytesSent, apiCalls,
                 apiCallsByAction,
                 retries,
-                throttles, firstRequestSeconds, peakInFlight, metadataFailed
+                throttles, firstRequestSeconds, peakInFlight, metadataFailed, updated, changed, replaced, replacedDeleted, deleteFailed
         }
     }
 
@@ -397,7 +427,7 @@ public struct IngestRunner: Sendable {
         let profile = provider.profile
         let actions = profile.actions
         let item = work.item
-        let position = Position(key: work.key, state: work.resume?.state ?? .pending, journal: journal)
+        let position = Position(key: work.key, state: work.resume?.state ?? (work.revised == nil ? .pending : .committed), journal: journal)
         let token = work.resume?.sourceContext ?? work.sourceContext
         var session = work.resume?.session
         var uploadID = work.resume?.uploadID
@@ -437,13 +467,20 @@ public struct IngestRunner: Sendable {
             stats.update { $0.failed += 1 }
             return ItemOutcome(item: item, status: .failed, error: error, attempts: attempts, requestID: error.requestID ?? lastRequestID)
         }
-        /// The metadata call after the commit (Tencent ModifyMediaInfo), journalled: a failure leaves
-        /// the media committed and the call pending for the next run.
-        func applyMetadata(_ remote: RemoteMedia) async throws -> ProviderError? {
-            guard let action = actions.metadata else { return nil }
+        /// The metadata call after the commit (Tencent ModifyMediaInfo), or a revision's update
+        /// (ModifyMediaInfo, UpdateVideoInfo), journalled: a failure leaves the media committed and
+        /// the call pending for the next run.
+        func applyMetadata(_ remote: RemoteMedia, _ update: MetadataUpdate) async throws -> ProviderError? {
+            guard let action = update.isRevision ? actions.update : actions.metadata else { return nil }
             do {
-                _ = try await step(action: action, attempts: &attempts) { try await provider.updateMetadata(remote, item: item) }
-                try await position.record(.metadataApplied)
+                _ = try await step(action: action, attempts: &attempts) {
+                    try await provider.updateMetadata(remote, item: item, update: update)
+                }
+                if update.isRevision {
+                    try await position.record(.revisionApplied(RowValues(item), fields: update.fields))
+                } else {
+                    try await position.record(.metadataApplied)
+                }
                 return nil
             } catch let error as ProviderError where error.disposition != .abortRun {
                 try await position.record(.metadataFailed(code: error.code, message: error.message))
@@ -453,6 +490,41 @@ public struct IngestRunner: Sendable {
                 try await position.record(.metadataFailed(code: renew.cause.code, message: renew.cause.message))
                 stats.update { $0.metadataFailed += 1 }
                 return renew.cause
+            }
+        }
+        // The media a replacement replaces, and whether it goes once the new one is committed (the
+        // journal keeps that intent; a replacement retried in this run follows this run's option).
+        var replacedFileID = work.resume?.replacedFileID ?? work.replaces
+        var deleteReplaced = work.resume?.deleteReplaced ?? (work.replaces != nil && options.deleteReplaced)
+        /// A replacement's token names the row and the media it replaces: the old media keeps the
+        /// row's own (Alibaba: its ReferenceId), and a lost create of the new one is found by this one.
+        func replacementToken(_ old: String) -> String { RowToken.make(manifest: work.rowToken, id: old) }
+        if work.resume?.session == nil, let old = replacedFileID { rowToken = replacementToken(old) }
+        /// Deletes the replaced media (`--delete-replaced`), journalled; a failure is retried by the next run.
+        func deleteReplacedMedia(_ fileID: String) async throws -> ProviderError? {
+            do {
+                _ = try await step(action: actions.delete ?? "delete", attempts: &attempts) {
+                    try await provider.deleteMedia(fileID: fileID)
+                }
+                try await position.record(.replacedDeleted)
+                stats.update { $0.replacedDeleted += 1 }
+                return nil
+            } catch let error as ProviderError where error.disposition != .abortRun {
+                try await position.record(.replacedDeleteFailed(code: error.code, message: error.message))
+                stats.update { $0.deleteFailed += 1 }
+                return error
+            } catch let renew as RenewSession {
+                try await position.record(.replacedDeleteFailed(code: renew.cause.code, message: renew.cause.message))
+                stats.update { $0.deleteFailed += 1 }
+                return renew.cause
+            }
+        }
+        /// What follows a commit: the metadata call, then the replaced media's deletion.
+        func followUps(_ outcome: inout ItemOutcome, _ remote: RemoteMedia, metadata: MetadataUpdate?) async throws {
+            if let metadata { outcome.metadataError = try await applyMetadata(remote, metadata) }
+            if let old = replacedFileID {
+                outcome.replaced = old
+                if deleteReplaced { outcome.deleteError = try await deleteReplacedMedia(old) }
             }
         }
         func committed(_ remote: RemoteMedia, recovered: Bool) async throws -> ItemOutcome {
@@ -465,16 +537,78 @@ public struct IngestRunner: Sendable {
             }
             var outcome = ItemOutcome(
                 item: item, status: .committed, remote: remote, attempts: attempts, requestID: remote.requestID, recovered: recovered)
-            if metadata { outcome.metadataError = try await applyMetadata(remote) }
+            try await followUps(&outcome, remote, metadata: metadata ? MetadataUpdate.afterUpload(item, profile: profile) : nil)
             return outcome
         }
-        // Committed by an earlier run, its metadata call still to be made (it is idempotent).
-        if position.state == .committed, let fileID = work.resume?.fileID {
+        // Committed by an earlier run, its metadata call (or the replaced media's deletion) still to be made (both are idempotent).
+        if position.state == .committed, let resume = work.resume, let fileID = resume.fileID {
             let remote = RemoteMedia(fileID: fileID, mediaURL: nil, coverURL: nil, requestID: "")
-            var outcome = ItemOutcome(item: item, status: .committed, remote: remote, attempts: 0)
-            outcome.metadataError = try await applyMetadata(remote)
-            if outcome.metadataError == nil { stats.update { $0.committed += 1 } }
+            let update = resume.metadataPending ? (resume.metadataUpdate ?? MetadataUpdate.afterUpload(item, profile: profile)) : nil
+            var outcome = ItemOutcome(item: item, status: update?.isRevision == true ? .updated : .committed, remote: remote, attempts: 0)
+            try await followUps(&outcome, remote, metadata: update)
+            if outcome.metadataError == nil {
+                stats.update {
+                    if update?.isRevision == true { $0.updated += 1 } else { $0.committed += 1 }
+                }
+            } else {
+                outcome.status = .committed
+            }
             return outcome
+        }
+        // A committed row delivered again, with differences.
+        if position.state == .committed, let revised = work.revised {
+            var revision = Revision.between(revised.committed, item, profile: profile)
+            if revision.timeOnly {
+                // Only the time differs: read the file once to tell whether its content did.
+                let digest: (md5: String, crc64: String)
+                do {
+                    digest = try await sources.digest(of: item.media)
+                } catch let error as ProviderError {
+                    return try await fail(error)
+                }
+                let was = CommittedContent(fileID: revised.media.fileID, md5: revised.committed.md5, crc64: revised.committed.crc64)
+                revision.timeOnly = false
+                if was.md5 == nil && was.crc64 == nil || was.matches(md5: digest.md5, crc64: digest.crc64) {
+                    try await position.record(.contentConfirmed(modified: item.media.modified))
+                } else {
+                    revision.contentChange = "its content changed (same size, new modification time, new checksum)"
+                }
+            }
+            if revision.contentChange != nil || !revision.fixed.isEmpty {
+                var reasons: [String] = []
+                if let content = revision.contentChange { reasons.append("the file changed: " + content) }
+                if !revision.fixed.isEmpty {
+                    reasons.append(
+                        revision.fixed.joined(separator: ", ") + " changed, which \(profile.displayName) takes only with an upload")
+                }
+                let reason = reasons.joined(separator: "; ")
+                guard options.replaceChanged else {
+                    try await position.record(.changeNoted(reason))
+                    stats.update { $0.changed += 1 }
+                    var outcome = ItemOutcome(item: item, status: .changed, remote: revised.media, attempts: 0)
+                    outcome.changeDetail = reason
+                    return outcome
+                }
+                try await position.record(
+                    .replacing(
+                        item: item, sourceContext: token, values: revision.new, deleteReplaced: options.deleteReplaced, reason: reason))
+                replacedFileID = revised.media.fileID
+                deleteReplaced = options.deleteReplaced
+                rowToken = replacementToken(revised.media.fileID)
+                stats.update { $0.replaced += 1 }
+                // On to the upload, from pending.
+            } else if !revision.updatable.isEmpty {
+                let update = MetadataUpdate.revising(revision)
+                try await position.record(.revising(update, item: item))
+                var outcome = ItemOutcome(item: item, status: .updated, remote: revised.media, attempts: 0)
+                outcome.changeDetail = update.fields.joined(separator: ", ")
+                outcome.metadataError = try await applyMetadata(revised.media, update)
+                if outcome.metadataError == nil { stats.update { $0.updated += 1 } } else { outcome.status = .committed }
+                return outcome
+            } else {
+                stats.update { $0.alreadyCommitted += 1 }
+                return ItemOutcome(item: item, status: .unchanged, remote: revised.media, attempts: 0)
+            }
         }
         func sourceChanged(_ file: FileReference) -> ProviderError? {
             sources.change(of: file).map {
@@ -536,6 +670,7 @@ public struct IngestRunner: Sendable {
                     var request = UploadRequest(
                         item: item, sourceContext: token, procedure: options.procedure, storageRegion: options.storageRegion,
                         classID: options.classID, rowToken: rowToken)
+                    request.replaces = replacedFileID
                     // A platform that takes covers on their own: the cover first, its URL in the create call.
                     if profile.coverUpload == .ownUpload, let cover = item.cover {
                         let coverRequest = request

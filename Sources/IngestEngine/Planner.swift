@@ -51,8 +51,60 @@ public struct Planner: Sendable {
     private var storageRequests = 0
     private var atRisk = 0
     private var riskExamples: [Plan.Largest] = []
+    /// Rows a state directory's journal knows (`plan --state-dir`), nil without one.
+    private var delta: Plan.Delta?
+    /// Update calls (ModifyMediaInfo, UpdateVideoInfo) of rows whose new delivery changed fields the media takes in place.
+    private var updateCalls = 0
+    /// Delete calls of replaced media (`--delete-replaced`).
+    private var deleteCalls = 0
 
     public init(options: PlanOptions) { self.options = options }
+
+    /// Counts a valid row as the journal of a state directory says it stands: committed and the
+    /// same (nothing to do), delivered again with differences (updated in place, replaced when
+    /// `replaceChanged`, else reported changed), or to upload (``add(_:)``).
+    public mutating func add(_ item: IngestItem, known: Registration?, replaceChanged: Bool, deleteReplaced: Bool) {
+        var d = delta ?? Plan.Delta()
+        d.replaceChanged = replaceChanged
+        d.deleteReplaced = deleteReplaced
+        defer { delta = d }
+        switch known {
+        case nil:
+            d.new += 1
+        case .start:
+            d.retried += 1
+        case .replacement:
+            d.retried += 1
+            if deleteReplaced { deleteCalls += 1 }
+        case .inFlight:
+            d.resumed += 1
+        case .committed, .duplicate:
+            d.unchanged += 1
+            rows += 1
+            return
+        case .revised(_, _, let committed):
+            let revision = Revision.between(committed, item, profile: options.profile)
+            if revision.contentChange != nil || !revision.fixed.isEmpty {
+                d.changed += 1
+                if !replaceChanged {
+                    rows += 1
+                    return
+                }
+                if deleteReplaced { deleteCalls += 1 }
+            } else if !revision.updatable.isEmpty {
+                d.updated += 1
+                updateCalls += 1
+                if revision.timeOnly { d.toCheck += 1 }
+                rows += 1
+                return
+            } else {
+                d.toCheck += 1
+                rows += 1
+                return
+            }
+        }
+        add(item)
+    }
 
     /// Counts an invalid row (left out of the run).
     public mutating func addInvalid() {
@@ -105,7 +157,8 @@ public struct Planner: Sendable {
 
     /// The plan for what was added.
     public func finish(manifests: [String]) -> Plan {
-        let apiCalls = items * options.profile.apiCallsPerItem + covers * options.profile.apiCallsPerCover + metadataCalls
+        let apiCalls =
+            items * options.profile.apiCallsPerItem + covers * options.profile.apiCallsPerCover + metadataCalls + updateCalls + deleteCalls
         let bandwidth = options.bandwidth ?? PlanOptions.assumedBandwidth
         let bytes = mediaBytes + coverBytes
         let bandwidthSeconds = Double(bytes) / bandwidth
@@ -115,6 +168,8 @@ public struct Planner: Sendable {
         callsByAction[actions.complete, default: 0] += items
         if let cover = actions.cover { callsByAction[cover, default: 0] += covers * options.profile.apiCallsPerCover }
         if let metadata = actions.metadata { callsByAction[metadata, default: 0] += metadataCalls }
+        if let update = actions.update { callsByAction[update, default: 0] += updateCalls }
+        if let delete = actions.delete { callsByAction[delete, default: 0] += deleteCalls }
         let perAction = callsByAction.map { Double($0.value) / (options.actionRates[$0.key] ?? options.profile.defaultAPIRate) }.max() ?? 0
         let aggregate = perAction > 0 ? Double(apiCalls) / perAction : options.profile.defaultAPIRate
         let apiRate = min(aggregate, options.apiRate ?? .infinity)
@@ -130,6 +185,7 @@ public struct Planner: Sendable {
             concurrency: options.concurrency, apiRate: apiRate, bandwidth: bandwidth,
             bandwidthAssumed: options.bandwidth == nil, estimate: estimate,
             credentialRisk: atRisk == 0
-                ? nil : Plan.CredentialRisk(lifetimeSeconds: options.profile.credentialLifetime, count: atRisk, examples: riskExamples))
+                ? nil : Plan.CredentialRisk(lifetimeSeconds: options.profile.credentialLifetime, count: atRisk, examples: riskExamples),
+            delta: delta)
     }
 }

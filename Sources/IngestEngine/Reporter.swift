@@ -37,6 +37,18 @@ public struct ReportRow: Sendable, Codable, Hashable {
     /// `committed` with this: the media is on the platform, its metadata call (Tencent
     /// ModifyMediaInfo: description, tags) failed and is retried on the next run.
     public var metadataError: String?
+    /// What a later delivery of the row did (the nightly delta): `updated` (the changed fields set
+    /// on the media in place), `changed` (it differs in a way the media cannot take in place and
+    /// was not replaced: `change_detail` says how), `replacing` (its new upload is under way),
+    /// `replaced` (uploaded anew; `replaced_file_id` is the old media). Empty: as first committed.
+    public var change: String?
+    public var changeDetail: String?
+    /// ISO 8601 of ``change``.
+    public var changedAt: String?
+    /// The media a replacement replaced, whether it was deleted (`--delete-replaced`), and why its deletion failed.
+    public var replacedFileID: String?
+    public var replacedDeleted: Bool?
+    public var deleteError: String?
 
     /// The CSV header: the coding keys, which are declared in column order (``csvFields`` follows it).
     public static let columns = CodingKeys.allCases.map(\.stringValue)
@@ -48,6 +60,8 @@ public struct ReportRow: Sendable, Codable, Hashable {
         case applyRequestID = "apply_request_id", commitRequestID = "commit_request_id", recovered
         case createdAt = "created_at", updatedAt = "updated_at", committedAt = "committed_at", platformStatus = "platform_status"
         case crc64, metadataError = "metadata_error"
+        case change, changeDetail = "change_detail", changedAt = "changed_at", replacedFileID = "replaced_file_id"
+        case replacedDeleted = "replaced_deleted", deleteError = "delete_error"
     }
 
     public init(_ record: JournalRecord) {
@@ -81,6 +95,12 @@ public struct ReportRow: Sendable, Codable, Hashable {
         platformStatus = record.platformStatus
         crc64 = record.crc64
         metadataError = record.metadataError
+        change = record.change
+        changeDetail = record.changeDetail
+        changedAt = record.changedAt.map(Self.time)
+        replacedFileID = record.replacedFileID
+        replacedDeleted = record.replacedFileID == nil ? nil : record.replacedDeleted
+        deleteError = record.deleteError
     }
 
     /// Items in flight are `pending` in a report: not finished yet.
@@ -103,7 +123,8 @@ public struct ReportRow: Sendable, Codable, Hashable {
             title ?? "", sourceContext ?? "", duplicateOf ?? "", errorCode ?? "", errorMessage ?? "", String(attempts),
             applyRequestID ?? "",
             commitRequestID ?? "", recovered ? "true" : "false", createdAt, updatedAt, committedAt ?? "", platformStatus ?? "",
-            crc64 ?? "", metadataError ?? "",
+            crc64 ?? "", metadataError ?? "", change ?? "", changeDetail ?? "", changedAt ?? "", replacedFileID ?? "",
+            replacedDeleted.map { $0 ? "true" : "false" } ?? "", deleteError ?? "",
         ]
     }
 

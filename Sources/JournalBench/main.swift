@@ -48,7 +48,8 @@ let batchSize = Int(ProcessInfo.processInfo.environment["BATCH"] ?? "512")!
 for batchStart in stride(from: 0, to: total, by: batchSize) {
     let items = (batchStart..<min(total, batchStart + batchSize)).map(item)
     let registrations = try await journal.register(
-        items, manifest: manifest, runID: "bench", sourceContexts: items.map { "vodingest:bench:\($0.id)" }, reopenDuplicates: false)
+        items, manifest: manifest, runID: "bench", sourceContexts: items.map { "vodingest:bench:\($0.id)" },
+        values: items.map { RowValues($0).encoded }, reopenDuplicates: false)
     for registration in registrations { if case .start(let key, _) = registration { registeredKeys.append(key) } }
 }
 let keys = registeredKeys
@@ -104,8 +105,8 @@ let points = try await resumed.inFlight()
 let found = clock.now
 let firstBatch = (0..<512).map(item)
 let registrations = try await resumed.register(
-    firstBatch, manifest: manifest, runID: "resume", sourceContexts: firstBatch.map { "vodingest:resume:\($0.id)" }, reopenDuplicates: false
-)
+    firstBatch, manifest: manifest, runID: "resume", sourceContexts: firstBatch.map { "vodingest:resume:\($0.id)" },
+    values: firstBatch.map { RowValues($0).encoded }, reopenDuplicates: false)
 let registered = clock.now
 let committedAlready = registrations.count { if case .committed = $0 { return true } else { return false } }
 print(
@@ -122,7 +123,8 @@ var again = 0
 for batchStart in stride(from: 0, to: total, by: batchSize) {
     let items = (batchStart..<min(total, batchStart + batchSize)).map(item)
     let registrations = try await resumed.register(
-        items, manifest: manifest, runID: "rerun", sourceContexts: items.map { "vodingest:rerun:\($0.id)" }, reopenDuplicates: false)
+        items, manifest: manifest, runID: "rerun", sourceContexts: items.map { "vodingest:rerun:\($0.id)" },
+        values: items.map { RowValues($0).encoded }, reopenDuplicates: false)
     again += registrations.count { if case .committed = $0 { return true } else { return false } }
 }
 let rerunSeconds = seconds(clock.now - start)

@@ -234,6 +234,25 @@ public final class SQLiteJournal: JournalStore {
             try db.execute(sql: "ALTER TABLE item ADD COLUMN metadata_pending INTEGER NOT NULL DEFAULT 0")
             try db.execute(sql: "ALTER TABLE item ADD COLUMN metadata_error TEXT")
         }
+        // The nightly delta: what of each row was committed (its values and its file's modification
+        // time), so a new delivery of the row is compared with it; what a delivery changed; the
+        // media a replacement replaces, and its deletion still to be made.
+        migrator.registerMigration("v5: revisions of committed rows") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE item ADD COLUMN row_values TEXT;
+                    ALTER TABLE item ADD COLUMN mtime REAL;
+                    ALTER TABLE item ADD COLUMN metadata_update TEXT;
+                    ALTER TABLE item ADD COLUMN change TEXT;
+                    ALTER TABLE item ADD COLUMN change_detail TEXT;
+                    ALTER TABLE item ADD COLUMN changed_at INTEGER;
+                    ALTER TABLE item ADD COLUMN replaced_file_id TEXT;
+                    ALTER TABLE item ADD COLUMN delete_pending INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE item ADD COLUMN replaced_deleted INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE item ADD COLUMN delete_error TEXT;
+                    CREATE INDEX item_follow_up ON item(id) WHERE state = 'committed' AND (metadata_pending = 1 OR delete_pending = 1);
+                    """)
+        }
         return migrator
     }
 
@@ -295,14 +314,19 @@ public final class SQLiteJournal: JournalStore {
     public func inFlight() async throws -> [ResumePoint] {
         let now = Int64(Date().timeIntervalSince1970)
         let decoder = JSONDecoder()
+        // Two queries, each on its partial index (an OR of the two would scan every item).
+        let columns = """
+            id, state, item_json, source_context, session, secret, secret_expires, upload_id, md5, crc64, applied_at, attempts,
+            file_id, metadata_pending, metadata_update, replaced_file_id, delete_pending
+            """
         return try await database.read { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, state, item_json, source_context, session, secret, secret_expires, upload_id, md5, crc64, applied_at, attempts,
-                           file_id
-                    FROM item WHERE state IN ('applied', 'uploading', 'uploaded', 'committing')
-                       OR (state = 'committed' AND metadata_pending = 1) ORDER BY id
+                    SELECT \(columns) FROM item WHERE state IN ('applied', 'uploading', 'uploaded', 'committing')
+                    UNION ALL
+                    SELECT \(columns) FROM item WHERE state = 'committed' AND (metadata_pending = 1 OR delete_pending = 1)
+                    ORDER BY id
                     """)
             var points: [ResumePoint] = []
             for row in rows {
@@ -329,47 +353,57 @@ public final class SQLiteJournal: JournalStore {
                 for part in try Row.fetchAll(db, sql: "SELECT number, etag FROM part WHERE item_id = ?", arguments: [key]) {
                     parts[part["number"]] = part["etag"]
                 }
-                points.append(
-                    ResumePoint(
-                        key: key, state: state, item: item, sourceContext: row["source_context"] ?? "", session: session,
-                        uploadID: row["upload_id"], parts: parts, md5: row["md5"], crc64: row["crc64"], appliedAt: row["applied_at"],
-                        attempts: row["attempts"], fileID: state == .committed ? row["file_id"] : nil))
+                var point = ResumePoint(
+                    key: key, state: state, item: item, sourceContext: row["source_context"] ?? "", session: session,
+                    uploadID: row["upload_id"], parts: parts, md5: row["md5"], crc64: row["crc64"], appliedAt: row["applied_at"],
+                    attempts: row["attempts"], fileID: state == .committed ? row["file_id"] : nil)
+                if state == .committed {
+                    point.metadataPending = row["metadata_pending"]
+                    point.metadataUpdate = (row["metadata_update"] as String?).flatMap {
+                        try? decoder.decode(MetadataUpdate.self, from: Data($0.utf8))
+                    }
+                }
+                point.replacedFileID = row["replaced_file_id"]
+                point.deleteReplaced = row["delete_pending"]
+                points.append(point)
             }
             return points
         }
     }
 
     public func register(
-        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
+        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], values: [String],
+        reopenDuplicates: Bool
     ) async throws -> [Registration] {
         let reopened: Set<ItemState> = reopenDuplicates ? [.failed, .invalid, .skipped] : [.failed, .invalid]
         let now = Self.nowMillis()
         return try await writeAccess().write { db in
             // Read first, write only what changed: a rerun of a manifest whose rows are committed
             // (the nightly no-op) then reads the journal and writes nothing.
-            let existing = try db.cachedStatement(
-                sql: """
-                    SELECT id, manifest, line, path, title, state, file_id, media_url, cover_url, commit_request_id, duplicate_of,
-                           metadata_pending
-                    FROM item WHERE manifest_path = ? AND row_id = ?
-                    """)
+            let existing = try db.cachedStatement(sql: Self.existingSQL)
             let insert = try db.cachedStatement(
                 sql: """
                     INSERT INTO item (manifest, manifest_path, row_id, line, path, title, size, md5, state, run_id, source_context,
-                                      created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
+                                      created_at, updated_at, mtime, row_values)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
                     """)
             // A row to upload (pending, or failed/invalid/skipped and reopened): what the manifest says now.
             let restart = try db.cachedStatement(
                 sql: """
                     UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, size = ?, md5 = ?, run_id = ?, source_context = ?,
-                        error_code = NULL, error_message = NULL, duplicate_of = NULL, state = 'pending', updated_at = ?
+                        error_code = NULL, error_message = NULL, duplicate_of = NULL, state = 'pending', updated_at = ?, mtime = ?,
+                        row_values = ?
                     WHERE id = ?
                     """)
-            // A row committed, skipped or in flight keeps its content and state; only where the row
-            // now sits in its manifest changes (the manifest was edited).
+            // A row committed, skipped or in flight keeps its content, values and state; only where
+            // the row now sits in its manifest changes (the manifest was edited).
             let moved = try db.cachedStatement(
-                sql: "UPDATE item SET manifest = ?, line = ?, path = ?, title = ?, run_id = ?, updated_at = ? WHERE id = ?")
+                sql: "UPDATE item SET manifest = ?, line = ?, path = ?, run_id = ?, updated_at = ? WHERE id = ?")
+            // A committed item journalled before values were kept: this delivery is taken as what was committed.
+            let baseline = try db.cachedStatement(sql: "UPDATE item SET row_values = ?, mtime = COALESCE(mtime, ?) WHERE id = ?")
+            // A row reported changed is as committed again (the delivery was put back).
+            let settled = try db.cachedStatement(
+                sql: "UPDATE item SET change = NULL, change_detail = NULL, changed_at = NULL WHERE id = ?")
             let candidates = try db.cachedStatement(
                 sql: "SELECT file_id, md5, crc64 FROM item WHERE state = 'committed' AND size = ? AND id <> ? LIMIT 20")
             // The row was invalid in an earlier run and is valid now: its invalid record goes (looked
@@ -385,32 +419,42 @@ public final class SQLiteJournal: JournalStore {
                 if hasInvalid { try fixed.execute(arguments: [manifest.path, "#line:\(item.location.line)"]) }
                 let key: Int64
                 if let row = try Row.fetchOne(existing, arguments: [manifest.path, item.id]) {
-                    key = row["id"]
-                    let state = ItemState(rawValue: row["state"]) ?? .pending
+                    key = row[E.id]
+                    let state = ItemState(rawValue: row[E.state]) ?? .pending
                     if state == .pending || reopened.contains(state) {
                         try restart.execute(arguments: [
                             manifest.name, item.location.line, item.media.given, item.title, item.media.size, item.md5, runID,
-                            sourceContexts[index], now, key,
+                            sourceContexts[index], now, item.media.modified, values[index], key,
                         ])
+                        if let replaces: String = row[E.replacedFileID] {
+                            // An unfinished replacement: the media it replaces is on the platform still.
+                            result.append(.replacement(key: key, replaces: replaces))
+                            continue
+                        }
                     } else {
-                        if row["manifest"] != manifest.name || row["line"] != item.location.line || row["path"] != item.media.given
-                            || row["title"] != item.title
-                        {
-                            try moved.execute(arguments: [manifest.name, item.location.line, item.media.given, item.title, runID, now, key])
+                        if row[E.manifest] != manifest.name || row[E.line] != item.location.line || row[E.path] != item.media.given {
+                            try moved.execute(arguments: [manifest.name, item.location.line, item.media.given, runID, now, key])
                         }
                         switch state {
-                        case .committed where row["metadata_pending"] == true:
-                            // Its metadata call is still to be made: the resume set carries it on.
+                        case .committed where row[E.metadataPending] == true || row[E.deletePending] == true:
+                            // Its metadata call (or the replaced media's deletion) is still to be made: the resume set carries it on.
                             result.append(.inFlight(key: key))
                         case .committed:
-                            result.append(
-                                .committed(
-                                    key: key,
-                                    RemoteMedia(
-                                        fileID: row["file_id"] ?? "", mediaURL: row["media_url"], coverURL: row["cover_url"],
-                                        requestID: row["commit_request_id"] ?? "")))
+                            let remote = RemoteMedia(
+                                fileID: row[E.fileID] ?? "", mediaURL: row[E.mediaURL], coverURL: row[E.coverURL],
+                                requestID: row[E.commitRequestID] ?? "")
+                            switch Self.compare(row, item, values[index]) {
+                            case .same:
+                                if row[E.change] as String? == "changed" { try settled.execute(arguments: [key]) }
+                                result.append(.committed(key: key, remote))
+                            case .unknown:
+                                try baseline.execute(arguments: [values[index], item.media.modified, key])
+                                result.append(.committed(key: key, remote))
+                            case .differs(let committed):
+                                result.append(.revised(key: key, remote, committed))
+                            }
                         case .skipped:
-                            result.append(.duplicate(key: key, of: row["duplicate_of"] ?? ""))
+                            result.append(.duplicate(key: key, of: row[E.duplicateOf] ?? ""))
                         default:
                             result.append(.inFlight(key: key))
                         }
@@ -419,7 +463,7 @@ public final class SQLiteJournal: JournalStore {
                 } else {
                     try insert.execute(arguments: [
                         manifest.name, manifest.path, item.id, item.location.line, item.media.given, item.title, item.media.size, item.md5,
-                        runID, sourceContexts[index], now, now,
+                        runID, sourceContexts[index], now, now, item.media.modified, values[index],
                     ])
                     key = db.lastInsertedRowID
                 }
@@ -432,6 +476,69 @@ public final class SQLiteJournal: JournalStore {
                 result.append(.start(key: key, duplicates: duplicates))
             }
             return result
+        }
+    }
+
+    /// The columns ``register(_:manifest:runID:sourceContexts:values:reopenDuplicates:)`` and
+    /// ``lookup(_:manifest:values:)`` read of a row, read by position (GRDB's lookup by name costs
+    /// a lower-casing per column, which the nightly no-op of a million rows feels).
+    static let existingSQL = """
+        SELECT id, manifest, line, path, state, file_id, media_url, cover_url, commit_request_id, duplicate_of,
+               metadata_pending, delete_pending, row_values, size, mtime, md5, crc64, change, replaced_file_id
+        FROM item WHERE manifest_path = ? AND row_id = ?
+        """
+    enum E {
+        static let id = 0, manifest = 1, line = 2, path = 3, state = 4, fileID = 5, mediaURL = 6, coverURL = 7, commitRequestID = 8
+        static let duplicateOf = 9, metadataPending = 10, deletePending = 11, rowValues = 12, size = 13, mtime = 14, md5 = 15
+        static let crc64 = 16, change = 17, replacedFileID = 18
+    }
+
+    /// How a committed row's new delivery compares with what the journal holds of it.
+    enum Comparison {
+        case same
+        /// The journal has no values of it (journalled before they were kept).
+        case unknown
+        case differs(CommittedRevision)
+    }
+
+    /// Compares by the values' text, the file's size and its modification time (a cheap test for
+    /// the nightly no-op; what differs is worked out by ``Revision/between(_:_:profile:)``).
+    static func compare(_ row: Row, _ item: IngestItem, _ values: String) -> Comparison {
+        guard let stored: String = row[E.rowValues] else { return .unknown }
+        let size: Int64? = row[E.size]
+        let mtime: Double? = row[E.mtime]
+        let sizeDiffers = size != nil && item.media.size != nil && size != item.media.size
+        let timeDiffers = mtime != nil && item.media.modified != nil && mtime != item.media.modified
+        if stored == values && !sizeDiffers && !timeDiffers { return .same }
+        return .differs(CommittedRevision(values: stored, size: size, modified: mtime, md5: row[E.md5], crc64: row[E.crc64]))
+    }
+
+    /// What ``register(_:manifest:runID:sourceContexts:values:reopenDuplicates:)`` would say of each
+    /// row, without writing (`plan --state-dir`); nil for a row the journal does not have. A row to
+    /// start again comes without its duplicates.
+    public func lookup(_ items: [IngestItem], manifest: ManifestFingerprint, values: [String]) throws -> [Registration?] {
+        try database.read { db in
+            let existing = try db.cachedStatement(sql: Self.existingSQL)
+            return try items.enumerated().map { index, item -> Registration? in
+                guard let row = try Row.fetchOne(existing, arguments: [manifest.path, item.id]) else { return nil }
+                let key: Int64 = row[E.id]
+                let remote = RemoteMedia(
+                    fileID: row[E.fileID] ?? "", mediaURL: row[E.mediaURL], coverURL: row[E.coverURL],
+                    requestID: row[E.commitRequestID] ?? "")
+                switch ItemState(rawValue: row[E.state]) ?? .pending {
+                case .committed where row[E.metadataPending] == true || row[E.deletePending] == true: return .inFlight(key: key)
+                case .committed:
+                    if case .differs(let committed) = Self.compare(row, item, values[index]) {
+                        return .revised(key: key, remote, committed)
+                    }
+                    return .committed(key: key, remote)
+                case .skipped: return .duplicate(key: key, of: row[E.duplicateOf] ?? "")
+                case let state where state.isInFlight: return .inFlight(key: key)
+                default:
+                    if let replaces: String = row[E.replacedFileID] { return .replacement(key: key, replaces: replaces) }
+                    return .start(key: key, duplicates: [])
+                }
+            }
         }
     }
 
@@ -523,20 +630,57 @@ public final class SQLiteJournal: JournalStore {
         case .committing:
             return ("", [])
         case .committed(let remote, let recovered, let metadataPending):
-            // The item stays (for its metadata call) while one is pending.
+            // The item stays (for its metadata call, or to delete the media it replaces) while one is pending.
             return (
                 "file_id = ?, media_url = ?, cover_url = ?, commit_request_id = ?, recovered = ?, committed_at = ?, platform_status = ?, secret = NULL, "
-                    + "secret_expires = NULL, item_json = CASE WHEN ? THEN item_json ELSE NULL END, upload_id = NULL, error_code = NULL, "
-                    + "error_message = NULL, metadata_pending = ?, metadata_error = NULL, ",
+                    + "secret_expires = NULL, item_json = CASE WHEN ? OR delete_pending = 1 THEN item_json ELSE NULL END, upload_id = NULL, "
+                    + "error_code = NULL, error_message = NULL, metadata_pending = ?, metadata_error = NULL, metadata_update = NULL, "
+                    + "change = CASE WHEN change = 'replacing' THEN 'replaced' ELSE change END, ",
                 [
                     remote.fileID, remote.mediaURL, remote.coverURL, remote.requestID, recovered, now, remote.status, metadataPending,
                     metadataPending,
                 ]
             )
         case .metadataApplied:
-            return ("metadata_pending = 0, metadata_error = NULL, item_json = NULL, ", [])
+            return (
+                "metadata_pending = 0, metadata_error = NULL, metadata_update = NULL, "
+                    + "item_json = CASE WHEN delete_pending = 1 THEN item_json ELSE NULL END, ", []
+            )
         case .metadataFailed(let code, let message):
             return ("metadata_error = ?, ", [code + ": " + message])
+        case .revising(let update, let item):
+            return ("item_json = ?, metadata_pending = 1, metadata_update = ?, metadata_error = NULL, ", [json(item), json(update)])
+        case .revisionApplied(let values, let fields):
+            let detail = fields.joined(separator: ", ")
+            return (
+                "metadata_pending = 0, metadata_error = NULL, metadata_update = NULL, "
+                    + "item_json = CASE WHEN delete_pending = 1 THEN item_json ELSE NULL END, row_values = ?, title = ?, "
+                    + "change = 'updated', change_detail = ?, changed_at = ?, ",
+                [values.encoded, values.title, detail, now]
+            )
+        case .changeNoted(let detail):
+            return ("change = 'changed', change_detail = ?, changed_at = ?, ", [detail, now])
+        case .contentConfirmed(let modified):
+            return ("mtime = ?, ", [modified])
+        case .replacing(let item, let sourceContext, let values, let deleteReplaced, let reason):
+            return (
+                "replaced_file_id = file_id, delete_pending = ?, replaced_deleted = 0, delete_error = NULL, file_id = NULL, "
+                    + "media_url = NULL, cover_url = NULL, commit_request_id = NULL, committed_at = NULL, platform_status = NULL, "
+                    + "recovered = 0, md5 = ?, crc64 = NULL, size = ?, mtime = ?, row_values = ?, title = ?, path = ?, "
+                    + "source_context = ?, session = NULL, applied_at = NULL, attempts = 0, metadata_pending = 0, "
+                    + "metadata_update = NULL, metadata_error = NULL, item_json = NULL, change = 'replacing', change_detail = ?, changed_at = ?, ",
+                [
+                    deleteReplaced, item.md5, item.media.size, item.media.modified, values.encoded, item.title, item.media.given,
+                    sourceContext, reason, now,
+                ]
+            )
+        case .replacedDeleted:
+            return (
+                "delete_pending = 0, replaced_deleted = 1, delete_error = NULL, "
+                    + "item_json = CASE WHEN metadata_pending = 1 THEN item_json ELSE NULL END, ", []
+            )
+        case .replacedDeleteFailed(let code, let message):
+            return ("delete_error = ?, ", [code + ": " + message])
         case .sessionAbandoned:
             return ("session = NULL, secret = NULL, secret_expires = NULL, upload_id = NULL, ", [])
         case .failed(let code, let message, let attempts):
@@ -561,17 +705,24 @@ public final class SQLiteJournal: JournalStore {
                 sql: """
                     SELECT manifest, line, row_id, path, title, size, md5, state, source_context, file_id, media_url, cover_url,
                            duplicate_of, error_code, error_message, attempts, apply_request_id, commit_request_id, recovered,
-                           created_at, updated_at, committed_at, platform_status, crc64, metadata_error
+                           created_at, updated_at, committed_at, platform_status, crc64, metadata_error, change, change_detail, changed_at,
+                           replaced_file_id, replaced_deleted, delete_error
                     FROM item \(filter) ORDER BY manifest, line
                     """, arguments: arguments)
             while let row = try cursor.next() {
-                try body(
-                    JournalRecord(
-                        manifest: row[0], line: row[1], id: row[2], path: row[3], title: row[4], size: row[5], md5: row[6],
-                        state: ItemState(rawValue: row[7]) ?? .pending, sourceContext: row[8], fileID: row[9], mediaURL: row[10],
-                        coverURL: row[11], duplicateOf: row[12], errorCode: row[13], errorMessage: row[14], attempts: row[15],
-                        applyRequestID: row[16], commitRequestID: row[17], recovered: row[18], createdAt: row[19], updatedAt: row[20],
-                        committedAt: row[21], platformStatus: row[22], crc64: row[23], metadataError: row[24]))
+                var record = JournalRecord(
+                    manifest: row[0], line: row[1], id: row[2], path: row[3], title: row[4], size: row[5], md5: row[6],
+                    state: ItemState(rawValue: row[7]) ?? .pending, sourceContext: row[8], fileID: row[9], mediaURL: row[10],
+                    coverURL: row[11], duplicateOf: row[12], errorCode: row[13], errorMessage: row[14], attempts: row[15],
+                    applyRequestID: row[16], commitRequestID: row[17], recovered: row[18], createdAt: row[19], updatedAt: row[20],
+                    committedAt: row[21], platformStatus: row[22], crc64: row[23], metadataError: row[24])
+                record.change = row[25]
+                record.changeDetail = row[26]
+                record.changedAt = row[27]
+                record.replacedFileID = row[28]
+                record.replacedDeleted = row[29]
+                record.deleteError = row[30]
+                try body(record)
             }
         }
     }

@@ -24,9 +24,10 @@ public struct AliyunProvider: VODProvider {
             transferTimeout: configuration.transferTimeout, partAttempts: configuration.partAttempts)
     }
 
-    /// A ReferenceId from the row's `source_context` when it is one (`[A-Za-z0-9_-]`, 6–64), else the row token.
+    /// A ReferenceId from the row's `source_context` when it is one (`[A-Za-z0-9_-]`, 6–64), else the
+    /// row token; always the row token for a replacement (the video it replaces keeps the row's).
     static func referenceID(_ request: UploadRequest) -> String {
-        if let given = request.item.sourceContext, ReferenceID.isValid(given) { return given }
+        if request.replaces == nil, let given = request.item.sourceContext, ReferenceID.isValid(given) { return given }
         return request.rowToken
     }
 
@@ -228,6 +229,38 @@ extension AliyunProvider: MediaCatalog {
     }
 
     /// DeleteVideo of one id.
+    /// UpdateVideoInfo with the fields of `update` (a revision: the upload calls carry every field
+    /// of a new row): Title, Description (empty to clear it), Tags (comma-separated, the row's whole
+    /// set), CateId, and UserData with `meta.*` as Extend (`{}` when the row has none). A category
+    /// cannot be cleared: the media keeps its old one and the call fails with a message.
+    public func updateMetadata(_ media: RemoteMedia, item: IngestItem, update: MetadataUpdate) async throws {
+        let fields = Set(update.fields)
+        var parameters: [String: String?] = ["VideoId": media.fileID]
+        if fields.contains("title") { parameters["Title"] = item.title }
+        if fields.contains("description") { parameters["Description"] = item.description ?? "" }
+        if fields.contains("tags") { parameters["Tags"] = item.tags.joined(separator: ",") }
+        if fields.contains("meta") { parameters["UserData"] = Self.userData(item) ?? "{}" }
+        if fields.contains("category") {
+            guard let category = item.category else {
+                throw ProviderError(
+                    step: "metadata", code: "metadata.cannot-clear",
+                    message: "UpdateVideoInfo cannot take a video's category away; give the row a category (CateId) or keep the old one",
+                    disposition: .failItem)
+            }
+            parameters["CateId"] = String(category)
+        }
+        _ = try await api.call("UpdateVideoInfo", parameters, step: "metadata")
+    }
+
+    /// DeleteVideo of a replaced media; one the platform no longer has counts as deleted.
+    public func deleteMedia(fileID: String) async throws {
+        do {
+            try await delete(fileID: fileID)
+        } catch let error as ProviderError where error.code == "InvalidVideo.NotFound" {
+            return
+        }
+    }
+
     public func delete(fileID: String) async throws {
         let answer = try await api.call("DeleteVideo", ["VideoIds": fileID], step: "delete")
         if let missing = answer.response["NonExistVideoIds"] as? [String], missing.contains(fileID) {

@@ -76,16 +76,37 @@ public struct TencentProvider: VODProvider {
             checkpoint: checkpoint)
     }
 
-    /// ModifyMediaInfo (protocol notes §3.8): the row's Description and tags, which ApplyUpload cannot
-    /// carry. Idempotent: the same Description again, tags the media has already.
-    public func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws {
-        _ = try await api.call(
-            "ModifyMediaInfo",
-            [
-                "FileId": media.fileID, "SubAppId": configuration.subAppID,
-                "Description": item.description.flatMap { $0.isEmpty ? nil : $0 },
-                "AddTags": item.tags.isEmpty ? nil : item.tags,
-            ], step: "metadata")
+    /// ModifyMediaInfo (protocol notes §3.8) with the fields of `update`: Name, Description (empty to
+    /// clear it), ClassId (0 when the row has none), ExpireTime (`9999-12-31T23:59:59Z` when the row
+    /// has none), AddTags for the row's tags and DeleteTags for `update.removedTags` (never sharing a
+    /// value). Idempotent: the same values again, tags the media has already.
+    public func updateMetadata(_ media: RemoteMedia, item: IngestItem, update: MetadataUpdate) async throws {
+        var parameters: [String: Any?] = ["FileId": media.fileID, "SubAppId": configuration.subAppID]
+        let fields = Set(update.fields)
+        if fields.contains("title") { parameters["Name"] = item.title }
+        if fields.contains("description") { parameters["Description"] = item.description ?? "" }
+        if fields.contains("category") { parameters["ClassId"] = item.category ?? 0 }
+        if fields.contains("expire_time") {
+            parameters["ExpireTime"] =
+                item.expireTime.map { ISO8601Timestamp.format(Int64($0.timeIntervalSince1970)) } ?? "9999-12-31T23:59:59Z"
+        }
+        if fields.contains("tags") {
+            if !item.tags.isEmpty { parameters["AddTags"] = item.tags }
+            let removed = update.removedTags.filter { !item.tags.contains($0) }
+            if !removed.isEmpty { parameters["DeleteTags"] = removed }
+        }
+        _ = try await api.call("ModifyMediaInfo", parameters, step: "metadata")
+    }
+
+    /// DeleteMedia of a replaced media (``delete(fileID:)``); one the platform no longer has counts as deleted.
+    public func deleteMedia(fileID: String) async throws {
+        do {
+            try await delete(fileID: fileID)
+        } catch let error as ProviderError
+            where error.code == "ResourceNotFound.FileNotExist" || error.code == "InvalidParameterValue.FileId"
+        {
+            return
+        }
     }
 
     public func abandon(uploadID: String, at location: ObjectLocation, session: UploadSession) async {

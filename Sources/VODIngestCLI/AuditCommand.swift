@@ -218,7 +218,7 @@ enum ReportFile {
                 if cell.hasPrefix("'"), let next = cell.dropFirst().first, "=+-@\t\r".contains(next) { cell.removeFirst() }
                 if integers.contains(name) {
                     object[name] = Int64(cell) ?? 0
-                } else if name == "recovered" {
+                } else if name == "recovered" || name == "replaced_deleted" {
                     object[name] = cell == "true"
                 } else {
                     object[name] = cell

@@ -90,6 +90,18 @@ struct IngestCommand: AsyncParsableCommand {
     @Flag(help: "Upload rows whose content (size and MD5) was committed already from this state directory.")
     var allowDuplicates = false
 
+    @Flag(
+        help:
+            "Upload anew a committed row delivered again with a different file (size, checksum) or with a changed field the platform takes only with an upload (cover, procedure, storage region, ...). Without it such a row is reported 'changed' and left as it is."
+    )
+    var replaceChanged = false
+
+    @Flag(
+        help:
+            "With --replace-changed: delete the replaced media (Tencent DeleteMedia, Alibaba DeleteVideo) once its replacement is committed."
+    )
+    var deleteReplaced = false
+
     @Option(
         help: ArgumentHelp(
             "After SIGINT/SIGTERM, seconds in-flight items get to finish before they are stopped (a second signal stops at once).",
@@ -130,6 +142,9 @@ struct IngestCommand: AsyncParsableCommand {
         }
         if let bandwidth, ByteRate(parsing: bandwidth) == nil {
             throw ValidationError("--bandwidth '\(bandwidth)' is not a rate; give e.g. 100MB/s, 50MiB/s or 400Mbit/s")
+        }
+        if deleteReplaced && !replaceChanged {
+            throw ValidationError("--delete-replaced deletes the media a replacement replaces: give it with --replace-changed")
         }
         if let refusal = Platforms.check(choice, common: platformOptions, tencent: tencent, aliyun: aliyun) {
             throw ValidationError(refusal)
@@ -202,12 +217,15 @@ struct IngestCommand: AsyncParsableCommand {
             }
             await sink.result(line)
         }
-        let options = IngestOptions(
+        var ingestOptions = IngestOptions(
             concurrency: concurrency ?? Self.concurrencyCap, adaptiveConcurrency: true,
             apiRate: apiRate.flatMap(RequestRate.init(parsing:))?.perSecond,
             actionRates: budget.rates, defaultActionRate: budget.defaultRate, maxFailures: maxFailures,
             procedure: procedure, storageRegion: storageRegion, classID: classId, runID: runID, allowDuplicates: allowDuplicates,
             bandwidth: bandwidth.flatMap(ByteRate.init(parsing:)).map(\.bytesPerSecond))
+        ingestOptions.replaceChanged = replaceChanged
+        ingestOptions.deleteReplaced = deleteReplaced
+        let options = ingestOptions
         let control = RunControl()
 
         // 3. Upload.
@@ -268,6 +286,12 @@ struct IngestCommand: AsyncParsableCommand {
                 + "\(ByteSize.format(s.bytesSent)) in \(formatDuration(seconds)) (\(ByteSize.format(run.bytesPerSecond))/s), "
                 + "\(s.apiCalls) API calls, \(s.retries) retries"
             if s.resumed > 0 || s.recovered > 0 { text += "; \(s.resumed) resumed, \(s.recovered) commits recovered" }
+            if s.updated > 0 || s.changed > 0 || s.replaced > 0 {
+                text += "; \(s.updated) updated in place, \(s.changed) changed and not replaced, \(s.replaced) replaced"
+                if s.replacedDeleted > 0 || s.deleteFailed > 0 {
+                    text += " (\(s.replacedDeleted) old media deleted, \(s.deleteFailed) deletions failed)"
+                }
+            }
             if s.metadataFailed > 0 {
                 text += "; \(s.metadataFailed) committed without their metadata (the next run sets it: run the same command again)"
             }
@@ -275,6 +299,12 @@ struct IngestCommand: AsyncParsableCommand {
                 "\nreport: \(stateDir)/report.csv, report.jsonl, summary.json (again any time: vodingest report --state-dir \(stateDir))"
             await sink.result(text)
             if let reason = stop?.reason, interrupted == nil { await sink.message("The run stopped early: \(reason)") }
+            if s.changed > 0 {
+                await sink.message(
+                    "\(s.changed) committed row(s) were delivered again with a different file or with fields the platform takes only "
+                        + "with an upload; the platform keeps the old ones (see the report's change_detail). To upload them anew: "
+                        + "run again with --replace-changed (and --delete-replaced to delete the old media).")
+            }
         }
         if let signal = interrupted {
             await sink.message(
@@ -285,13 +315,18 @@ struct IngestCommand: AsyncParsableCommand {
             throw ExitCode(128 + signal)
         }
         await sink.flush()
-        if s.failed > 0 || s.metadataFailed > 0 || stop != nil || run.pending > 0 { throw ExitStatus.itemsFailed.exitCode }
-        if summary?.hasErrors ?? true { throw ExitStatus.invalidRows.exitCode }
+        if s.failed > 0 || s.metadataFailed > 0 || s.deleteFailed > 0 || stop != nil || run.pending > 0 {
+            throw ExitStatus.itemsFailed.exitCode
+        }
+        if summary?.hasErrors ?? true || s.changed > 0 { throw ExitStatus.invalidRows.exitCode }
     }
 
     /// The options that change what a run uploads, as the journal records them.
     var runOptions: [String: String] {
-        var options = ["provider": providerName, "partSize": partSize, "allowDuplicates": String(allowDuplicates)]
+        var options = [
+            "provider": providerName, "partSize": partSize, "allowDuplicates": String(allowDuplicates),
+            "replaceChanged": String(replaceChanged), "deleteReplaced": String(deleteReplaced),
+        ]
         if !choice.embedded { options["endpoint"] = settings.endpoint ?? choice.platform.defaultEndpoint(settings.region) }
         if let region = platformOptions.region { options["region"] = region }
         if let workflowID = aliyun.workflowId { options["workflowId"] = workflowID }
@@ -389,9 +424,19 @@ struct IngestCommand: AsyncParsableCommand {
             line["status"] = "committed"
             line["file_id"] = outcome.remote?.fileID
             line["metadata_error"] = outcome.metadataError.map { "\($0.code): \($0.message)" }
+            if let replaced = outcome.replaced {
+                line["change"] = "replaced"
+                line["replaced_file_id"] = replaced
+                line["delete_error"] = outcome.deleteError.map { "\($0.code): \($0.message)" }
+            }
         case .duplicate:
             line["status"] = "skipped"
             line["duplicate_of"] = outcome.duplicateOf
+        case .updated, .changed, .unchanged:
+            line["status"] = "committed"
+            line["file_id"] = outcome.remote?.fileID
+            line["change"] = outcome.status == .unchanged ? nil : outcome.status.rawValue
+            line["change_detail"] = outcome.changeDetail
         case .failed:
             line["status"] = "failed"
             line["error_code"] = outcome.error?.code
@@ -407,7 +452,17 @@ struct IngestCommand: AsyncParsableCommand {
             return "committed  \(item.id)  \(idName) \(outcome.remote?.fileID ?? "?")  \(item.media.given)"
                 + (outcome.recovered ? "  (commit answer lost; found on the platform)" : "")
                 + (outcome.metadataError.map { "  metadata not set: \($0.code): \($0.message) (retried on the next run)" } ?? "")
+                + (outcome.replaced.map {
+                    "  (replaces \($0)" + (outcome.deleteError == nil ? ")" : "; not deleted, the next run tries again)")
+                }
+                    ?? "")
         case .duplicate: return "skipped    \(item.id)  duplicate of \(outcome.duplicateOf ?? "?")"
+        case .updated:
+            return "updated    \(item.id)  \(idName) \(outcome.remote?.fileID ?? "?")  \(outcome.changeDetail ?? "")"
+        case .changed:
+            return "changed    \(item.id)  \(idName) \(outcome.remote?.fileID ?? "?")  \(outcome.changeDetail ?? "")  (not replaced)"
+        case .unchanged:
+            return "done       \(item.id)  \(idName) \(outcome.remote?.fileID ?? "?")  (committed by an earlier run; only its time changed)"
         case .failed:
             let error = outcome.error
             return "failed     \(item.id)  \(error?.code ?? "?"): \(error.map { "\($0.step): \($0.message)" } ?? "")"

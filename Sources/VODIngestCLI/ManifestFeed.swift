@@ -168,7 +168,8 @@ final class JournalFeed: WorkSource, @unchecked Sendable {
             case .valid(let manifest, let items):
                 let contexts = items.map { IngestRunner.sourceContext(for: $0, runID: runID) }
                 let registrations = try await journal.register(
-                    items, manifest: manifest, runID: runID, sourceContexts: contexts, reopenDuplicates: reopenDuplicates)
+                    items, manifest: manifest, runID: runID, sourceContexts: contexts, values: items.map { RowValues($0).encoded },
+                    reopenDuplicates: reopenDuplicates)
                 var count = 0
                 var bytes: Int64 = 0
                 for (index, registration) in registrations.enumerated() {
@@ -181,9 +182,23 @@ final class JournalFeed: WorkSource, @unchecked Sendable {
                         buffer.append(Work(key: key, item: item, sourceContext: contexts[index], duplicates: duplicates, rowToken: token))
                         count += 1
                         bytes += (item.media.size ?? 0) + (item.cover?.size ?? 0)
-                    case .committed, .duplicate:
+                    case .replacement(let key, let replaces) where !resuming.contains(key):
+                        let token = RowToken.make(manifest: manifest.path == "-" ? manifest.name : manifest.path, id: item.id)
+                        buffer.append(Work(key: key, item: item, sourceContext: contexts[index], rowToken: token, replaces: replaces))
+                        count += 1
+                        bytes += (item.media.size ?? 0) + (item.cover?.size ?? 0)
+                    case .revised(let key, let media, let committed) where !resuming.contains(key):
+                        // Committed before, delivered again with differences: the runner updates,
+                        // replaces or reports it (and reads the file only when just its time changed).
+                        buffer.append(
+                            Work(
+                                key: key, item: item, sourceContext: contexts[index],
+                                rowToken: RowToken.make(manifest: manifest.path == "-" ? manifest.name : manifest.path, id: item.id),
+                                revised: (media, committed)))
+                        count += 1
+                    case .committed, .duplicate, .revised:
                         await onKnown(item, registration)
-                    case .start, .inFlight:
+                    case .start, .inFlight, .replacement:
                         break  // taken over from the journal above
                     }
                 }

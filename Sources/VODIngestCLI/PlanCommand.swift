@@ -1,6 +1,8 @@
 import ArgumentParser
+import Foundation
 import IngestCore
 import IngestEngine
+import JournalSQLite
 import Manifests
 
 /// `vodingest plan`: totals, requests and a time estimate for a run, before any byte is sent.
@@ -41,6 +43,18 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
+    @Option(
+        help: ArgumentHelp(
+            "The state directory of earlier ingests: rows committed there and delivered the same are left out, and the plan counts what a new delivery changed (updated in place, changed, to check).",
+            valueName: "dir"))
+    var stateDir: String?
+
+    @Flag(help: "With --state-dir: plan changed rows as ingest --replace-changed would (uploaded anew).")
+    var replaceChanged = false
+
+    @Flag(help: "With --replace-changed: count the deletion of each replaced media.")
+    var deleteReplaced = false
+
     mutating func validate() throws {
         guard concurrency >= 1, concurrency <= 10_000 else {
             throw ValidationError("--concurrency must be between 1 and 10000")
@@ -53,6 +67,12 @@ struct PlanCommand: ParsableCommand {
         }
         guard let size = ByteSize(parsing: partSize) else {
             throw ValidationError("--part-size '\(partSize)' is not a size; give e.g. 16MiB or 64MB")
+        }
+        if (replaceChanged || deleteReplaced) && stateDir == nil {
+            throw ValidationError("--replace-changed and --delete-replaced plan against earlier ingests: give their --state-dir")
+        }
+        if deleteReplaced && !replaceChanged {
+            throw ValidationError("--delete-replaced deletes the media a replacement replaces: give it with --replace-changed")
         }
         let rules = input.profile.parts
         guard size.bytes >= rules.minimumPartSize, size.bytes <= rules.maximumPartSize else {
@@ -71,12 +91,60 @@ struct PlanCommand: ParsableCommand {
         var planner = Planner(options: options)
         let err = Console.standardError()
         var firstErrors: [Diagnostic] = []
+        // Against a state directory: rows are looked up in its journal (read-only), 512 at a time.
+        var journal: SQLiteJournal? = nil
+        if let stateDir, FileManager.default.fileExists(atPath: stateDir + "/" + SQLiteJournal.databaseName) {
+            do {
+                journal = try SQLiteJournal(readingFrom: stateDir)
+            } catch let error as IngestError {
+                err.line("error: \(error.message)")
+                err.flush()
+                throw ExitStatus.usage.exitCode
+            }
+        }
+        var batch: [IngestItem] = []
+        var lookupError: IngestError? = nil
+        let replaceChanged = self.replaceChanged
+        let deleteReplaced = self.deleteReplaced
+        func flush() {
+            guard !batch.isEmpty else { return }
+            defer { batch.removeAll(keepingCapacity: true) }
+            var known = [Registration?](repeating: nil, count: batch.count)
+            if let journal, lookupError == nil {
+                // One manifest per batch: the journal keys rows by the manifest's absolute path.
+                var start = 0
+                while start < batch.count {
+                    let name = batch[start].location.manifest
+                    var end = start
+                    while end < batch.count && batch[end].location.manifest == name { end += 1 }
+                    let slice = Array(batch[start..<end])
+                    let fingerprint = ManifestFingerprint(
+                        name: name, path: name == "<stdin>" ? "-" : URL(fileURLWithPath: name).standardizedFileURL.path, sha256: nil)
+                    do {
+                        let found = try journal.lookup(slice, manifest: fingerprint, values: slice.map { RowValues($0).encoded })
+                        for (offset, entry) in found.enumerated() { known[start + offset] = entry }
+                    } catch {
+                        lookupError = IngestError(
+                            code: "journal.unusable", message: "cannot read the journal in \(stateDir ?? ""): \(error)")
+                    }
+                    start = end
+                }
+            }
+            for (index, item) in batch.enumerated() {
+                planner.add(item, known: known[index], replaceChanged: replaceChanged, deleteReplaced: deleteReplaced)
+            }
+        }
         let summary = input.pipeline().run(
             manifests: input.manifests,
             onDiagnostic: { d in if d.severity == .error, firstErrors.count < 5 { firstErrors.append(d) } },
             onRow: { outcome in
                 if let item = outcome.item {
-                    planner.add(item)
+                    if stateDir == nil {
+                        planner.add(item)
+                    } else {
+                        batch.append(item)
+                        if batch.count >= 512 { flush() }
+                    }
                 } else {
                     planner.addInvalid()
                     if firstErrors.count < 5, let d = outcome.diagnostics.first(where: { $0.severity == .error }) {
@@ -84,6 +152,13 @@ struct PlanCommand: ParsableCommand {
                     }
                 }
             })
+        flush()
+        journal?.close()
+        if let lookupError {
+            err.line("error: \(lookupError.message)")
+            err.flush()
+            throw ExitStatus.usage.exitCode
+        }
         let plan = planner.finish(manifests: summary.manifests)
         let out = Console.standardOutput()
         if format == .json {
@@ -119,6 +194,15 @@ enum PlanText {
         let profile = ProviderProfile.named(p.provider)
         out.line("Plan for \(p.manifests.count) manifest\(p.manifests.count == 1 ? "" : "s") on \(profile?.displayName ?? p.provider)")
         out.line(pad("rows") + "\(p.rows): \(p.items) to upload, \(p.invalid) invalid left out")
+        if let d = p.delta {
+            out.line(
+                pad("against journal") + "\(d.new) new, \(d.retried) to retry, \(d.resumed) to resume, \(d.unchanged) unchanged, "
+                    + "\(d.updated) to update in place, \(d.changed) changed"
+                    + (d.replaceChanged
+                        ? " (uploaded anew\(d.deleteReplaced ? ", the old media deleted" : "")), "
+                        : " (reported, not replaced: --replace-changed), ")
+                    + "\(d.toCheck) to check (only the modification time changed)")
+        }
         var media = "\(p.items) file\(p.items == 1 ? "" : "s"), \(ByteSize.format(p.mediaBytes))"
         if p.unknownSizes > 0 { media += " (\(p.unknownSizes) of unknown size: file checks were off)" }
         out.line(pad("media") + media)

@@ -11,7 +11,8 @@ final class MemoryJournal: JournalStore, Sendable {
     func end(runID: String, status: String, summary: String?) async throws {}
     func inFlight() async throws -> [ResumePoint] { [] }
     func register(
-        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
+        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], values: [String],
+        reopenDuplicates: Bool
     )
         async throws -> [Registration]
     { items.indices.map { .start(key: Int64($0), duplicates: []) } }

@@ -26,7 +26,8 @@ let manifest = ManifestFingerprint(name: "m.csv", path: "/lib/m.csv", sha256: ni
 
 func register(_ journal: SQLiteJournal, _ items: [IngestItem], reopen: Bool = false) async throws -> [Registration] {
     try await journal.register(
-        items, manifest: manifest, runID: "run1", sourceContexts: items.map { "ctx:\($0.id)" }, reopenDuplicates: reopen)
+        items, manifest: manifest, runID: "run1", sourceContexts: items.map { "ctx:\($0.id)" },
+        values: items.map { RowValues($0).encoded }, reopenDuplicates: reopen)
 }
 
 func key(_ registration: Registration) -> Int64? {
@@ -82,7 +83,7 @@ struct JournalTests {
         #expect(
             applied == [
                 "v1: runs, manifests, items, parts", "v2: the platform's status of a committed media",
-                "v3: the CRC-64 of the uploaded media", "v4: the metadata call after the commit",
+                "v3: the CRC-64 of the uploaded media", "v4: the metadata call after the commit", "v5: revisions of committed rows",
             ])
         let error = #expect(throws: IngestError.self) { try SQLiteJournal(directory: dir.path + "/state") }
         #expect(error?.code == "journal.locked")

@@ -26,11 +26,13 @@ final class StoppingJournal: JournalStore, Sendable {
     }
     func inFlight() async throws -> [ResumePoint] { try await base.inFlight() }
     func register(
-        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], reopenDuplicates: Bool
+        _ items: [IngestItem], manifest: ManifestFingerprint, runID: String, sourceContexts: [String], values: [String],
+        reopenDuplicates: Bool
     )
         async throws -> [Registration]
     {
-        try await base.register(items, manifest: manifest, runID: runID, sourceContexts: sourceContexts, reopenDuplicates: reopenDuplicates)
+        try await base.register(
+            items, manifest: manifest, runID: runID, sourceContexts: sourceContexts, values: values, reopenDuplicates: reopenDuplicates)
     }
     func registerInvalid(_ rows: [InvalidRow], runID: String) async throws { try await base.registerInvalid(rows, runID: runID) }
     func record(_ key: Int64, from state: ItemState, _ event: JournalEvent) async throws {
@@ -83,7 +85,10 @@ extension ForwardingProvider {
         await base.abandon(uploadID: uploadID, at: location, session: session)
     }
     func commit(_ session: UploadSession) async throws -> RemoteMedia { try await base.commit(session) }
-    func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws { try await base.updateMetadata(media, item: item) }
+    func updateMetadata(_ media: RemoteMedia, item: IngestItem, update: MetadataUpdate) async throws {
+        try await base.updateMetadata(media, item: item, update: update)
+    }
+    func deleteMedia(fileID: String) async throws { try await base.deleteMedia(fileID: fileID) }
 }
 
 /// A provider whose CommitUpload reaches the platform but whose answer is lost (as a kill would lose it).
@@ -107,7 +112,7 @@ struct ResumeTests {
         let context = IngestRunner.sourceContext(for: item, runID: "test")
         let registration = try await journal.register(
             [item], manifest: ManifestFingerprint(name: "m.csv", path: "/m.csv", sha256: nil), runID: "test", sourceContexts: [context],
-            reopenDuplicates: false)
+            values: [RowValues(item).encoded], reopenDuplicates: false)
         guard case .start(let key, let duplicates) = registration[0] else { throw CancellationError() }
         return Work(key: key, item: item, sourceContext: context, duplicates: duplicates)
     }
@@ -236,7 +241,7 @@ struct ResumeTests {
 /// A provider whose metadata call fails (the platform refused it): the media stays committed.
 struct FailingMetadata: ForwardingProvider {
     let base: TencentProvider
-    func updateMetadata(_ media: RemoteMedia, item: IngestItem) async throws {
+    func updateMetadata(_ media: RemoteMedia, item: IngestItem, update: MetadataUpdate) async throws {
         throw ProviderError(step: "metadata", code: "InvalidParameterValue.Tags", message: "refused for the test", disposition: .failItem)
     }
 }
@@ -310,6 +315,125 @@ struct MetadataStepTests {
             #expect(records.first?.state == .committed && records.first?.metadataError == nil)
             let listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
             #expect(listing.count == 1 && listing.first?.tags == ["k1", "k2"])
+        }
+    }
+}
+
+@Suite("a committed row's new delivery: each step journalled, a kill at any of them finished on the next run", .serialized)
+struct RevisionResumeTests {
+    let manifest = ManifestFingerprint(name: "m.csv", path: "/m.csv", sha256: nil)
+
+    func runner(_ journal: any JournalStore, replace: Bool = false) -> IngestRunner {
+        var options = IngestOptions(concurrency: 2, apiRate: 1000, runID: "test", recoveryPause: .milliseconds(10))
+        options.replaceChanged = replace
+        options.deleteReplaced = replace
+        return IngestRunner(options: options, stats: IngestStats(), journal: journal, sources: LocalSourceFiles())
+    }
+
+    /// Registers `item` as a run's feed does, and makes the work the journal asks for.
+    func work(_ journal: SQLiteJournal, _ item: IngestItem) async throws -> Work? {
+        let context = IngestRunner.sourceContext(for: item, runID: "test")
+        let token = RowToken.make(manifest: manifest.path, id: item.id)
+        let registration = try await journal.register(
+            [item], manifest: manifest, runID: "test", sourceContexts: [context], values: [RowValues(item).encoded],
+            reopenDuplicates: false)
+        switch registration[0] {
+        case .start(let key, _): return Work(key: key, item: item, sourceContext: context, rowToken: token)
+        case .revised(let key, let media, let committed):
+            return Work(key: key, item: item, sourceContext: context, rowToken: token, revised: (media, committed))
+        case .replacement(let key, let replaces):
+            return Work(key: key, item: item, sourceContext: context, rowToken: token, replaces: replaces)
+        default: return nil
+        }
+    }
+
+    func resumeWork(_ journal: SQLiteJournal) async throws -> [Work] {
+        try await journal.inFlight().map {
+            Work(
+                key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext,
+                rowToken: RowToken.make(manifest: manifest.path, id: $0.item.id))
+        }
+    }
+
+    func record(_ journal: SQLiteJournal) throws -> JournalRecord? {
+        var records: [JournalRecord] = []
+        try journal.records(manifestPaths: nil) { records.append($0) }
+        return records.first
+    }
+
+    /// Stops (as a kill) right after the first event `matches` picks.
+    func stopping(_ journal: SQLiteJournal, _ matches: @escaping @Sendable (JournalEvent) -> Bool) -> StoppingJournal {
+        StoppingJournal(journal) { event, _ in matches(event) }
+    }
+
+    @Test func aKillBetweenTheRevisionAndItsUpdateCallIsFinishedOnResume() async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let file = try TestFile(directory, "r.mp4", size: 5000)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            var first = item(file, title: "Row")
+            first.description = "old"
+            first.tags = ["a", "b"]
+            _ = try await runner(journal).run(ListSource([try #require(try await work(journal, first))]), provider: provider) { _ in }
+            var second = first
+            second.title = "Row renamed"
+            second.tags = ["b", "c"]
+            let revised = try #require(try await work(journal, second))
+            #expect(revised.revised != nil)
+            _ = try await runner(stopping(journal) { if case .revising = $0 { return true } else { return false } })
+                .run(ListSource([revised]), provider: provider) { _ in }
+            var listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.first?.name == "Row" && listing.first?.tags == ["a", "b"], "killed before ModifyMediaInfo")
+            let points = try await journal.inFlight()
+            #expect(
+                points.count == 1 && points.first?.metadataUpdate?.isRevision == true && points.first?.metadataUpdate?.removedTags == ["a"])
+
+            _ = try await runner(journal).run(ListSource(try await resumeWork(journal)), provider: provider) { _ in }
+            listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.count == 1 && listing.first?.name == "Row renamed" && listing.first?.tags == ["b", "c"])
+            let done = try #require(try record(journal))
+            #expect(done.change == "updated" && done.changeDetail == "title, tags" && done.title == "Row renamed")
+            #expect(try await journal.inFlight().isEmpty)
+            // Delivered the same again: nothing to do.
+            #expect(try await work(journal, second) == nil)
+        }
+    }
+
+    @Test(arguments: ["replacing", "committed"])
+    func aKillDuringAReplacementLosesNothingAndDeletesTheOldMediaOnce(killAfter: String) async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let first = item(try TestFile(directory, "v1.mp4", size: 5000), title: "Row")
+            _ = try await runner(journal).run(ListSource([try #require(try await work(journal, first))]), provider: provider) { _ in }
+            let old = try #require(try record(journal)?.fileID)
+            // The partner delivers a new file for the row.
+            let second = item(try TestFile(directory, "v2.mp4", size: 7000), title: "Row")
+            let revised = try #require(try await work(journal, second))
+            _ = try await runner(
+                stopping(journal) { event in
+                    switch event {
+                    case .replacing: killAfter == "replacing"
+                    case .committed: killAfter == "committed"
+                    default: false
+                    }
+                }, replace: true
+            ).run(ListSource([revised]), provider: provider) { _ in }
+            var listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.contains { $0.fileID == old }, "the old media stays until the new one is committed")
+
+            // The next run: the journal's resume set (after the commit) or the manifest's row (before it).
+            var works = try await resumeWork(journal)
+            if works.isEmpty, let again = try await work(journal, second) { works = [again] }
+            #expect(works.count == 1)
+            _ = try await runner(journal, replace: true).run(ListSource(works), provider: provider) { _ in }
+            listing = try await admin(endpoint, "media", as: [EmulatedMedia].self)
+            #expect(listing.count == 1 && listing.first?.fileID != old && listing.first?.size == 7000, "\(listing)")
+            let done = try #require(try record(journal))
+            #expect(done.change == "replaced" && done.replacedFileID == old && done.replacedDeleted && done.fileID == listing.first?.fileID)
+            #expect(try await journal.inFlight().isEmpty)
         }
     }
 }

@@ -68,13 +68,44 @@ final class StandaloneEmulator {
     }
 }
 
-/// Reads `report.csv` as dictionaries (the report's fields hold no embedded newlines in these tests).
+/// Reads `report.csv` as dictionaries (RFC 4180 quoting; the fields hold no newlines in these tests).
 func reportRows(_ directory: String) throws -> [[String: String]] {
     let text = try String(contentsOfFile: directory + "/report.csv", encoding: .utf8)
-    var lines = text.split(separator: "\n").map(String.init)
-    let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    func cells(_ line: Substring) -> [String] {
+        var cells: [String] = []
+        var cell = ""
+        var quoted = false
+        var chars = line.makeIterator()
+        while let c = chars.next() {
+            if quoted {
+                if c == "\"" {
+                    // A doubled quote is a quote; a single one ends the quoted part.
+                    var lookahead = chars
+                    if lookahead.next() == "\"" {
+                        cell.append("\"")
+                        chars = lookahead
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    cell.append(c)
+                }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                cells.append(cell)
+                cell = ""
+            } else {
+                cell.append(c)
+            }
+        }
+        cells.append(cell)
+        return cells
+    }
+    var lines = text.split(separator: "\n")
+    let header = cells(lines.removeFirst())
     return lines.map { line in
-        let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let fields = cells(line)
         return Dictionary(uniqueKeysWithValues: zip(header, fields + Array(repeating: "", count: max(0, header.count - fields.count))))
     }
 }

@@ -112,7 +112,8 @@ let benchmarks: @Sendable () -> Void = {
                 storageRegion: nil, expireTime: nil, sourceContext: nil, md5: nil, sha256: nil, meta: [])
         }
         let registrations = try await journal.register(
-            items, manifest: manifest, runID: "bench", sourceContexts: items.map { "vodingest:bench:\($0.id)" }, reopenDuplicates: false)
+            items, manifest: manifest, runID: "bench", sourceContexts: items.map { "vodingest:bench:\($0.id)" },
+            values: items.map { RowValues($0).encoded }, reopenDuplicates: false)
         let expires = Int64(Date().timeIntervalSince1970) + 3600
         benchmark.startMeasurement()
         try await withThrowingTaskGroup(of: Void.self) { group in
