@@ -19,14 +19,18 @@ struct IngestCommand: AsyncParsableCommand {
 
             --provider local (the default, = local-tencent) starts the embedded emulator on a loopback port, with its data under --state-dir/emulator, and uploads into it over HTTP with the same Tencent code that talks to the cloud; --provider local-aliyun does the same with the Alibaba code. --provider tencent uploads to Tencent Cloud VOD with the credentials in TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY (and TENCENTCLOUD_SESSION_TOKEN); --provider aliyun to Alibaba Cloud VOD with ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN).
 
+            A committed row delivered again is compared with what was committed: changed fields the platform can set on the media are updated in place (Tencent ModifyMediaInfo, Alibaba UpdateVideoInfo); a different file, or a changed field only an upload carries, is reported 'changed', or uploaded anew with --replace-changed (--delete-replaced then deletes the old media once the new one is committed).
+
             Exit status: 0 every valid row committed and no invalid row; 65 some rows invalid (every valid
-            one committed); 75 some items failed after retries or the run stopped early (a re-run may
-            succeed); 64 usage error; 66 a manifest cannot be read; 70 internal error.
+            one committed), or committed rows delivered changed and not replaced; 75 some items failed
+            after retries or the run stopped early (a re-run may succeed); 64 usage error; 66 a manifest
+            cannot be read; 70 internal error.
 
             Examples:
               vodingest ingest samples/good.csv samples/good.xml
               vodingest ingest --concurrency 16 --bandwidth 50MiB/s --api-rate 50 library.csv
               vodingest ingest --provider local-aliyun samples/good.csv
+              vodingest ingest --state-dir /var/lib/vodingest --replace-changed --delete-replaced partner.csv
               TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... \\
                 vodingest ingest --provider tencent --region ap-guangzhou --sub-app-id 1500000000 library.csv
               ALIBABA_CLOUD_ACCESS_KEY_ID=... ALIBABA_CLOUD_ACCESS_KEY_SECRET=... \\

@@ -18,6 +18,7 @@ struct PlanCommand: ParsableCommand {
             Examples:
               vodingest plan samples/good.csv
               vodingest plan --bandwidth 200MB/s --api-rate 50 --part-size 32MiB library.csv
+              vodingest plan --state-dir /var/lib/vodingest partner.csv
             """)
 
     @OptionGroup var input: ManifestOptions
