@@ -45,6 +45,11 @@ public struct EmulatorConfiguration: Sendable, Codable {
     public var connectionResetRate: Double
     /// How long an empty PullEvents holds the request, seconds (the platform: 5; tests: 0).
     public var eventWaitSeconds: Double
+    /// How long processing takes, seconds: a Tencent procedure's FINISH event comes this long after
+    /// the commit; an Alibaba video is `Transcoding` from half of it and `Normal` after it.
+    public var processingDelaySeconds: Double = 1
+    /// How long a pulled event is leased before it can be pulled again unconfirmed, seconds (the platform: 30).
+    public var eventLeaseSeconds: Double = 30
     /// Added to every request, in milliseconds.
     public var latencyMilliseconds: Int
     /// Allowed clock skew of X-TC-Timestamp, seconds (Alibaba's RPC and OSS allow 15 minutes).
@@ -126,6 +131,18 @@ public struct EmulatedMedia: Sendable, Codable, Hashable {
     public var description: String?
     public var tags: [String]?
     public var updateTime: String?
+}
+
+/// One Tencent event not confirmed yet, as the admin listing shows it (`GET /_emulator/events`).
+public struct EmulatedEvent: Sendable, Codable, Hashable {
+    public var id: Int64
+    /// `NewFileUpload`, `ProcedureStateChanged`, `FileDeleted`.
+    public var type: String
+    public var fileID: String?
+    /// Pulled, and its lease not run out.
+    public var leased: Bool
+    /// Its time has come (a procedure's FINISH waits for the processing time).
+    public var available: Bool
 }
 
 /// One Alibaba video, as the admin listing shows it (`GET /_emulator/videos`).

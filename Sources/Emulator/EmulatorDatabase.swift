@@ -102,6 +102,8 @@ struct EmulatorDatabase {
         var mediaDescription: String? = nil
         var tags: String? = nil
         var updatedAt: Int64? = nil
+        /// The task the procedure runs as (ProcedureTaskId), when one was set (v4).
+        var procedureTaskID: String? = nil
     }
 
     struct Event: Codable, FetchableRecord, PersistableRecord {
@@ -112,6 +114,8 @@ struct EmulatorDatabase {
         var handle: String?
         var leaseUntil: Int64?
         var createdAt: Int64
+        /// Not handed out before this (a procedure's events come after its processing time; v4).
+        var availableAt: Int64? = nil
     }
 
     /// An Alibaba video (CreateUploadVideo): known from its creation on, with the object key its
@@ -305,6 +309,10 @@ struct EmulatorDatabase {
                 t.add(column: "tags", .text)
                 t.add(column: "updatedAt", .integer)
             }
+        }
+        migrator.registerMigration("v4: processing: events that come later, the procedure's task") { db in
+            try db.alter(table: "event") { t in t.add(column: "availableAt", .integer) }
+            try db.alter(table: "media") { t in t.add(column: "procedureTaskID", .text) }
         }
         return migrator
     }

@@ -95,7 +95,7 @@ public struct EmulatorResponder: HTTPResponder {
     /// The admin API: `GET /_emulator/media` (Tencent), `GET /_emulator/videos` (Alibaba),
     /// `POST /_emulator/expire-credentials?key=…` or `?VideoId=…` (the temporary credentials of that
     /// object end now),
-    /// `GET /_emulator/counters`, `GET|PUT /_emulator/config`.
+    /// `GET /_emulator/counters`, `GET /_emulator/events` (not confirmed yet), `GET|PUT /_emulator/config`.
     func admin(_ request: Request, path: String, query: [(String, String)]) async throws -> Response {
         switch (request.method, path) {
         case (.get, "/_emulator/media"):
@@ -118,6 +118,8 @@ public struct EmulatorResponder: HTTPResponder {
             let (size, md5, _) = try await receive(request.body, to: path, crc: true)
             try? FileManager.default.removeItem(atPath: path)
             return Self.json(["size": String(size), "md5": Hex.encode(md5)])
+        case (.get, "/_emulator/events"):
+            return Self.json(try await store.pendingEvents(now: Int64(Date().timeIntervalSince1970)))
         case (.get, "/_emulator/counters"):
             return Self.json(await store.counters)
         case (.get, "/_emulator/config"):
@@ -199,6 +201,8 @@ struct Knobs: Sendable {
         if let v = doubles["completeErrorRate"] { c.completeErrorRate = v }
         if let v = doubles["connectionResetRate"] { c.connectionResetRate = v }
         if let v = doubles["eventWaitSeconds"] { c.eventWaitSeconds = v }
+        if let v = doubles["processingDelaySeconds"] { c.processingDelaySeconds = v }
+        if let v = doubles["eventLeaseSeconds"] { c.eventLeaseSeconds = v }
         if let v = doubles["latencyMilliseconds"] { c.latencyMilliseconds = Int(v) }
         if let v = doubles["credentialLifetime"] { c.credentialLifetime = Int64(v) }
         if let v = doubles["sessionLifetime"] { c.sessionLifetime = Int64(v) }

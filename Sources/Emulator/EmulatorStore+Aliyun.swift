@@ -51,8 +51,9 @@ extension EmulatorStore {
         try issueSTS(key: image.objectKey, now: now) { db in try image.insert(db) }
     }
 
-    /// A video by id, or by ReferenceId; its status as the platform shows it now (`UploadSucc` for
-    /// a second after the write, `Normal` from then on: the emulator has no transcoding).
+    /// A video by id, or by ReferenceId; its status as the platform shows it now: `UploadSucc` after
+    /// the write, `Transcoding` from half the processing time on, `Normal` once it has passed
+    /// (``EmulatorConfiguration/processingDelaySeconds``; the emulator transcodes nothing).
     func video(id: String? = nil, reference: String? = nil, now: Int64 = Int64(Date().timeIntervalSince1970)) -> Video? {
         let found = try? database.queue.read { db -> Video? in
             if let id { return try Video.fetchOne(db, key: id) }
@@ -60,8 +61,18 @@ extension EmulatorStore {
             return nil
         }
         guard var video = found ?? nil else { return nil }
-        if video.status == "UploadSucc", let at = video.uploadedAt, now - at >= 1 { video.status = "Normal" }
+        video.status = Self.status(video.status, uploadedAt: video.uploadedAt, now: now, delay: configuration.processingDelaySeconds)
         return video
+    }
+
+    /// The status a video shows `now`: a stored `UploadSucc` moves to `Transcoding` at half the
+    /// processing time after the write and to `Normal` at its end; other statuses stay.
+    static func status(_ stored: String, uploadedAt: Int64?, now: Int64, delay: Double) -> String {
+        guard stored == "UploadSucc", let at = uploadedAt else { return stored }
+        let elapsed = Double(now - at)
+        if elapsed >= delay { return "Normal" }
+        if elapsed * 2 >= delay { return "Transcoding" }
+        return stored
     }
 
     func image(id: String) -> Image? { try? database.queue.read { db in try Image.fetchOne(db, key: id) } }

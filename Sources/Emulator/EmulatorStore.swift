@@ -150,13 +150,24 @@ actor EmulatorStore {
                 coverSize: cover?.size, mediaPath: "/vod/\(fileID)/f0.\(ext)",
                 coverURLPath: session.coverKey.map { "/vod/\(fileID)/cover.\(($0 as NSString).pathExtension)" },
                 createdAt: now, sessionKey: sessionKey, subAppID: session.subAppID, objectFile: object.path, coverFile: cover?.path,
-                storageRegion: session.storageRegion, expireTime: session.expireTime)
+                storageRegion: session.storageRegion, expireTime: session.expireTime,
+                procedureTaskID: session.procedure.map { _ in "\(configuration.appID)-procedurev2-" + UUID().uuidString.lowercased() })
             try record.insert(db)
             try db.execute(sql: "UPDATE session SET fileID = ? WHERE key = ?", arguments: [fileID, sessionKey])
             try EmulatorDatabase.Event(
                 subAppID: session.subAppID, content: Self.newFileUploadEvent(record, base: baseURL, region: configuration.storageRegion),
                 createdAt: now
             ).insert(db)
+            // A procedure runs as a task: PROCESSING at once, FINISH after its processing time.
+            if let task = record.procedureTaskID {
+                let delay = Int64(configuration.processingDelaySeconds.rounded(.up))
+                for (status, at) in [("PROCESSING", now), ("FINISH", now + delay)] {
+                    try EmulatorDatabase.Event(
+                        subAppID: session.subAppID, content: Self.procedureEvent(record, task: task, status: status), createdAt: now,
+                        availableAt: at
+                    ).insert(db)
+                }
+            }
             return record
         }
         session.fileID = record.fileID
@@ -341,18 +352,36 @@ actor EmulatorStore {
     func pullEvents(subAppID: Int?, now: Int64) throws -> [(handle: String, content: String)] {
         try database.queue.write { db in
             let events = try EmulatorDatabase.Event.fetchAll(
-                db, sql: "SELECT * FROM event WHERE subAppID IS ? AND (leaseUntil IS NULL OR leaseUntil <= ?) ORDER BY id LIMIT 16",
-                arguments: [subAppID, now])
+                db,
+                sql: """
+                    SELECT * FROM event WHERE subAppID IS ? AND (leaseUntil IS NULL OR leaseUntil <= ?)
+                        AND (availableAt IS NULL OR availableAt <= ?) ORDER BY id LIMIT 16
+                    """,
+                arguments: [subAppID, now, now])
             var out: [(String, String)] = []
             for var event in events {
                 let handle = EmulatorConfiguration.randomKey(prefix: "", length: 32)
                 event.handle = handle
-                event.leaseUntil = now + 30
+                event.leaseUntil = now + Int64(configuration.eventLeaseSeconds.rounded(.up))
                 try event.update(db)
                 out.append((handle, event.content))
             }
             return out
         }.map { ($0.0, withMetaDataMD5($0.1)) }
+    }
+
+    /// The events not confirmed yet, oldest first (the admin listing): type, media, and whether pulled and leased now.
+    func pendingEvents(now: Int64) throws -> [EmulatedEvent] {
+        try database.queue.read { db in
+            try EmulatorDatabase.Event.order(Column("id")).fetchAll(db).map { event in
+                let object = (try? JSONSerialization.jsonObject(with: Data(event.content.utf8))) as? [String: Any] ?? [:]
+                let body = object.first { $0.key.hasSuffix("Event") && $0.value is [String: Any] }?.value as? [String: Any] ?? [:]
+                return EmulatedEvent(
+                    id: event.id ?? 0, type: object["EventType"] as? String ?? "?",
+                    fileID: body["FileId"] as? String ?? (body["FileIdSet"] as? [String])?.first, leased: (event.leaseUntil ?? 0) > now,
+                    available: (event.availableAt ?? 0) <= now)
+            }
+        }
     }
 
     /// A NewFileUpload event of a multipart object, whose MetaData.Md5 was not known at commit, with it.
@@ -397,11 +426,24 @@ actor EmulatorStore {
         let event: [String: Any] = [
             "EventType": "NewFileUpload",
             "FileUploadEvent": [
-                "FileId": m.fileID, "MediaBasicInfo": basic, "ProcedureTaskId": "", "ReviewAudioVideoTaskId": "",
+                "FileId": m.fileID, "MediaBasicInfo": basic, "ProcedureTaskId": m.procedureTaskID ?? "", "ReviewAudioVideoTaskId": "",
                 "MetaData": ["Size": m.size, "Container": m.mediaType, "Md5": m.md5] as [String: Any],
             ] as [String: Any],
         ]
         return json(event)
+    }
+
+    /// ProcedureStateChanged (§3.10): the task of the media's procedure, its status, the
+    /// SessionContext ApplyUpload carried.
+    static func procedureEvent(_ m: EmulatorDatabase.Media, task: String, status: String) -> String {
+        let change: [String: Any] = [
+            "TaskId": task, "Status": status, "ErrCode": 0, "Message": "", "FileId": m.fileID, "FileName": m.name,
+            "FileUrl": m.mediaPath, "MetaData": ["Size": m.size, "Container": m.mediaType] as [String: Any],
+            "MediaProcessResultSet": [Any](), "AiContentReviewResultSet": [Any](), "AiAnalysisResultSet": [Any](),
+            "AiRecognitionResultSet": [Any](), "TasksPriority": 0, "TasksNotifyMode": "", "SessionContext": m.sessionContext ?? "",
+            "SessionId": "", "Operator": "", "OperationType": "",
+        ]
+        return json(["EventType": "ProcedureStateChanged", "ProcedureStateChangeEvent": change])
     }
 
     static func json(_ object: [String: Any]) -> String {

@@ -272,6 +272,11 @@ public struct JournalRecord: Sendable, Hashable, Codable {
     public var replacedDeleted: Bool = false
     /// Why deleting the replaced media failed (a next run tries again).
     public var deleteError: String?
+    /// What the platform's events said after the upload (``ProcessingState``).
+    public var uploadEventAt: Int64?
+    public var procedureTaskID: String?
+    public var procedureStatus: String?
+    public var procedureStatusAt: Int64?
 
     public init(
         manifest: String, line: Int, id: String, path: String, title: String?, size: Int64?, md5: String?, state: ItemState,
@@ -351,6 +356,17 @@ public protocol JournalStore: Sendable {
     /// Applies `event` to the item `key` if it is in `state`.
     /// - Throws: ``IngestError`` `journal.conflict` when it is not (nothing is written).
     func record(_ key: Int64, from state: ItemState, _ event: JournalEvent) async throws
+    /// Committed media whose processing is still awaited (``ProcessingState/done`` false), committed
+    /// at or after `committedSince` (Unix milliseconds; nil: any), with a key above `after`, by key.
+    func awaitingProcessing(committedSince: Int64?, after: Int64, limit: Int) async throws -> [ProcessingState]
+    /// How many media ``awaitingProcessing(committedSince:after:limit:)`` would list in all.
+    func countAwaitingProcessing(committedSince: Int64?) async throws -> Int
+    /// The processing states of the committed media of these ids that the journal has, by id.
+    func processingStates(fileIDs: [String]) async throws -> [String: ProcessingState]
+    /// Of these media ids, those the journal knows: committed items' and the media they replaced.
+    func knownMedia(_ fileIDs: [String]) async throws -> Set<String>
+    /// Records processing states (durable when it returns: only then are their events confirmed).
+    func recordProcessing(_ states: [ProcessingState]) async throws
     /// Every item (of the manifests at these absolute paths, when given), by manifest and line.
     func records(manifestPaths: [String]?, _ body: (JournalRecord) throws -> Void) throws
     /// Every run, oldest first.

@@ -184,6 +184,8 @@ public struct ProviderProfile: Sendable, Hashable {
     /// a new delivery that changes only these is `updated` in place; one that changes any other
     /// (the cover, the procedure, the storage region, ...) is `changed` and needs a new upload.
     public var updatableFields: Set<String> = []
+    /// How the platform tells what became of an upload (`ingest --wait-events`, `vodingest events`).
+    public var processing = ProcessingRules(pullsEvents: false)
 
     /// The per-action budget in `region` (nil: the platform's default region).
     public func actionRates(region: String?) -> [String: Double] {
@@ -196,6 +198,7 @@ public struct ProviderProfile: Sendable, Hashable {
     public var knownActions: Set<String> {
         Set(actionRates.keys).union([actions.prepare, actions.complete])
             .union([actions.cover, actions.refresh, actions.metadata, actions.update, actions.delete].compactMap { $0 })
+            .union(processing.actions)
     }
 
     /// Whether `item` sets a field that only the ``UploadActions/metadata`` call carries.
@@ -273,6 +276,10 @@ extension ProviderProfile {
         // ModifyMediaInfo (§3.8) sets Name, Description, ClassId, ExpireTime and the tags; the
         // cover (CoverData), SessionContext, the procedure and the storage region are the upload's.
         $0.updatableFields = ["title", "description", "tags", "category", "expire_time"]
+        // The reliable-callback mode (§3.7): events pulled (a 5 s long poll, 16 at most) and confirmed.
+        $0.processing = ProcessingRules(pullsEvents: true, pull: "PullEvents", confirm: "ConfirmEvents", confirmBatch: 16)
+        $0.actionRates["PullEvents"] = 100
+        $0.actionRates["ConfirmEvents"] = 100
     }
 
     /// Alibaba Cloud ApsaraVideo VOD (API 2017-03-21) with OSS.
@@ -318,6 +325,11 @@ extension ProviderProfile {
         ]
         // UpdateVideoInfo sets Title, Description, Tags, CateId and UserData (meta.* as Extend).
         $0.updatableFields = ["title", "description", "tags", "category", "meta"]
+        // No pull API (§2.6): each video's status is polled, 20 ids a call, until Normal or a failure.
+        $0.processing = ProcessingRules(
+            pullsEvents: false, poll: "GetVideoInfos", pollBatch: 20, finishedStatuses: ["Normal"],
+            failedStatuses: ["UploadFail", "TranscodeFail", "Blocked"])
+        $0.actionRates["GetVideoInfos"] = 100
         $0.fullRateRegions = ["cn-beijing", "cn-shanghai", "cn-shenzhen", "ap-southeast-1"]
         $0.reducedActionRates = ["CreateUploadVideo": 40, "RefreshUploadVideo": 40]
     }

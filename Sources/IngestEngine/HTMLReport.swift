@@ -53,15 +53,18 @@ enum HTMLReport {
         guard !rows.isEmpty else { return "<p>None.</p>\n" }
         var html =
             "<table><tr><th>manifest</th><th>line</th><th>id</th><th>path</th><th>size</th><th>status</th><th>media id</th>"
-            + "<th>error</th><th>change</th><th>attempts</th><th>updated</th></tr>\n"
+            + "<th>error</th><th>change</th><th>processing</th><th>attempts</th><th>updated</th></tr>\n"
         for row in rows {
             let error = [row.errorCode, row.errorMessage, row.metadataError, row.deleteError].compactMap { $0 }.joined(separator: ": ")
             var change = [row.change, row.changeDetail].compactMap { $0 }.joined(separator: ": ")
             if let old = row.replacedFileID { change += " (replaces \(old)\(row.replacedDeleted == true ? ", deleted" : ""))" }
+            var processing = [row.procedureStatus, row.procedureStatusAt].compactMap { $0 }.joined(separator: " at ")
+            if let task = row.procedureTaskID { processing += " (task \(task))" }
+            if processing.isEmpty, let at = row.uploadEventAt { processing = "uploaded at \(at)" }
             html +=
                 "<tr class=\(row.status)><td>\(escape(row.manifest))</td><td class=num>\(row.line)</td><td>\(escape(row.id))</td>"
                 + "<td>\(escape(row.path))</td><td class=num>\(row.size.map(String.init) ?? "")</td><td>\(row.status)</td>"
-                + "<td>\(escape(row.fileID ?? row.duplicateOf ?? ""))</td><td>\(escape(error))</td><td>\(escape(change))</td><td class=num>\(row.attempts)</td>"
+                + "<td>\(escape(row.fileID ?? row.duplicateOf ?? ""))</td><td>\(escape(error))</td><td>\(escape(change))</td><td>\(escape(processing))</td><td class=num>\(row.attempts)</td>"
                 + "<td>\(escape(row.updatedAt))</td></tr>\n"
         }
         return html + "</table>\n"

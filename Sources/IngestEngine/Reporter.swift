@@ -49,6 +49,15 @@ public struct ReportRow: Sendable, Codable, Hashable {
     public var replacedFileID: String?
     public var replacedDeleted: Bool?
     public var deleteError: String?
+    /// What the platform said after the upload (`ingest --wait-events`, `vodingest events`): when the
+    /// upload-complete event came (Tencent NewFileUpload; Alibaba the first status after the
+    /// upload), the processing task (Tencent ProcedureTaskId), its status (Tencent `PROCESSING`,
+    /// `FINISH`, `FAIL: ...`; Alibaba the video's `UploadSucc`, `Transcoding`, `Normal`, ...) and
+    /// when that status was seen. ISO 8601.
+    public var uploadEventAt: String?
+    public var procedureTaskID: String?
+    public var procedureStatus: String?
+    public var procedureStatusAt: String?
 
     /// The CSV header: the coding keys, which are declared in column order (``csvFields`` follows it).
     public static let columns = CodingKeys.allCases.map(\.stringValue)
@@ -62,6 +71,8 @@ public struct ReportRow: Sendable, Codable, Hashable {
         case crc64, metadataError = "metadata_error"
         case change, changeDetail = "change_detail", changedAt = "changed_at", replacedFileID = "replaced_file_id"
         case replacedDeleted = "replaced_deleted", deleteError = "delete_error"
+        case uploadEventAt = "upload_event_at", procedureTaskID = "procedure_task_id", procedureStatus = "procedure_status"
+        case procedureStatusAt = "procedure_status_at"
     }
 
     public init(_ record: JournalRecord) {
@@ -101,6 +112,10 @@ public struct ReportRow: Sendable, Codable, Hashable {
         replacedFileID = record.replacedFileID
         replacedDeleted = record.replacedFileID == nil ? nil : record.replacedDeleted
         deleteError = record.deleteError
+        uploadEventAt = record.uploadEventAt.map { Self.time($0 * 1000) }
+        procedureTaskID = record.procedureTaskID
+        procedureStatus = record.procedureStatus
+        procedureStatusAt = record.procedureStatusAt.map { Self.time($0 * 1000) }
     }
 
     /// Items in flight are `pending` in a report: not finished yet.
@@ -124,7 +139,8 @@ public struct ReportRow: Sendable, Codable, Hashable {
             applyRequestID ?? "",
             commitRequestID ?? "", recovered ? "true" : "false", createdAt, updatedAt, committedAt ?? "", platformStatus ?? "",
             crc64 ?? "", metadataError ?? "", change ?? "", changeDetail ?? "", changedAt ?? "", replacedFileID ?? "",
-            replacedDeleted.map { $0 ? "true" : "false" } ?? "", deleteError ?? "",
+            replacedDeleted.map { $0 ? "true" : "false" } ?? "", deleteError ?? "", uploadEventAt ?? "", procedureTaskID ?? "",
+            procedureStatus ?? "", procedureStatusAt ?? "",
         ]
     }
 

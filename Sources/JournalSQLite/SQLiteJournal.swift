@@ -253,6 +253,22 @@ public final class SQLiteJournal: JournalStore {
                     CREATE INDEX item_follow_up ON item(id) WHERE state = 'committed' AND (metadata_pending = 1 OR delete_pending = 1);
                     """)
         }
+        // What the platform's events (Tencent PullEvents) or polls (Alibaba GetVideoInfos) said of a
+        // committed media after its upload, and whether nothing more is awaited.
+        migrator.registerMigration("v6: processing events of committed media") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE item ADD COLUMN upload_event_at INTEGER;
+                    ALTER TABLE item ADD COLUMN procedure_task_id TEXT;
+                    ALTER TABLE item ADD COLUMN procedure_status TEXT;
+                    ALTER TABLE item ADD COLUMN procedure_status_at INTEGER;
+                    ALTER TABLE item ADD COLUMN events_done INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE item ADD COLUMN processing_failed INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX item_by_file_id ON item(file_id) WHERE file_id IS NOT NULL;
+                    CREATE INDEX item_by_replaced ON item(replaced_file_id) WHERE replaced_file_id IS NOT NULL;
+                    CREATE INDEX item_awaiting_events ON item(id) WHERE state = 'committed' AND events_done = 0;
+                    """)
+        }
         return migrator
     }
 
@@ -668,7 +684,9 @@ public final class SQLiteJournal: JournalStore {
                     + "media_url = NULL, cover_url = NULL, commit_request_id = NULL, committed_at = NULL, platform_status = NULL, "
                     + "recovered = 0, md5 = ?, crc64 = NULL, size = ?, mtime = ?, row_values = ?, title = ?, path = ?, "
                     + "source_context = ?, session = NULL, applied_at = NULL, attempts = 0, metadata_pending = 0, "
-                    + "metadata_update = NULL, metadata_error = NULL, item_json = NULL, change = 'replacing', change_detail = ?, changed_at = ?, ",
+                    + "metadata_update = NULL, metadata_error = NULL, item_json = NULL, change = 'replacing', change_detail = ?, changed_at = ?, "
+                    + "upload_event_at = NULL, procedure_task_id = NULL, procedure_status = NULL, procedure_status_at = NULL, "
+                    + "events_done = 0, processing_failed = 0, ",
                 [
                     deleteReplaced, item.md5, item.media.size, item.media.modified, values.encoded, item.title, item.media.given,
                     sourceContext, reason, now,
@@ -706,7 +724,8 @@ public final class SQLiteJournal: JournalStore {
                     SELECT manifest, line, row_id, path, title, size, md5, state, source_context, file_id, media_url, cover_url,
                            duplicate_of, error_code, error_message, attempts, apply_request_id, commit_request_id, recovered,
                            created_at, updated_at, committed_at, platform_status, crc64, metadata_error, change, change_detail, changed_at,
-                           replaced_file_id, replaced_deleted, delete_error
+                           replaced_file_id, replaced_deleted, delete_error, upload_event_at, procedure_task_id, procedure_status,
+                           procedure_status_at
                     FROM item \(filter) ORDER BY manifest, line
                     """, arguments: arguments)
             while let row = try cursor.next() {
@@ -722,7 +741,85 @@ public final class SQLiteJournal: JournalStore {
                 record.replacedFileID = row[28]
                 record.replacedDeleted = row[29]
                 record.deleteError = row[30]
+                record.uploadEventAt = row[31]
+                record.procedureTaskID = row[32]
+                record.procedureStatus = row[33]
+                record.procedureStatusAt = row[34]
                 try body(record)
+            }
+        }
+    }
+
+    // MARK: Processing events
+
+    static let processingColumns =
+        "id, file_id, source_context, upload_event_at, procedure_task_id, procedure_status, procedure_status_at, events_done, processing_failed"
+
+    static func processingState(_ row: Row) -> ProcessingState {
+        ProcessingState(
+            key: row[0], fileID: row[1], sourceContext: row[2], uploadEventAt: row[3], procedureTaskID: row[4], procedureStatus: row[5],
+            procedureStatusAt: row[6], done: row[7], failed: row[8])
+    }
+
+    public func awaitingProcessing(committedSince: Int64?, after: Int64, limit: Int) async throws -> [ProcessingState] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.processingColumns) FROM item
+                    WHERE state = 'committed' AND events_done = 0 AND file_id IS NOT NULL AND committed_at >= ? AND id > ?
+                    ORDER BY id LIMIT ?
+                    """, arguments: [committedSince ?? 0, after, limit]
+            ).map(Self.processingState)
+        }
+    }
+
+    public func countAwaitingProcessing(committedSince: Int64?) async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(
+                db,
+                sql:
+                    "SELECT COUNT(*) FROM item WHERE state = 'committed' AND events_done = 0 AND file_id IS NOT NULL AND committed_at >= ?",
+                arguments: [committedSince ?? 0]) ?? 0
+        }
+    }
+
+    public func processingStates(fileIDs: [String]) async throws -> [String: ProcessingState] {
+        guard !fileIDs.isEmpty else { return [:] }
+        return try await database.read { db in
+            var states: [String: ProcessingState] = [:]
+            let statement = try db.cachedStatement(
+                sql: "SELECT \(Self.processingColumns) FROM item WHERE file_id = ? AND state = 'committed'")
+            for id in Set(fileIDs) {
+                if let row = try Row.fetchOne(statement, arguments: [id]) { states[id] = Self.processingState(row) }
+            }
+            return states
+        }
+    }
+
+    public func knownMedia(_ fileIDs: [String]) async throws -> Set<String> {
+        guard !fileIDs.isEmpty else { return [] }
+        return try await database.read { db in
+            let statement = try db.cachedStatement(
+                sql: "SELECT EXISTS (SELECT 1 FROM item WHERE file_id = ?) OR EXISTS (SELECT 1 FROM item WHERE replaced_file_id = ?)")
+            return Set(try fileIDs.filter { try Bool.fetchOne(statement, arguments: [$0, $0]) ?? false })
+        }
+    }
+
+    public func recordProcessing(_ states: [ProcessingState]) async throws {
+        guard !states.isEmpty else { return }
+        let now = Self.nowMillis()
+        try await writeAccess().write { db in
+            let update = try db.cachedStatement(
+                sql: """
+                    UPDATE item SET upload_event_at = ?, procedure_task_id = ?, procedure_status = ?, procedure_status_at = ?,
+                        events_done = ?, processing_failed = ?, updated_at = ?
+                    WHERE id = ? AND file_id = ?
+                    """)
+            for s in states {
+                try update.execute(arguments: [
+                    s.uploadEventAt, s.procedureTaskID, s.procedureStatus, s.procedureStatusAt, s.done, s.failed, now, s.key, s.fileID,
+                ])
             }
         }
     }

@@ -228,7 +228,6 @@ extension AliyunProvider: MediaCatalog {
         return (list.compactMap(Self.info), answer.response["NonExistVideoIds"] as? [String] ?? [])
     }
 
-    /// DeleteVideo of one id.
     /// UpdateVideoInfo with the fields of `update` (a revision: the upload calls carry every field
     /// of a new row): Title, Description (empty to clear it), Tags (comma-separated, the row's whole
     /// set), CateId, and UserData with `meta.*` as Extend (`{}` when the row has none). A category
@@ -261,6 +260,7 @@ extension AliyunProvider: MediaCatalog {
         }
     }
 
+    /// DeleteVideo of one id.
     public func delete(fileID: String) async throws {
         let answer = try await api.call("DeleteVideo", ["VideoIds": fileID], step: "delete")
         if let missing = answer.response["NonExistVideoIds"] as? [String], missing.contains(fileID) {
@@ -269,6 +269,34 @@ extension AliyunProvider: MediaCatalog {
                 disposition: .failItem)
         }
     }
+}
+
+extension AliyunProvider: ProcessingEvents {
+    /// GetVideoInfos of these videos (at most 20): each one's Status (`UploadSucc`, `Transcoding`,
+    /// `Normal`, `TranscodeFail`, ...), at the time it was seen (the video's ModificationTime is its
+    /// metadata's, not its status's); a video the platform no longer has is a failure (`NotFound`).
+    /// One API call.
+    public func nextEvents(fileIDs: [String]) async throws -> [ProcessingEvent] {
+        guard !fileIDs.isEmpty else { return [] }
+        precondition(fileIDs.count <= 20, "GetVideoInfos takes at most 20 VideoIds")
+        let answer = try await api.call("GetVideoInfos", ["VideoIds": fileIDs.joined(separator: ",")], step: "events")
+        let now = Int64(Date().timeIntervalSince1970)
+        var events: [ProcessingEvent] = []
+        for video in answer.response["VideoList"] as? [[String: Any]] ?? [] {
+            guard let id = video["VideoId"] as? String, let status = video["Status"] as? String else { continue }
+            events.append(ProcessingEvent(kind: .status, type: "status", fileID: id, at: now, status: status))
+        }
+        for id in answer.response["NonExistVideoIds"] as? [String] ?? [] {
+            events.append(
+                ProcessingEvent(
+                    kind: .status, type: "status", fileID: id, at: now, status: "NotFound",
+                    failure: "GetVideoInfos: the platform has no video \(id) (deleted?)"))
+        }
+        return events
+    }
+
+    /// Nothing to confirm: statuses are polled.
+    public func confirmEvents(_ handles: [String]) async throws {}
 }
 
 /// UploadAddress, base64 JSON (protocol notes §2.3).

@@ -217,3 +217,51 @@ extension TencentProvider: MediaCatalog {
             tags: basic["TagSet"] as? [String])
     }
 }
+
+extension TencentProvider: ProcessingEvents {
+    /// PullEvents (protocol notes §3.7, §3.10): up to 16 events, waiting up to 5 s when none is
+    /// queued. NewFileUpload gives the FileId, the SourceContext passed through and the
+    /// ProcedureTaskId; ProcedureStateChanged the task's Status (`PROCESSING`, `FINISH`; an ErrCode
+    /// other than 0 is a failure); any other event (FileDeleted, ...) is passed on as `other`.
+    public func nextEvents(fileIDs: [String]) async throws -> [ProcessingEvent] {
+        let answer = try await api.call("PullEvents", ["SubAppId": configuration.subAppID], step: "events")
+        let now = Int64(Date().timeIntervalSince1970)
+        var events: [ProcessingEvent] = []
+        for object in answer.response["EventSet"] as? [[String: Any]] ?? [] {
+            let type = object["EventType"] as? String ?? "?"
+            let handle = object["EventHandle"] as? String
+            func text(_ value: Any?) -> String? { (value as? String).flatMap { $0.isEmpty ? nil : $0 } }
+            switch type {
+            case "NewFileUpload":
+                let upload = object["FileUploadEvent"] as? [String: Any] ?? [:]
+                let basic = upload["MediaBasicInfo"] as? [String: Any] ?? [:]
+                let source = basic["SourceInfo"] as? [String: Any] ?? [:]
+                let created = text(basic["CreateTime"]).flatMap(ISO8601Timestamp.parse).map { Int64($0.timeIntervalSince1970) }
+                events.append(
+                    ProcessingEvent(
+                        kind: .upload, type: type, fileID: text(upload["FileId"]), at: created ?? now,
+                        sourceContext: text(source["SourceContext"]), taskID: text(upload["ProcedureTaskId"]), handle: handle))
+            case "ProcedureStateChanged":
+                let change = object["ProcedureStateChangeEvent"] as? [String: Any] ?? [:]
+                let code = (change["ErrCode"] as? NSNumber)?.intValue ?? 0
+                let failure = code == 0 ? nil : "\(code) \(change["Message"] as? String ?? "")".trimmingCharacters(in: .whitespaces)
+                events.append(
+                    ProcessingEvent(
+                        kind: .procedure, type: type, fileID: text(change["FileId"]), at: now, taskID: text(change["TaskId"]),
+                        status: text(change["Status"]), failure: failure, handle: handle))
+            default:
+                // The media an event is about, wherever its type keeps it (FileDeleted: FileIdSet).
+                let body = object.first { $0.key.hasSuffix("Event") && $0.value is [String: Any] }?.value as? [String: Any] ?? [:]
+                let id = text(body["FileId"]) ?? (body["FileIdSet"] as? [String])?.first
+                events.append(ProcessingEvent(kind: .other, type: type, fileID: id, at: now, handle: handle))
+            }
+        }
+        return events
+    }
+
+    /// ConfirmEvents of at most 16 handles.
+    public func confirmEvents(_ handles: [String]) async throws {
+        guard !handles.isEmpty else { return }
+        _ = try await api.call("ConfirmEvents", ["EventHandles": handles, "SubAppId": configuration.subAppID], step: "events")
+    }
+}

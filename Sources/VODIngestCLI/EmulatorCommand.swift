@@ -62,6 +62,12 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds an empty PullEvents waits for an event (the platform: 5).")
     var eventWait: Double = 5
 
+    @Option(
+        help:
+            "Seconds processing takes: a Tencent procedure's FINISH event comes this long after the commit; an Alibaba video is Transcoding from half of it, Normal after it."
+    )
+    var processingDelay: Double = 1
+
     @Option(help: "A repeated CommitUpload: idempotent (same FileId) or reject.")
     var commitPolicy = "idempotent"
 
@@ -76,6 +82,7 @@ struct EmulatorCommand: AsyncParsableCommand {
         where !(0...1).contains(v) {
             throw ValidationError("\(name) is a fraction between 0 and 1")
         }
+        guard processingDelay >= 0 else { throw ValidationError("--processing-delay is seconds, 0 or more") }
         if secretKey != nil {
             FileHandle.standardError.write(
                 Data("warning: a secret on the command line shows in the process list; prefer EMULATOR_SECRET_KEY\n".utf8))
@@ -96,6 +103,7 @@ struct EmulatorCommand: AsyncParsableCommand {
             sessionLifetime: sessionLifetime, commitPolicy: .init(rawValue: commitPolicy)!, actionRateLimit: rateLimit,
             apiInternalErrorRate: faultInternalError, cosSlowDownRate: faultSlowDown, completeErrorRate: faultComplete,
             connectionResetRate: faultReset, eventWaitSeconds: eventWait, latencyMilliseconds: latency)
+        configuration.processingDelaySeconds = processingDelay
         if let secretId { configuration.secretID = secretId }
         let environment = ProcessInfo.processInfo.environment
         if let id = environment["EMULATOR_ALIYUN_ACCESS_KEY_ID"], !id.isEmpty { configuration.aliyunAccessKeyID = id }

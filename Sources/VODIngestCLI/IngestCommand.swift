@@ -112,6 +112,14 @@ struct IngestCommand: AsyncParsableCommand {
             valueName: "seconds"))
     var grace = 30
 
+    @Flag(
+        help:
+            "After the uploads, wait for the platform's processing news of this run's media (Tencent NewFileUpload and ProcedureStateChanged events, pulled and confirmed; Alibaba the video status, polled) and put it in the report."
+    )
+    var waitEvents = false
+
+    @OptionGroup(title: "Events (with --wait-events)") var watch: EventWatchFlags
+
     /// Files in flight at most without `--concurrency`.
     static let concurrencyCap = 64
 
@@ -147,6 +155,9 @@ struct IngestCommand: AsyncParsableCommand {
         if let bandwidth, ByteRate(parsing: bandwidth) == nil {
             throw ValidationError("--bandwidth '\(bandwidth)' is not a rate; give e.g. 100MB/s, 50MiB/s or 400Mbit/s")
         }
+        if watch.given && !waitEvents {
+            throw ValidationError("--events-timeout and --confirm-foreign are for --wait-events (or `vodingest events`)")
+        }
         if deleteReplaced && !replaceChanged {
             throw ValidationError("--delete-replaced deletes the media a replacement replaces: give it with --replace-changed")
         }
@@ -175,6 +186,7 @@ struct IngestCommand: AsyncParsableCommand {
         }
         defer { journal.close() }
         let runID = String(UUID().uuidString.prefix(8)).lowercased()
+        let startedMillis = Int64(started.timeIntervalSince1970 * 1000)
         let fingerprints = input.manifests.map { name in
             ManifestFingerprint(
                 name: name == "-" ? "<stdin>" : name, path: name == "-" ? "-" : URL(fileURLWithPath: name).standardizedFileURL.path,
@@ -247,13 +259,13 @@ struct IngestCommand: AsyncParsableCommand {
                 let result = try await upload(
                     feed, provider: { transport in choice.platform.makeEmbedded(endpoint, settings, transport) }, options: options,
                     stats: stats,
-                    journal: journal, control: control, sink: sink)
+                    journal: journal, control: control, sink: sink, since: startedMillis)
                 return (result, endpoint.url)
             }
         } else {
             result = try await upload(
                 feed, provider: { transport in try choice.platform.makeCloud(settings, transport) }, options: options, stats: stats,
-                journal: journal, control: control, sink: sink)
+                journal: journal, control: control, sink: sink, since: startedMillis)
             target = settings.endpoint ?? choice.platform.defaultEndpoint(settings.region)
         }
         let stop = result.stop
@@ -270,7 +282,7 @@ struct IngestCommand: AsyncParsableCommand {
             runID: runID, provider: providerName, endpoint: target, manifests: fingerprints.map(\.name), rows: summary?.rows,
             invalid: summary?.invalid, counts: s, durationSeconds: (seconds * 1000).rounded() / 1000,
             bytesPerSecond: seconds > 0 ? Int64(Double(s.bytesSent) / seconds) : 0, stoppedEarly: stop?.reason, status: status,
-            report: stateDir + "/report.csv")
+            report: stateDir + "/report.csv", events: result.events)
         let report: ReportSummary
         do {
             try await journal.end(runID: runID, status: status, summary: JSON.encode(run))
@@ -303,6 +315,7 @@ struct IngestCommand: AsyncParsableCommand {
                 "\nreport: \(stateDir)/report.csv, report.jsonl, summary.json (again any time: vodingest report --state-dir \(stateDir))"
             await sink.result(text)
             if let reason = stop?.reason, interrupted == nil { await sink.message("The run stopped early: \(reason)") }
+            if let events = result.events { await EventWatch.describe(events, sink: sink) }
             if s.changed > 0 {
                 await sink.message(
                     "\(s.changed) committed row(s) were delivered again with a different file or with fields the platform takes only "
@@ -319,7 +332,8 @@ struct IngestCommand: AsyncParsableCommand {
             throw ExitCode(128 + signal)
         }
         await sink.flush()
-        if s.failed > 0 || s.metadataFailed > 0 || s.deleteFailed > 0 || stop != nil || run.pending > 0 {
+        let eventsMissing = result.events.map { $0.waiting > 0 || $0.failed > 0 } ?? false
+        if s.failed > 0 || s.metadataFailed > 0 || s.deleteFailed > 0 || stop != nil || run.pending > 0 || eventsMissing {
             throw ExitStatus.itemsFailed.exitCode
         }
         if summary?.hasErrors ?? true || s.changed > 0 { throw ExitStatus.invalidRows.exitCode }
@@ -353,7 +367,7 @@ struct IngestCommand: AsyncParsableCommand {
     }
 
     /// `report.csv`, `report.jsonl` and `report.html` in `directory`, from the journal: the rows of this run's manifests.
-    static func writeReports(journal: any JournalStore, manifestPaths: [String], directory: String) async throws -> ReportSummary {
+    static func writeReports(journal: any JournalStore, manifestPaths: [String]?, directory: String) async throws -> ReportSummary {
         var summary: ReportSummary? = nil
         for format in [ReportBuilder.Format.csv, .jsonl, .html] {
             summary = try await ReportBuilder.write(
@@ -367,6 +381,8 @@ struct IngestCommand: AsyncParsableCommand {
         var stop: IngestRunner.Stop?
         /// Set when a second signal (or the end of the grace period) stopped the run at once.
         var signal: Int32?
+        /// What `--wait-events` found.
+        var events: EventWatchSummary?
     }
 
     /// Stops the run at once: a second signal, or the grace period is over.
@@ -375,7 +391,7 @@ struct IngestCommand: AsyncParsableCommand {
     func upload(
         _ feed: JournalFeed, provider makeProvider: (any HTTPTransport) throws -> PlatformProvider, options: IngestOptions,
         stats: IngestStats,
-        journal: any JournalStore, control: RunControl, sink: OutputSink
+        journal: any JournalStore, control: RunControl, sink: OutputSink, since: Int64
     ) async throws -> UploadResult {
         let client = AsyncHTTPTransport.makeClient(connections: options.concurrency * partConcurrency + 4)
         let format = self.format
@@ -413,8 +429,15 @@ struct IngestCommand: AsyncParsableCommand {
             }
             signals.stop()
             Progress.clearLine()
+            var final = result
+            if waitEvents, result.stop == nil, result.signal == nil {
+                let profile = choice.platform.profile
+                final.events = try await EventWatch.run(
+                    journal: journal, provider: provider, profile: profile, rates: budget.rates,
+                    options: watch.options(committedSince: since), sink: sink)
+            }
             try await client.shutdown()
-            return result
+            return final
         } catch {
             try? await client.shutdown()
             throw error
@@ -493,6 +516,8 @@ struct RunSummary: Encodable, Sendable {
     var report: String
     /// Rows of the journal not finished (not attempted, or in flight when interrupted).
     var pending = 0
+    /// What `--wait-events` found.
+    var events: EventWatchSummary?
 }
 
 /// Results to standard output, messages to standard error, from any task.

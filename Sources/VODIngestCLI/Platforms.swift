@@ -73,7 +73,7 @@ struct PlatformSettings: Sendable {
 }
 
 /// A platform's provider, which is also its catalogue.
-typealias PlatformProvider = any VODProvider & MediaCatalog
+typealias PlatformProvider = any VODProvider & MediaCatalog & ProcessingEvents
 
 /// One platform the tool uploads to: its name, its profile (data), the options that are its own,
 /// and how to build its provider for the cloud and for the embedded emulator. The commands go

@@ -17,7 +17,8 @@ public struct VODIngestCommand: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            IngestCommand.self, ReportCommand.self, AuditCommand.self, ValidateCommand.self, PlanCommand.self, EmulatorCommand.self,
+            IngestCommand.self, EventsCommand.self, ReportCommand.self, AuditCommand.self, ValidateCommand.self, PlanCommand.self,
+            EmulatorCommand.self,
         ])
 
     public init() {}

@@ -69,3 +69,49 @@ struct RevisionTests {
         #expect(ProviderProfile.aliyun.knownActions.isSuperset(of: ["UpdateVideoInfo", "DeleteVideo"]))
     }
 }
+
+@Suite("processing news merged into a media's state")
+struct ProcessingStateTests {
+    let tencent = ProviderProfile.tencent.processing
+    let aliyun = ProviderProfile.aliyun.processing
+    let start = ProcessingState(key: 1, fileID: "F", sourceContext: "ctx")
+
+    func event(
+        _ kind: ProcessingEvent.Kind, at: Int64, task: String? = nil, status: String? = nil, failure: String? = nil
+    )
+        -> ProcessingEvent
+    {
+        ProcessingEvent(kind: kind, type: kind.rawValue, fileID: "F", at: at, taskID: task, status: status, failure: failure)
+    }
+
+    @Test func aTencentMediaIsDoneWithItsUploadEventAndItsProcedureFinished() {
+        let uploaded = start.merging(event(.upload, at: 10, task: "T1"), rules: tencent)
+        #expect(uploaded.uploadEventAt == 10 && uploaded.procedureTaskID == "T1" && !uploaded.done)
+        let processing = uploaded.merging(event(.procedure, at: 11, task: "T1", status: "PROCESSING"), rules: tencent)
+        #expect(processing.procedureStatus == "PROCESSING" && !processing.done)
+        let finished = processing.merging(event(.procedure, at: 12, task: "T1", status: "FINISH"), rules: tencent)
+        #expect(finished.done && !finished.failed && finished.procedureStatusAt == 12)
+        // Out of order: a late PROCESSING changes nothing; a repeated upload event keeps the first time.
+        #expect(finished.merging(event(.procedure, at: 13, status: "PROCESSING"), rules: tencent) == finished)
+        #expect(finished.merging(event(.upload, at: 20, task: "T1"), rules: tencent) == finished)
+        // The FINISH may come before the upload event: done when both are in.
+        let early = start.merging(event(.procedure, at: 12, task: "T1", status: "FINISH"), rules: tencent)
+        #expect(!early.done && early.merging(event(.upload, at: 10, task: "T1"), rules: tencent).done)
+        // No procedure: the upload event is all there is.
+        #expect(start.merging(event(.upload, at: 10, task: ""), rules: tencent).done)
+        let failed = uploaded.merging(event(.procedure, at: 12, status: "FINISH", failure: "30010 bad source"), rules: tencent)
+        #expect(failed.done && failed.failed && failed.procedureStatus == "FAIL: 30010 bad source")
+    }
+
+    @Test func anAlibabaVideoIsDoneWhenNormalOrFailed() {
+        let seen = start.merging(event(.status, at: 10, status: "UploadSucc"), rules: aliyun)
+        #expect(seen.uploadEventAt == 10 && !seen.done)
+        let transcoding = seen.merging(event(.status, at: 11, status: "Transcoding"), rules: aliyun)
+        #expect(transcoding.procedureStatus == "Transcoding" && !transcoding.done && transcoding.uploadEventAt == 10)
+        let normal = transcoding.merging(event(.status, at: 12, status: "Normal"), rules: aliyun)
+        #expect(normal.done && !normal.failed && normal.procedureStatusAt == 12)
+        #expect(normal.merging(event(.status, at: 13, status: "Transcoding"), rules: aliyun) == normal)
+        #expect(seen.merging(event(.status, at: 12, status: "TranscodeFail"), rules: aliyun).failed)
+        #expect(seen.merging(event(.status, at: 12, status: "NotFound", failure: "gone"), rules: aliyun).failed)
+    }
+}

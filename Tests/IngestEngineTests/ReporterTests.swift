@@ -11,7 +11,8 @@ struct ReporterTests {
             ReportRow.columns.joined(separator: ",") == """
                 manifest,line,id,path,size,md5,status,file_id,media_url,cover_url,title,source_context,duplicate_of,error_code,\
                 error_message,attempts,apply_request_id,commit_request_id,recovered,created_at,updated_at,committed_at,platform_status,\
-                crc64,metadata_error,change,change_detail,changed_at,replaced_file_id,replaced_deleted,delete_error
+                crc64,metadata_error,change,change_detail,changed_at,replaced_file_id,replaced_deleted,delete_error,upload_event_at,\
+                procedure_task_id,procedure_status,procedure_status_at
                 """)
         let record = JournalRecord(
             manifest: "m.csv", line: 4, id: "ep-1", path: "media/ep1.mp4", title: "=cmd", size: 1979, md5: "d64f", state: .committing,

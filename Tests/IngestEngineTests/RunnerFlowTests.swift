@@ -23,6 +23,11 @@ final class MemoryJournal: JournalStore, Sendable {
         events.withLock { $0.append(name) }
     }
     func records(manifestPaths: [String]?, _ body: (JournalRecord) throws -> Void) throws {}
+    func awaitingProcessing(committedSince: Int64?, after: Int64, limit: Int) async throws -> [ProcessingState] { [] }
+    func countAwaitingProcessing(committedSince: Int64?) async throws -> Int { 0 }
+    func processingStates(fileIDs: [String]) async throws -> [String: ProcessingState] { [:] }
+    func knownMedia(_ fileIDs: [String]) async throws -> Set<String> { [] }
+    func recordProcessing(_ states: [ProcessingState]) async throws {}
     func runs() async throws -> [RunRecord] { [] }
 }
 

@@ -1,11 +1,12 @@
 import AsyncHTTPClient
-import Emulator
 import Foundation
 import IngestCore
 import IngestTesting
 import ProviderAliyun
 import Testing
 import VODHTTP
+
+@testable import Emulator
 
 extension ConformancePlatform {
     static let aliyun = ConformancePlatform(
@@ -72,6 +73,36 @@ struct AliyunProviderTests {
             #expect(v["md5"] as? String == media.md5)
             // The report's media id is the VideoId, and the mezzanine is what was sent.
             #expect(remote.fileID == session.sessionKey)
+        }
+    }
+
+    @Test("a video's status goes UploadSucc, Transcoding, Normal over the processing time")
+    func statusOverTime() {
+        let at: Int64 = 1000
+        let shown = (0...7).map { EmulatorStore.status("UploadSucc", uploadedAt: at, now: at + $0, delay: 6) }
+        #expect(shown == ["UploadSucc", "UploadSucc", "UploadSucc", "Transcoding", "Transcoding", "Transcoding", "Normal", "Normal"])
+        #expect(EmulatorStore.status("Uploading", uploadedAt: nil, now: at, delay: 6) == "Uploading")
+        #expect(EmulatorStore.status("UploadSucc", uploadedAt: at, now: at, delay: 0) == "Normal")
+    }
+
+    @Test("GetVideoInfos, polled, shows the status move forward to Normal; a video it does not have is a failure")
+    func statusPolled() async throws {
+        try await Kit.withEmulator({ $0.processingDelaySeconds = 2 }) { endpoint, dir in
+            let provider = ConformancePlatform.aliyun.make(endpoint, nil, 16 << 20) as! AliyunProvider
+            let media = try Kit.TestFile(dir, "p.mp4", size: 2000)
+            let (_, remote) = try await Kit.upload(provider, Kit.item(media, title: "p"), context: "x")
+            var seen: [String] = []
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(15)
+            while clock.now < deadline, seen.last != "Normal" {
+                let events = try await provider.nextEvents(fileIDs: [remote.fileID, "no-such-video"])
+                if let status = events.first(where: { $0.fileID == remote.fileID })?.status, status != seen.last { seen.append(status) }
+                #expect(events.first { $0.fileID == "no-such-video" }?.failure != nil, "a video the platform does not have is a failure")
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            // How much of it a poll sees depends on the machine's speed; the order never changes.
+            let order = ["UploadSucc", "Transcoding", "Normal"]
+            #expect(seen.last == "Normal" && seen == order.filter(seen.contains), "\(seen)")
         }
     }
 

@@ -13,11 +13,14 @@ import Testing
 final class StoppingJournal: JournalStore, Sendable {
     let base: SQLiteJournal
     let stopAfter: @Sendable (JournalEvent, Int) -> Bool
+    /// Stop (as a kill) right after processing states are journalled, before their events are confirmed.
+    let stopAfterProcessing: Bool
     private let count = Counter()
 
-    init(_ base: SQLiteJournal, stopAfter: @escaping @Sendable (JournalEvent, Int) -> Bool) {
+    init(_ base: SQLiteJournal, stopAfterProcessing: Bool = false, stopAfter: @escaping @Sendable (JournalEvent, Int) -> Bool) {
         self.base = base
         self.stopAfter = stopAfter
+        self.stopAfterProcessing = stopAfterProcessing
     }
 
     func begin(_ run: RunRecord) async throws { try await base.begin(run) }
@@ -41,6 +44,20 @@ final class StoppingJournal: JournalStore, Sendable {
     }
     func records(manifestPaths: [String]?, _ body: (JournalRecord) throws -> Void) throws {
         try base.records(manifestPaths: manifestPaths, body)
+    }
+    func awaitingProcessing(committedSince: Int64?, after: Int64, limit: Int) async throws -> [ProcessingState] {
+        try await base.awaitingProcessing(committedSince: committedSince, after: after, limit: limit)
+    }
+    func countAwaitingProcessing(committedSince: Int64?) async throws -> Int {
+        try await base.countAwaitingProcessing(committedSince: committedSince)
+    }
+    func processingStates(fileIDs: [String]) async throws -> [String: ProcessingState] {
+        try await base.processingStates(fileIDs: fileIDs)
+    }
+    func knownMedia(_ fileIDs: [String]) async throws -> Set<String> { try await base.knownMedia(fileIDs) }
+    func recordProcessing(_ states: [ProcessingState]) async throws {
+        try await base.recordProcessing(states)
+        if stopAfterProcessing { throw CancellationError() }
     }
     func runs() async throws -> [RunRecord] { try await base.runs() }
 }
@@ -434,6 +451,89 @@ struct RevisionResumeTests {
             let done = try #require(try record(journal))
             #expect(done.change == "replaced" && done.replacedFileID == old && done.replacedDeleted && done.fileID == listing.first?.fileID)
             #expect(try await journal.inFlight().isEmpty)
+        }
+    }
+}
+
+@Suite("events after the upload: journalled before they are confirmed, foreign ones left alone", .serialized)
+struct EventWatcherTests {
+    /// A lease long enough for a loaded machine, short enough to wait out.
+    static let lease = 3.0
+
+    func tune(_ c: inout EmulatorConfiguration) {
+        c.processingDelaySeconds = 1
+        c.eventLeaseSeconds = Self.lease
+    }
+
+    func runner(_ journal: any JournalStore) -> IngestRunner {
+        IngestRunner(
+            options: IngestOptions(concurrency: 2, apiRate: 1000, procedure: "QuickTranscode", runID: "test"), stats: IngestStats(),
+            journal: journal, sources: LocalSourceFiles())
+    }
+
+    func watcher(_ journal: any JournalStore, _ provider: TencentProvider) -> EventWatcher {
+        EventWatcher(
+            journal: journal, events: provider, rules: ProviderProfile.tencent.processing,
+            budget: RateBudget(rates: [:], defaultRate: 200, cap: nil))
+    }
+
+    func record(_ journal: SQLiteJournal, _ id: String) throws -> JournalRecord? {
+        var found: JournalRecord? = nil
+        try journal.records(manifestPaths: nil) { if $0.id == id { found = $0 } }
+        return found
+    }
+
+    @Test(arguments: [false, true])
+    func eventsAreMatchedByFileIdAndForeignOnesAreLeftUnlessAsked(confirmForeign: Bool) async throws {
+        try await withEmulator(tune) { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            // Someone else's upload into the same account: its event is not ours to confirm.
+            let foreign = try await upload(provider, item(try TestFile(directory, "other.mp4", size: 3000), title: "Other"), context: "x")
+            let mine = item(try TestFile(directory, "mine.mp4", size: 4000), title: "Mine")
+            _ = try await runner(journal).run(
+                ListSource([try #require(try await RevisionResumeTests().work(journal, mine))]), provider: provider
+            ) { _ in }
+            let summary = try await watcher(journal, provider).run(EventWatchOptions(timeout: .seconds(20), confirmForeign: confirmForeign))
+            #expect(summary.awaited == 1 && summary.done == 1 && summary.waiting == 0 && !summary.timedOut, "\(summary)")
+            #expect(summary.foreign >= 1 && summary.foreignExamples.contains("NewFileUpload \(foreign.fileID)"), "\(summary)")
+            let done = try #require(try record(journal, "Mine"))
+            #expect(done.uploadEventAt != nil && done.procedureTaskID?.isEmpty == false && done.procedureStatus == "FINISH")
+            let left = try await admin(endpoint, "events", as: [EmulatedEvent].self)
+            #expect(!left.contains { $0.fileID == done.fileID }, "every event of ours is confirmed: \(left)")
+            #expect(left.contains { $0.fileID == foreign.fileID } == !confirmForeign, "\(left)")
+        }
+    }
+
+    @Test func aKillBetweenJournallingAndConfirmingLosesNoEvent() async throws {
+        try await withEmulator(tune) { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let first = item(try TestFile(directory, "a.mp4", size: 4000), title: "A")
+            _ = try await runner(journal).run(
+                ListSource([try #require(try await RevisionResumeTests().work(journal, first))]), provider: provider
+            ) { _ in }
+            let killed = watcher(StoppingJournal(journal, stopAfterProcessing: true) { _, _ in false }, provider)
+            await #expect(throws: CancellationError.self) { _ = try await killed.run(EventWatchOptions(timeout: .seconds(20))) }
+            // What the events said is in the journal; the platform still holds them, unconfirmed.
+            #expect(try record(journal, "A")?.uploadEventAt != nil)
+            #expect(
+                try await admin(endpoint, "events", as: [EmulatedEvent].self).contains { $0.fileID == (try? record(journal, "A"))??.fileID }
+            )
+
+            // The next watch (another item of a later run) gets them again once their lease is out, and confirms them.
+            let second = item(try TestFile(directory, "b.mp4", size: 5000), title: "B")
+            _ = try await runner(journal).run(
+                ListSource([try #require(try await RevisionResumeTests().work(journal, second))]), provider: provider
+            ) { _ in }
+            try await Task.sleep(for: .seconds(Self.lease + 0.2))
+            let summary = try await watcher(journal, provider).run(EventWatchOptions(timeout: .seconds(20)))
+            #expect(summary.waiting == 0 && summary.foreign == 0, "\(summary)")
+            #expect(try record(journal, "A")?.procedureStatus == "FINISH" && record(journal, "B")?.procedureStatus == "FINISH")
+            let left = try await admin(endpoint, "events", as: [EmulatedEvent].self)
+            #expect(left.isEmpty, "\(left)")
         }
     }
 }

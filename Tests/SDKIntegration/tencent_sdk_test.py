@@ -9,6 +9,7 @@ Run by scripts/sdk-test, which starts the emulator and passes its address and ke
 environment (EMULATOR_URL, TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY). Exits 1 on a failed check.
 """
 import hashlib
+import time
 import json
 import os
 import sys
@@ -193,6 +194,30 @@ check("confirmed events are not pulled again", again == [], len(again))
 check("a confirmed handle cannot be confirmed twice",
       api_error("ConfirmEvents", {"EventHandles": [events[0]["EventHandle"]]}) == "InvalidParameterValue.EventHandles")
 
+# 5b. A Procedure: NewFileUpload names its task, ProcedureStateChanged follows (PROCESSING, then
+# FINISH after the emulator's processing time) with the same TaskId and the SessionContext.
+request = VodUploadRequest()
+request.MediaFilePath = small
+request.Procedure = "QuickTranscode"
+request.SessionContext = "sdk-session"
+third = client.upload(REGION, request)
+seen = []
+deadline = time.time() + 10
+while time.time() < deadline and not any((e.get("ProcedureStateChangeEvent") or {}).get("Status") == "FINISH" for e in seen):
+    batch = call("PullEvents", {})["EventSet"] or []
+    seen += batch
+    if batch:
+        call("ConfirmEvents", {"EventHandles": [e["EventHandle"] for e in batch]})
+    else:
+        time.sleep(0.2)
+upload_events = [e["FileUploadEvent"] for e in seen if e["EventType"] == "NewFileUpload" and e["FileUploadEvent"]["FileId"] == third.FileId]
+task = upload_events[0]["ProcedureTaskId"] if upload_events else ""
+check("NewFileUpload of a media with a Procedure names its ProcedureTaskId", task != "", upload_events)
+changes = [e["ProcedureStateChangeEvent"] for e in seen if e["EventType"] == "ProcedureStateChanged"]
+check("ProcedureStateChanged goes PROCESSING then FINISH for that task, with the SessionContext",
+      [c["Status"] for c in changes] == ["PROCESSING", "FINISH"] and all(c["TaskId"] == task and c["FileId"] == third.FileId
+                                                                        and c["SessionContext"] == "sdk-session" for c in changes), changes)
+
 # 6. DeleteMedia.
 call("DeleteMedia", {"FileId": first.FileId})
 info = call("DescribeMediaInfos", {"FileIds": [first.FileId]})
@@ -247,8 +272,8 @@ code = api_error("CommitUpload", {"VodSessionKey": applied["VodSessionKey"]})
 check("nothing was stored by the refused requests (CommitUpload: ResourceNotFound)", code == "ResourceNotFound", code)
 
 listing = admin("media")
-check("the emulator's catalogue holds exactly the one media left",
-      [x["fileID"] for x in listing] == [second.FileId], [x["fileID"] for x in listing])
+check("the emulator's catalogue holds exactly the media left",
+      [x["fileID"] for x in listing] == [second.FileId, third.FileId], [x["fileID"] for x in listing])
 
 print("%d failed" % len(failures) if failures else "all SDK checks passed")
 sys.exit(1 if failures else 0)

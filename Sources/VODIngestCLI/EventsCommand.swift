@@ -1,0 +1,184 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Emulator
+import Foundation
+import IngestCore
+import IngestEngine
+import JournalSQLite
+import VODHTTP
+
+/// The options of an event watch, shared by `ingest --wait-events` and `vodingest events`.
+struct EventWatchFlags: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Stop waiting for the platform's events after this many seconds; the media not done stay awaited for the next `vodingest events` (default: 600).",
+            valueName: "seconds"))
+    var eventsTimeout: Int?
+
+    @Flag(
+        help:
+            "Confirm (Tencent ConfirmEvents) events of media this state directory does not know; without it they are counted, listed and left for whoever they belong to."
+    )
+    var confirmForeign = false
+
+    mutating func validate() throws {
+        guard eventsTimeout ?? 0 >= 0 else { throw ValidationError("--events-timeout is seconds, 0 or more") }
+    }
+
+    /// Whether either option was given.
+    var given: Bool { eventsTimeout != nil || confirmForeign }
+
+    func options(committedSince: Int64?) -> EventWatchOptions {
+        EventWatchOptions(committedSince: committedSince, timeout: .seconds(eventsTimeout ?? 600), confirmForeign: confirmForeign)
+    }
+}
+
+/// Runs an event watch with a platform's provider and prints what it did.
+enum EventWatch {
+    static func run(
+        journal: any JournalStore, provider: PlatformProvider, profile: ProviderProfile, rates: [String: Double],
+        options: EventWatchOptions,
+        sink: OutputSink
+    ) async throws -> EventWatchSummary {
+        let watcher = EventWatcher(
+            journal: journal, events: provider, rules: profile.processing,
+            budget: RateBudget(rates: rates, defaultRate: profile.defaultAPIRate, cap: nil))
+        let how =
+            profile.processing.pullsEvents
+            ? "pulling \(profile.processing.pull ?? "events")"
+            : "polling \(profile.processing.poll ?? "statuses"), \(profile.processing.pollBatch) media a call"
+        await sink.message(
+            "Waiting for \(profile.displayName)'s processing news (\(how); at most \(formatDuration(options.timeout.seconds))).")
+        return try await watcher.run(options) { waiting in
+            if Progress.terminal {
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(waiting) media still awaited".utf8))
+            }
+        }
+    }
+
+    /// The summary line (to standard error when standard output carries JSON), and the foreign events.
+    static func describe(_ s: EventWatchSummary, sink: OutputSink, json: Bool = false) async {
+        Progress.clearLine()
+        var text =
+            "events: \(s.awaited) media awaited, \(s.done) done (\(s.failed) failed processing), \(s.waiting) still awaited; "
+            + "\(s.matched) events recorded, \(s.confirmed) confirmed in \(formatDuration(s.seconds))"
+        if s.timedOut { text += "; stopped at --events-timeout (run `vodingest events` later for the rest)" }
+        if json { await sink.message(text) } else { await sink.result(text) }
+        if s.foreign > 0 {
+            await sink.message(
+                "\(s.foreign) event(s) of media this state directory does not know were left unconfirmed (--confirm-foreign confirms them): "
+                    + s.foreignExamples.joined(separator: ", ") + (s.foreign > s.foreignExamples.count ? ", ..." : ""))
+        }
+        if s.mismatched > 0 {
+            await sink.message(
+                "\(s.mismatched) event(s) named a media of the journal with another SourceContext: left unconfirmed, not recorded.")
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// `vodingest events`: waits for what the platform says of a state directory's committed media
+/// after their upload, records it in the journal, and writes the report again.
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "Wait for the platform's processing news of committed media, record it in the journal, and write the report again.",
+        discussion: """
+            Tencent (reliable-callback mode): PullEvents, NewFileUpload and ProcedureStateChanged events matched to the journal's media by FileId (their SourceContext checked), each confirmed (ConfirmEvents) only once the journal holds what it said: a crash between the two gets the same events again, none is lost. Events of media the state directory does not know are counted and listed, and left for whoever they belong to (--confirm-foreign confirms them). Alibaba has no pull API: each video's status is polled (GetVideoInfos, 20 ids a call) until it is Normal or failed. The report gets upload_event_at, procedure_task_id, procedure_status and procedure_status_at.
+
+            Exit status: 0 every awaited media done and none failed; 75 some still awaited at --events-timeout, or some failed processing; 64 usage error.
+
+            Examples:
+              vodingest events --state-dir vodingest-state
+              vodingest events --state-dir vodingest-state --provider local-aliyun --events-timeout 60
+              TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... vodingest events --provider tencent --state-dir /var/lib/vodingest
+            """)
+
+    @Option(help: ArgumentHelp("The state directory of the ingests whose media to watch.", valueName: "dir"))
+    var stateDir = "vodingest-state"
+
+    @Option(
+        help: ArgumentHelp(
+            "Platform: local (= local-tencent), local-aliyun (the embedded emulator on the state directory's data), tencent, aliyun.",
+            valueName: "name"))
+    var provider = "local"
+
+    @OptionGroup(title: "Events") var watch: EventWatchFlags
+    @OptionGroup(title: "Platform") var platformOptions: PlatformOptions
+    @OptionGroup(title: "Tencent Cloud VOD") var tencent: TencentOptions
+    @OptionGroup(title: "Alibaba Cloud VOD") var aliyun: AliyunOptions
+
+    mutating func validate() throws {
+        guard let choice = Platforms.choose(provider) else {
+            throw ValidationError("unknown provider '\(provider)'; choose one of: \(Platforms.names.joined(separator: ", "))")
+        }
+        if let refusal = Platforms.check(choice, common: platformOptions, tencent: tencent, aliyun: aliyun) {
+            throw ValidationError(refusal)
+        }
+    }
+
+    func run() async throws {
+        let sink = OutputSink()
+        guard FileManager.default.fileExists(atPath: stateDir + "/" + SQLiteJournal.databaseName) else {
+            await sink.message("error: \(stateDir) has no journal (\(SQLiteJournal.databaseName)); give the --state-dir of an ingest")
+            throw ExitStatus.manifestUnreadable.exitCode
+        }
+        let journal: SQLiteJournal
+        do {
+            journal = try SQLiteJournal(directory: stateDir)
+        } catch let error as IngestError {
+            await sink.message("error: \(error.message)")
+            throw (error.code == "journal.locked" ? ExitStatus.itemsFailed : ExitStatus.usage).exitCode
+        }
+        defer { journal.close() }
+        let choice = Platforms.choose(provider)!
+        let profile = choice.platform.profile
+        let settings = PlatformSettings(platformOptions, tencent, aliyun)
+        let rates = profile.actionRates(region: platformOptions.region)
+        let options = watch.options(committedSince: nil)
+        let client = AsyncHTTPTransport.makeClient(connections: 4)
+        let transport = AsyncHTTPTransport(client: client)
+        let summary: EventWatchSummary
+        do {
+            if choice.embedded {
+                let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
+                guard FileManager.default.fileExists(atPath: data) else {
+                    await sink.message(
+                        "error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)")
+                    throw ExitStatus.usage.exitCode
+                }
+                summary = try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
+                    try await EventWatch.run(
+                        journal: journal, provider: choice.platform.makeEmbedded(endpoint, settings, transport), profile: profile,
+                        rates: rates,
+                        options: options, sink: sink)
+                }
+            } else {
+                summary = try await EventWatch.run(
+                    journal: journal, provider: try choice.platform.makeCloud(settings, transport), profile: profile, rates: rates,
+                    options: options, sink: sink)
+            }
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            if let failure = error as? ProviderError {
+                await sink.message("error: \(failure)")
+                throw ExitStatus.itemsFailed.exitCode
+            }
+            throw error
+        }
+        await EventWatch.describe(summary, sink: sink)
+        do {
+            _ = try await IngestCommand.writeReports(journal: journal, manifestPaths: nil, directory: stateDir)
+        } catch let error as IngestError {
+            await sink.message("error: \(error.message)")
+            throw ExitStatus.internalError.exitCode
+        }
+        await sink.result("report: \(stateDir)/report.csv, report.jsonl, report.html")
+        await sink.flush()
+        if summary.waiting > 0 || summary.failed > 0 { throw ExitStatus.itemsFailed.exitCode }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import IngestTesting
+import Testing
+
+/// `ingest --wait-events` and `vodingest events`, as a user runs them: on the default path (the
+/// embedded emulator) and against a standalone one, on both platforms.
+@Suite("processing events end to end: --wait-events and vodingest events", .serialized)
+struct EventsTests {
+    typealias Path = DeltaTests.Path
+
+    final class Setup {
+        let lib: TemporaryDirectory
+        let path: Path
+        let emulator: StandaloneEmulator?
+        let manifest: String
+        var state: String { lib.path + "/state" }
+
+        init(_ path: Path, rows: Int = 3) throws {
+            lib = try TemporaryDirectory()
+            self.path = path
+            var csv = "id,path,title\n"
+            for i in 0..<rows {
+                _ = try lib.write("m/e\(i).mp4", bytes: MediaBytes.mp4 + Array(repeating: UInt8(i), count: 100 + i))
+                csv += "e\(i),m/e\(i).mp4,Event \(i)\n"
+            }
+            manifest = try lib.write("events.csv", csv)
+            emulator = path.embedded ? nil : try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--processing-delay", "1"])
+        }
+
+        deinit { lib.remove() }
+
+        var platformArguments: [String] {
+            switch path {
+            case .localTencent, .localAliyun: ["--provider", path.rawValue]
+            case .standaloneTencent: ["--provider", "tencent", "--endpoint", emulator!.url, "--cos-endpoint", emulator!.url]
+            case .standaloneAliyun: ["--provider", "aliyun", "--endpoint", emulator!.url]
+            }
+        }
+
+        var environment: [String: String] {
+            switch path {
+            case .localTencent, .localAliyun: [:]
+            case .standaloneTencent: ["TENCENTCLOUD_SECRET_ID": emulator!.secretID, "TENCENTCLOUD_SECRET_KEY": emulator!.secretKey]
+            case .standaloneAliyun: emulator!.aliyunEnvironment
+            }
+        }
+
+        func ingest(_ extra: [String]) throws -> CLI.Result {
+            try CLI.run(["ingest", manifest, "--state-dir", state] + platformArguments + extra, environment: environment)
+        }
+
+        func events(_ extra: [String] = []) throws -> CLI.Result {
+            var arguments = platformArguments
+            if path == .standaloneTencent { arguments.removeLast(2) }  // no COS for events
+            return try CLI.run(["events", "--state-dir", state] + arguments + extra, environment: environment)
+        }
+
+        /// Every row's processing columns say the platform is done with it.
+        func expectDone() throws {
+            let rows = try reportRows(state)
+            #expect(rows.count == 3)
+            for row in rows {
+                #expect(row["upload_event_at"]?.isEmpty == false, "\(row)")
+                if path.aliyun {
+                    #expect(row["procedure_status"] == "Normal", "\(row)")
+                } else {
+                    #expect(row["procedure_task_id"]?.isEmpty == false && row["procedure_status"] == "FINISH", "\(row)")
+                }
+                #expect((row["procedure_status_at"] ?? "") >= (row["upload_event_at"] ?? "~"), "\(row)")
+            }
+        }
+    }
+
+    @Test(arguments: Path.allCases)
+    func waitEventsPutsTheProcessingStatusInTheReport(path: Path) throws {
+        let setup = try Setup(path)
+        let r = try setup.ingest(["--wait-events", "--procedure", "QuickTranscode", "--events-timeout", "60"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("events: 3 media awaited, 3 done (0 failed processing), 0 still awaited"), "\(r.stdout)")
+        try setup.expectDone()
+        let summary = try CLI.json(try String(contentsOfFile: setup.state + "/summary.json", encoding: .utf8))
+        let events = try #require(summary["events"] as? [String: Any])
+        #expect(events["done"] as? Int == 3 && events["waiting"] as? Int == 0)
+        let calls = try #require(events["apiCallsByAction"] as? [String: Int])
+        #expect(
+            path.aliyun ? calls["GetVideoInfos"] ?? 0 >= 1 : calls["PullEvents"] ?? 0 >= 1 && calls["ConfirmEvents"] ?? 0 >= 1, "\(calls)")
+    }
+
+    @Test(arguments: Path.allCases)
+    func eventsLaterFinishesWhatATimeoutLeft(path: Path) throws {
+        let setup = try Setup(path)
+        // No time to wait: every media still awaited, exit 75.
+        let first = try setup.ingest(["--wait-events", "--procedure", "QuickTranscode", "--events-timeout", "0"])
+        #expect(first.status == 75, "\(first.stdout)\(first.stderr)")
+        #expect(first.stdout.contains("3 still awaited"), "\(first.stdout)")
+        #expect(try reportRows(setup.state).allSatisfy { $0["procedure_status"] == "" })
+        let later = try setup.events(["--events-timeout", "60"])
+        #expect(later.status == 0, "\(later.stdout)\(later.stderr)")
+        try setup.expectDone()
+        // Nothing left to wait for: at once, exit 0.
+        let again = try setup.events()
+        #expect(again.status == 0 && again.stdout.contains("0 media awaited"), "\(again.stdout)")
+    }
+
+    @Test func eventOptionsNeedWaitEvents() throws {
+        let r = try CLI.run(["ingest", "samples/good.csv", "--confirm-foreign", "--state-dir", "/tmp/never"])
+        #expect(r.status == 64 && r.stderr.contains("--wait-events"), "\(r.stderr)")
+        let none = try CLI.run(["events", "--state-dir", "/tmp/vodingest-no-such-state"])
+        #expect(none.status == 66 && none.stderr.contains("has no journal"), "\(none.stderr)")
+    }
+}
