@@ -195,7 +195,9 @@ struct AliyunVODHandler {
     }
 
     func address(key: String) async -> String {
-        Self.base64JSON(["Endpoint": await store.baseURL, "Bucket": configuration.aliyunBucket, "FileName": key])
+        var address: [String: Any] = ["Endpoint": await store.baseURL, "Bucket": configuration.aliyunBucket, "FileName": key]
+        if let prefix = EmulatorStore.objectPrefix(of: key) { address["ObjectPrefix"] = prefix }
+        return Self.base64JSON(address)
     }
 
     func auth(_ credential: EmulatorStore.Credential) -> String {

@@ -177,7 +177,7 @@ struct COSHandler {
                 status: .forbidden, code: "SignatureDoesNotMatch",
                 message: "The request signature we calculated does not match the signature you provided.")
         }
-        if let scope, !key.isEmpty, !scope.contains(key) {
+        if let scope, !key.isEmpty, !EmulatorStore.Credential.covers(scope, key) {
             throw Failure(
                 status: .forbidden, code: "AccessDenied", message: "Access Denied: the temporary credentials do not cover this key.")
         }

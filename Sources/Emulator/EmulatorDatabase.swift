@@ -18,7 +18,12 @@ struct EmulatorDatabase {
         var token: String
         var expiresAt: Int64
         var bucket: String
+        /// The object keys it may write; one ending in `/` covers every key under it (an HLS package's folder).
         var keys: [String]
+
+        static func covers(_ scope: Set<String>, _ key: String) -> Bool {
+            scope.contains(key) || scope.contains { $0.hasSuffix("/") && key.hasPrefix($0) && !key.dropFirst($0.count).contains("..") }
+        }
     }
 
     struct Session: Codable, FetchableRecord, PersistableRecord {

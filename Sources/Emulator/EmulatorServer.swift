@@ -71,13 +71,19 @@ public struct EmulatorResponder: HTTPResponder {
 
     /// `/vod/<FileId>/f0.<ext>` and `/vod/<FileId>/cover.<ext>`: Tencent's MediaUrl and CoverUrl;
     /// `/vod/<VideoId>/source.<ext>` and `/vod/<ImageId>/image.<ext>`: Alibaba's mezzanine FileURL and ImageURL.
+    /// Any other path under an HLS media's id is a file of its package, at its path relative to the
+    /// playlist (so the playlist URL plays).
     func serveMedia(path: String, head: Bool) async throws -> Response {
         let parts = path.split(separator: "/")
-        guard parts.count == 3 else { return Response(status: .notFound) }
+        guard parts.count >= 3 else { return Response(status: .notFound) }
         let id = String(parts[1])
         let name = parts[2]
         let found: String?
-        if name.hasPrefix("source.") || name.hasPrefix("image.") {
+        let isOwn = parts.count == 3 && ["f0.", "cover.", "source.", "image."].contains { name.hasPrefix($0) }
+        if !isOwn {
+            let relative = parts.dropFirst(2).joined(separator: "/").removingPercentEncoding ?? ""
+            found = await store.packageFile(id: id, relative: relative)
+        } else if name.hasPrefix("source.") || name.hasPrefix("image.") {
             found = await store.aliyunFile(id: id, image: name.hasPrefix("image."))
         } else {
             found = await store.file(fileID: id, cover: name.hasPrefix("cover."))

@@ -20,11 +20,14 @@ extension EmulatorStore {
     /// Issues STS credentials for one object key of the Alibaba bucket; `alsoWrite` joins the same
     /// transaction (one write a call: the emulator's SQLite is its bottleneck on small files).
     func issueSTS(key: String, now: Int64, alsoWrite: (Database) throws -> Void = { _ in }) throws -> Credential {
+        // An m3u8 video's segments go under its ObjectPrefix, which the credentials cover too.
+        let prefix = Self.objectPrefix(of: key)
         let credential = Credential(
             secretID: EmulatorConfiguration.randomKey(prefix: "STS.", length: 28),
             secretKey: EmulatorConfiguration.randomKey(prefix: "", length: 30),
             token: "CAIS" + EmulatorConfiguration.randomKey(prefix: "", length: 120),
-            expiresAt: now + configuration.credentialLifetime, bucket: configuration.aliyunBucket, keys: [key])
+            expiresAt: now + configuration.credentialLifetime, bucket: configuration.aliyunBucket, keys: [key] + (prefix.map { [$0] } ?? [])
+        )
         try database.queue.write { db in
             try alsoWrite(db)
             try credential.insert(db)
@@ -49,6 +52,12 @@ extension EmulatorStore {
 
     func createImage(_ image: Image, now: Int64) throws -> Credential {
         try issueSTS(key: image.objectKey, now: now) { db in try image.insert(db) }
+    }
+
+    /// Where an m3u8 video's segments go (UploadAddress ObjectPrefix, `sv/<id>/`); nil for other files.
+    static func objectPrefix(of key: String) -> String? {
+        guard key.lowercased().hasSuffix(".m3u8"), key.hasPrefix("sv/"), let slash = key.lastIndex(of: "/") else { return nil }
+        return String(key[...slash])
     }
 
     /// A video by id, or by ReferenceId; its status as the platform shows it now: `UploadSucc` after

@@ -116,7 +116,31 @@ actor EmulatorStore {
         case rejectedRepeat
         case missingMedia
         case missingCover
+        /// An HLS playlist names a file that is not under the session's folder.
+        case missingSegment(String)
         case subAppMismatch
+    }
+
+    /// The first file an HLS package's playlist at `key` names (recursively) that `bucket` does
+    /// not hold under the playlist's folder; nil when the package is whole.
+    func missingSegment(bucket: String, playlistKey key: String) -> String? {
+        let folder = HLSPlaylist.folder(of: key)
+        var queue = [(key: key, base: "")]
+        var seen: Set<String> = []
+        while !queue.isEmpty {
+            let playlist = queue.removeFirst()
+            guard let object = objects[bucket + "/" + playlist.key],
+                let data = FileManager.default.contents(atPath: object.path), let text = String(data: data, encoding: .utf8)
+            else { return playlist.key }
+            for uri in HLSPlaylist.references(text) {
+                guard let relative = HLSPlaylist.resolve(uri, against: playlist.base) else { return uri }
+                guard seen.insert(relative).inserted else { continue }
+                let segmentKey = folder.isEmpty ? relative : folder + "/" + relative
+                guard objects[bucket + "/" + segmentKey] != nil else { return relative }
+                if HLSPlaylist.namesPlaylist(uri) { queue.append((segmentKey, HLSPlaylist.folder(of: relative))) }
+            }
+        }
+        return nil
     }
 
     func commit(sessionKey: String, subAppID: Int?, now: Int64) throws -> CommitOutcome {
@@ -136,6 +160,9 @@ actor EmulatorStore {
         if let coverKey = session.coverKey {
             guard let found = objects[bucket + "/" + coverKey] else { return .missingCover }
             cover = found
+        }
+        if session.mediaType.lowercased() == "m3u8", let missing = missingSegment(bucket: bucket, playlistKey: session.mediaKey) {
+            return .missingSegment(missing)
         }
         let ext = (session.mediaKey as NSString).pathExtension
         let record = try database.queue.write { db -> EmulatorDatabase.Media in
@@ -337,6 +364,22 @@ actor EmulatorStore {
         }
         counters.deletes += 1
         return true
+    }
+
+    /// Where a file of an HLS media's package is (Tencent: under the media's storage folder;
+    /// Alibaba: under the video's ObjectPrefix); nil when there is none at that relative path.
+    func packageFile(id: String, relative: String) -> String? {
+        guard let clean = HLSPlaylist.resolve(relative, against: "") else { return nil }
+        if let record = try? database.queue.read({ db in try EmulatorDatabase.Media.fetchOne(db, key: id) }),
+            record.mediaType.lowercased() == "m3u8"
+        {
+            let folder = HLSPlaylist.folder(of: String(record.storagePath.dropFirst()))
+            return objects[configuration.bucket + "/" + folder + "/" + clean]?.path
+        }
+        if let video = video(id: id), let prefix = Self.objectPrefix(of: video.objectKey) {
+            return objects[video.bucket + "/" + prefix + clean]?.path
+        }
+        return nil
     }
 
     /// Where the bytes of a committed media (or its cover) are.

@@ -172,7 +172,7 @@ struct OSSHandler {
                 status: .forbidden, code: "SignatureDoesNotMatch",
                 message: "The request signature we calculated does not match the signature you provided.")
         }
-        if let scope, !scope.contains(key) {
+        if let scope, !EmulatorStore.Credential.covers(scope, key) {
             throw Failure(
                 status: .forbidden, code: "AccessDenied", message: "You have no right to access this object because of the STS policy.")
         }

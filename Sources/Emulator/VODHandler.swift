@@ -55,6 +55,7 @@ struct VODHandler {
             case "SearchMedia": output = try await search(parameters)
             case "DeleteMedia": output = try await delete(parameters, now: now)
             case "ModifyMediaInfo": output = try await modify(parameters, now: now)
+            case "ParseStreamingManifest": output = try parseStreamingManifest(parameters)
             case "PullEvents": output = try await pullEvents(parameters)
             case "ConfirmEvents": output = try await confirmEvents(parameters, now: now)
             default: throw Failure(code: "InvalidAction", message: "The action `\(action)` is not supported by the emulator.")
@@ -163,7 +164,8 @@ struct VODHandler {
             subAppID: subAppID, fileID: nil, storageRegion: p["StorageRegion"] as? String, expireTime: p["ExpireTime"] as? String)
         let credential = EmulatorStore.Credential(
             secretID: secretID, secretKey: secretKey, token: token, expiresAt: expires, bucket: configuration.bucket,
-            keys: [mediaKey] + (coverKey.map { [$0] } ?? []))
+            // An HLS package's files may go anywhere under the session's folder (§3.9).
+            keys: [mediaKey] + (coverKey.map { [$0] } ?? []) + (mediaType.lowercased() == "m3u8" ? [folder + "/"] : []))
         try await store.issue(session: session, credential: credential)
         return [
             "StorageBucket": configuration.bucket, "StorageRegion": configuration.storageRegion, "VodSessionKey": sessionKey,
@@ -187,6 +189,8 @@ struct VODHandler {
             throw Failure(code: "ResourceNotFound", message: "The media file of this session was not uploaded.")
         case .missingCover:
             throw Failure(code: "ResourceNotFound", message: "The cover of this session was not uploaded.")
+        case .missingSegment(let name):
+            throw Failure(code: "ResourceNotFound", message: "The playlist names \(name), which was not uploaded under the media's folder.")
         case .subAppMismatch:
             throw Failure(code: "InvalidParameterValue.SubAppId", message: "SubAppId does not match the one of ApplyUpload.")
         }
@@ -332,6 +336,22 @@ struct VODHandler {
             throw Failure(code: "ResourceNotFound.FileNotExist", message: "The file \(id) does not exist.")
         }
         return [:]
+    }
+
+    /// ParseStreamingManifest (§3.9): the URIs an HLS playlist names (segments, and the playlists
+    /// and files its tags name), as written in it; the parser the tool validates packages with.
+    func parseStreamingManifest(_ p: [String: Any]) throws -> [String: Any] {
+        guard let content = p["MediaManifestContent"] as? String, !content.isEmpty else {
+            throw Failure(code: "MissingParameter", message: "The request is missing a required parameter `MediaManifestContent`.")
+        }
+        let type = (p["ManifestType"] as? String)?.lowercased() ?? "m3u8"
+        guard type == "m3u8" else {
+            throw Failure(code: "InvalidParameterValue.ManifestType", message: "The emulator parses m3u8 playlists only, not \(type).")
+        }
+        guard HLSPlaylist.isPlaylist(text: content) else {
+            throw Failure(code: "InvalidParameterValue.MediaManifestContent", message: "The content is not an M3U8 playlist (#EXTM3U).")
+        }
+        return ["MediaSegmentSet": HLSPlaylist.references(content)]
     }
 
     /// PullEvents (§3.7): up to 16 events, each leased for 30 s; an empty poll waits up to

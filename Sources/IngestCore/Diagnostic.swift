@@ -78,6 +78,12 @@ extension DiagnosticCode {
     public static let metadataInvalid: DiagnosticCode = "metadata.invalid"
     /// The platform has no parameter for this field (Alibaba: expire_time).
     public static let fieldUnsupported: DiagnosticCode = "field.unsupported"
+    // HLS packages.
+    public static let hlsUnreadable: DiagnosticCode = "hls.unreadable"
+    public static let hlsSegmentURL: DiagnosticCode = "hls.segment-url"
+    public static let hlsSegmentOutside: DiagnosticCode = "hls.segment-outside"
+    public static let hlsSegmentMissing: DiagnosticCode = "hls.segment-missing"
+    public static let hlsTooLarge: DiagnosticCode = "hls.too-large"
 }
 
 /// One finding about a manifest or a row: what, where, how bad, and a sentence a person understands.

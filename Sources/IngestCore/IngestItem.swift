@@ -48,6 +48,22 @@ public struct IngestItem: CopyOnWriteValue {
         public var md5: String?
         public var sha256: String?
         public var meta: [MetaEntry]
+        /// An HLS package's files (the media is its top playlist): every segment and playlist it
+        /// names, recursively, each by its path relative to the top playlist's folder. Nil for a
+        /// single file.
+        public var segments: [Segment]? = nil
+    }
+
+    /// One file of an HLS package: where it goes under the media's storage folder (its path
+    /// relative to the top playlist's folder), and the file.
+    public struct Segment: Sendable, Hashable, Codable {
+        public var relative: String
+        public var file: FileReference
+
+        public init(relative: String, file: FileReference) {
+            self.relative = relative
+            self.file = file
+        }
     }
 
     public var storage: CopyOnWriteBox<Fields>
@@ -56,7 +72,7 @@ public struct IngestItem: CopyOnWriteValue {
         location: SourceLocation, id: String, media: FileReference, mediaType: String?,
         cover: FileReference?, title: String, description: String?, tags: [String], category: Int?,
         procedure: String?, storageRegion: String?, expireTime: Date?, sourceContext: String?,
-        md5: String?, sha256: String?, meta: [MetaEntry]
+        md5: String?, sha256: String?, meta: [MetaEntry], segments: [Segment]? = nil
     ) {
         storage = CopyOnWriteBox(
             Fields(
@@ -75,7 +91,8 @@ public struct IngestItem: CopyOnWriteValue {
                 sourceContext: sourceContext,
                 md5: md5,
                 sha256: sha256,
-                meta: meta
+                meta: meta,
+                segments: segments
             ))
     }
 
@@ -103,6 +120,13 @@ public struct RowOutcome: Sendable {
 }
 
 extension IngestItem.Fields: Codable {}
+
+extension IngestItem {
+    /// Bytes an upload of the item sends: the media, its cover and an HLS package's files.
+    public var uploadBytes: Int64 {
+        (self.media.size ?? 0) + (self.cover?.size ?? 0) + (self.segments ?? []).reduce(0) { $0 + ($1.file.size ?? 0) }
+    }
+}
 
 /// Encoded as its fields (the journal keeps in-flight items this way).
 extension IngestItem: Codable {

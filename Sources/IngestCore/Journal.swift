@@ -26,6 +26,8 @@ public enum JournalEvent: Sendable {
     case multipartStarted(uploadID: String)
     /// COS confirmed one part.
     case partConfirmed(number: Int, etag: String, size: Int64)
+    /// The store has one file of an HLS package (its index in ``IngestItem/segments``), checked by its CRC-64.
+    case segmentConfirmed(number: Int, crc64: String)
     /// Media and cover are in storage; `md5` is the media's whole-file MD5 (when known), `crc64`
     /// its CRC-64/ECMA as the store checked it (decimal).
     case uploaded(md5: String?, crc64: String? = nil)
@@ -79,6 +81,7 @@ public enum ItemLifecycle {
         case (.uploading, .credentialsRefreshed): return .uploading
         case (.applied, .multipartStarted), (.uploading, .multipartStarted): return .uploading
         case (.uploading, .partConfirmed): return .uploading
+        case (.applied, .segmentConfirmed), (.uploading, .segmentConfirmed): return .uploading
         case (.applied, .uploaded), (.uploading, .uploaded): return .uploaded
         case (.uploaded, .committing), (.committing, .committing): return .committing
         case (.committing, .committed): return .committed
@@ -191,6 +194,8 @@ public struct ResumePoint: Sendable {
     public var uploadID: String?
     /// Parts COS confirmed, as journalled (the store's ListParts decides what is really there).
     public var parts: [Int: String]
+    /// The HLS package's files the store has under this session (indexes into ``IngestItem/segments``).
+    public var segments: Set<Int> = []
     public var md5: String?
     /// CRC-64/ECMA of the media as uploaded (decimal), once it was.
     public var crc64: String?

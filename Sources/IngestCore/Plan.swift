@@ -69,6 +69,9 @@ public struct Plan: Sendable, Hashable, Codable {
     public var credentialRisk: CredentialRisk?
     /// How the rows stand against a state directory's journal (`plan --state-dir`); nil without one.
     public var delta: Delta?
+    /// Files of HLS packages besides their top playlists (segments, variant playlists): one PUT
+    /// each, counted in the single PUTs, the requests and the media bytes.
+    public var packageFiles = 0
 
     /// Rows against what a state directory committed before (the nightly delta), before anything moves.
     public struct Delta: Sendable, Hashable, Codable {
@@ -114,8 +117,9 @@ public struct Plan: Sendable, Hashable, Codable {
         mediaBytes: Int64, covers: Int, coverBytes: Int64, unknownSizes: Int, largest: Largest?,
         simpleUploads: Int, multipartUploads: Int, parts: Int, partSize: Int64, apiCalls: Int,
         storageRequests: Int, concurrency: Int, apiRate: Double, bandwidth: Double,
-        bandwidthAssumed: Bool, estimate: Estimate, credentialRisk: CredentialRisk? = nil, delta: Delta? = nil
+        bandwidthAssumed: Bool, estimate: Estimate, credentialRisk: CredentialRisk? = nil, delta: Delta? = nil, packageFiles: Int = 0
     ) {
+        self.packageFiles = packageFiles
         self.delta = delta
         self.credentialRisk = credentialRisk
         self.provider = provider

@@ -24,6 +24,8 @@ public struct RowValues: Sendable, Hashable, Codable {
     /// The manifest's checksum claims.
     public var md5: String?
     public var sha256: String?
+    /// An HLS package's files: how many, and a 64-bit FNV-1a hash of each one's path, size and time.
+    public var segments: String?
 
     public init(_ item: IngestItem) {
         title = item.title
@@ -40,6 +42,15 @@ public struct RowValues: Sendable, Hashable, Codable {
         }
         md5 = item.md5
         sha256 = item.sha256
+        segments = item.segments.map { files in
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for file in files {
+                for byte in "\(file.relative)|\(file.file.size ?? -1)|\(file.file.modified ?? 0)\n".utf8 {
+                    hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+                }
+            }
+            return "\(files.count):\(String(hash, radix: 16))"
+        }
     }
 
     /// The manifest field names (`title`, `storage_region`, `meta`, ...) and the JSON keys.
@@ -48,7 +59,7 @@ public struct RowValues: Sendable, Hashable, Codable {
         case storageRegion = "storage_region"
         case expireTime = "expire_time"
         case sourceContext = "source_context"
-        case meta, cover, md5, sha256
+        case meta, cover, md5, sha256, segments
     }
 
     /// Canonical JSON: keys in ``CodingKeys`` order, absent values left out, tags in row order.
@@ -89,6 +100,7 @@ public struct RowValues: Sendable, Hashable, Codable {
         string(.cover, cover)
         string(.md5, md5)
         string(.sha256, sha256)
+        string(.segments, segments)
         return out + "}"
     }
 
@@ -111,6 +123,7 @@ public struct RowValues: Sendable, Hashable, Codable {
         cover = try c.decodeIfPresent(String.self, forKey: .cover)
         md5 = try c.decodeIfPresent(String.self, forKey: .md5)
         sha256 = try c.decodeIfPresent(String.self, forKey: .sha256)
+        segments = try c.decodeIfPresent(String.self, forKey: .segments)
     }
 
     /// The fields whose values differ from `old`, by manifest field name, in a fixed order.
@@ -128,6 +141,7 @@ public struct RowValues: Sendable, Hashable, Codable {
         if cover != old.cover { fields.append(CodingKeys.cover.rawValue) }
         if md5 != old.md5 { fields.append(CodingKeys.md5.rawValue) }
         if sha256 != old.sha256 { fields.append(CodingKeys.sha256.rawValue) }
+        if segments != old.segments { fields.append(CodingKeys.segments.rawValue) }
         return fields
     }
 

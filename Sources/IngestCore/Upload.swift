@@ -57,11 +57,16 @@ public struct UploadSession: Sendable, Hashable, Codable, CustomStringConvertibl
     /// The token the platform keeps with the media to find it again, when it is not the request's
     /// SourceContext (Alibaba: the ReferenceId sent). Journalled and reported as the source context.
     public var sourceContext: String?
+    /// Where an HLS package's files go: each at this prefix and its path relative to the top
+    /// playlist (Tencent: the media's storage folder; Alibaba: UploadAddress ObjectPrefix). Nil
+    /// when the platform gave none (a package cannot be uploaded then).
+    public var segmentPrefix: String?
 
     public init(
         sessionKey: String, media: ObjectLocation, cover: ObjectLocation?, credentials: TemporaryCredentials, requestID: String,
-        coverURL: String? = nil, sourceContext: String? = nil
+        coverURL: String? = nil, sourceContext: String? = nil, segmentPrefix: String? = nil
     ) {
+        self.segmentPrefix = segmentPrefix
         self.sourceContext = sourceContext
         self.sessionKey = sessionKey
         self.media = media

@@ -357,6 +357,10 @@ public struct IngestRunner: Sendable {
 
     /// Items failing with network errors, none committed, after which the run stops as unreachable.
     static let unreachableAfter = 3
+    /// Files of one HLS package sent at once.
+    static let segmentConcurrency = 4
+
+    func name(of provider: any VODProvider) -> String { provider.profile.displayName }
 
     /// A SourceContext naming the run and the item, unique per item: it finds an upload again when
     /// the answer to its CommitUpload was lost.
@@ -461,6 +465,8 @@ public struct IngestRunner: Sendable {
             return fresh
         }
         if work.resume != nil { stats.update { $0.resumed += 1 } }
+        // The HLS package's files the store has under the current session.
+        let sentSegments = Mutex(work.resume?.segments ?? [])
 
         func fail(_ error: ProviderError) async throws -> ItemOutcome {
             try await position.record(.failed(code: error.code, message: "\(error.step): \(error.message)", attempts: attempts))
@@ -610,7 +616,7 @@ public struct IngestRunner: Sendable {
                 return ItemOutcome(item: item, status: .unchanged, remote: revised.media, attempts: 0)
             }
         }
-        func sourceChanged(_ file: FileReference) -> ProviderError? {
+        @Sendable func sourceChanged(_ file: FileReference) -> ProviderError? {
             sources.change(of: file).map {
                 ProviderError(
                     step: "source", code: "source.modified",
@@ -622,7 +628,8 @@ public struct IngestRunner: Sendable {
 
         // A new row whose content is committed already is not uploaded again.
         // Its size matches a committed item's: read it once to compare (the price of not sending it twice).
-        if position.state == .pending, !work.duplicates.isEmpty, !options.allowDuplicates {
+        // (Not an HLS package: two packages may have the same playlist and other segments.)
+        if position.state == .pending, !work.duplicates.isEmpty, !options.allowDuplicates, item.segments == nil {
             let digest: (md5: String, crc64: String)
             do {
                 digest = try await sources.digest(of: item.media)
@@ -664,6 +671,7 @@ public struct IngestRunner: Sendable {
                     try await position.record(.sessionAbandoned)
                 }
                 if position.state == .pending {
+                    sentSegments.withLock { $0.removeAll() }  // a new session is a new storage folder
                     sessions += 1
                     if sessions > options.maxSessions, let cause = renewCause { return try await fail(cause) }
                     if let changed = sourceChanged(item.media) ?? item.cover.flatMap(sourceChanged) { return try await fail(changed) }
@@ -699,7 +707,8 @@ public struct IngestRunner: Sendable {
                 }
                 guard let current = session else { continue }
 
-                // 2. The bytes: media (continuing a journalled multipart upload), then cover.
+                // 2. The bytes: an HLS package's files, the media (continuing a journalled multipart
+                // upload), then cover.
                 if position.state == .applied || position.state == .uploading {
                     var resumeID = uploadID
                     let latest = Mutex(current)
@@ -712,6 +721,51 @@ public struct IngestRunner: Sendable {
                             return fresh.credentials
                         } : nil
                     let margin = options.credentialMargin
+                    if let segments = item.segments, !segments.isEmpty {
+                        // Before the playlist: Alibaba completes the upload with the playlist's write.
+                        guard let prefix = current.segmentPrefix else {
+                            return try await fail(
+                                ProviderError(
+                                    step: "upload", code: "hls.no-prefix",
+                                    message:
+                                        "\(name(of: provider)) gave the session no folder for the package's files; it cannot be uploaded",
+                                    disposition: .failItem))
+                        }
+                        let pending = segments.indices.filter { !sentSegments.withLock { $0 }.contains($0) }
+                        let sessionNow: @Sendable () -> UploadSession = { latest.withLock { $0 } }
+                        let markSent: @Sendable (Int) -> Void = { index in _ = sentSegments.withLock { $0.insert(index) } }
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            var queue = pending.makeIterator()
+                            func add() -> Bool {
+                                guard let index = queue.next() else { return false }
+                                let segment = segments[index]
+                                group.addTask {
+                                    if let changed = sourceChanged(segment.file) { throw changed }
+                                    let location = ObjectLocation(
+                                        bucket: current.media.bucket, region: current.media.region, key: prefix + segment.relative,
+                                        endpoint: current.media.endpoint)
+                                    var tries = 0
+                                    let sent = try await step(action: nil, attempts: &tries) {
+                                        try await provider.transfer(
+                                            file: segment.file, to: location, session: sessionNow(),
+                                            checkpoint: TransferCheckpoint(
+                                                progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: countRetry,
+                                                refreshCredentials: refresh, credentialMargin: margin))
+                                    }
+                                    try await position.record(.segmentConfirmed(number: index, crc64: sent.crc64.map(String.init) ?? ""))
+                                    markSent(index)
+                                }
+                                return true
+                            }
+                            // The first alone: its record moves the item to `uploading`, which the others then keep.
+                            var width = position.state == .applied ? 1 : Self.segmentConcurrency
+                            for _ in 0..<width where add() {}
+                            while try await group.next() != nil {
+                                for _ in 0..<(Self.segmentConcurrency - width + 1) where add() {}
+                                width = Self.segmentConcurrency
+                            }
+                        }
+                    }
                     let result = try await step(action: nil, attempts: &attempts) {
                         let checkpoint = TransferCheckpoint(
                             uploadID: resumeID, wantsMD5: item.md5 != nil,

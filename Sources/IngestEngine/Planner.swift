@@ -57,6 +57,8 @@ public struct Planner: Sendable {
     private var updateCalls = 0
     /// Delete calls of replaced media (`--delete-replaced`).
     private var deleteCalls = 0
+    /// Files of HLS packages (each a PUT; their bytes are in the media bytes).
+    private var segmentFiles = 0
 
     public init(options: PlanOptions) { self.options = options }
 
@@ -134,6 +136,13 @@ public struct Planner: Sendable {
             simple += 1
             storageRequests += 1
         }
+        for segment in item.segments ?? [] {
+            // One PUT each (validation keeps them within a simple upload).
+            segmentFiles += 1
+            mediaBytes += segment.file.size ?? 0
+            simple += 1
+            storageRequests += 1
+        }
         if let cover = item.cover {
             covers += 1
             let size = cover.size ?? 0
@@ -186,6 +195,6 @@ public struct Planner: Sendable {
             bandwidthAssumed: options.bandwidth == nil, estimate: estimate,
             credentialRisk: atRisk == 0
                 ? nil : Plan.CredentialRisk(lifetimeSeconds: options.profile.credentialLifetime, count: atRisk, examples: riskExamples),
-            delta: delta)
+            delta: delta, packageFiles: segmentFiles)
     }
 }

@@ -269,6 +269,18 @@ public final class SQLiteJournal: JournalStore {
                     CREATE INDEX item_awaiting_events ON item(id) WHERE state = 'committed' AND events_done = 0;
                     """)
         }
+        // The files of an HLS package the store confirmed, so a resumed package sends only the rest.
+        migrator.registerMigration("v7: the files of an HLS package") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE segment (
+                        item_id INTEGER NOT NULL REFERENCES item(id) ON DELETE CASCADE,
+                        number INTEGER NOT NULL,
+                        crc64 TEXT NOT NULL,
+                        PRIMARY KEY (item_id, number)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 
@@ -369,6 +381,7 @@ public final class SQLiteJournal: JournalStore {
                 for part in try Row.fetchAll(db, sql: "SELECT number, etag FROM part WHERE item_id = ?", arguments: [key]) {
                     parts[part["number"]] = part["etag"]
                 }
+                let segments = try Int.fetchAll(db, sql: "SELECT number FROM segment WHERE item_id = ?", arguments: [key])
                 var point = ResumePoint(
                     key: key, state: state, item: item, sourceContext: row["source_context"] ?? "", session: session,
                     uploadID: row["upload_id"], parts: parts, md5: row["md5"], crc64: row["crc64"], appliedAt: row["applied_at"],
@@ -379,6 +392,7 @@ public final class SQLiteJournal: JournalStore {
                         try? decoder.decode(MetadataUpdate.self, from: Data($0.utf8))
                     }
                 }
+                point.segments = Set(segments)
                 point.replacedFileID = row["replaced_file_id"]
                 point.deleteReplaced = row["delete_pending"]
                 points.append(point)
@@ -600,8 +614,14 @@ public final class SQLiteJournal: JournalStore {
                     sql: "INSERT OR REPLACE INTO part (item_id, number, etag, size) VALUES (?, ?, ?, ?)",
                     arguments: [key, number, etag, size])
             }
+            if case .segmentConfirmed(let number, let crc64) = event {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO segment (item_id, number, crc64) VALUES (?, ?, ?)", arguments: [key, number, crc64])
+            }
             if case .sessionAbandoned = event {
+                // A new session is a new storage folder: every part and package file goes again.
                 try db.execute(sql: "DELETE FROM part WHERE item_id = ?", arguments: [key])
+                try db.execute(sql: "DELETE FROM segment WHERE item_id = ?", arguments: [key])
             }
             var all = arguments
             all += [next.rawValue, now, key, state.rawValue]
@@ -613,6 +633,7 @@ public final class SQLiteJournal: JournalStore {
             }
             if case .committed = event {
                 try db.execute(sql: "DELETE FROM part WHERE item_id = ?", arguments: [key])
+                try db.execute(sql: "DELETE FROM segment WHERE item_id = ?", arguments: [key])
             }
         }
     }
@@ -639,7 +660,7 @@ public final class SQLiteJournal: JournalStore {
             )
         case .multipartStarted(let uploadID):
             return ("upload_id = ?, ", [uploadID])
-        case .partConfirmed:
+        case .partConfirmed, .segmentConfirmed:
             return ("", [])
         case .uploaded(let md5, let crc64):
             return ("md5 = COALESCE(?, md5), crc64 = ?, ", [md5, crc64])

@@ -229,6 +229,7 @@ public struct RowChecker: Sendable {
             given: path, resolved: FileInspector.lexicalPath(path, root: context.root), size: nil, modified: nil,
             fileExtension: ext)
         var fileKey: Int? = nil
+        var segments: [IngestItem.Segment]? = nil
         if options.fileChecks {
             switch inspector.inspect(path, root: context.root) {
             case .failure(let problem):
@@ -260,6 +261,10 @@ public struct RowChecker: Sendable {
                 }
                 if options.checksums, row.md5 != nil || row.sha256 != nil {
                     check.verifyChecksums(file.resolved, given: path)
+                }
+                if mediaType == "m3u8" {
+                    segments = check.hlsPackage(
+                        path, root: context.root, inspector: inspector, simpleLimit: options.profile.parts.maximumSimpleUpload)
                 }
             }
         } else {
@@ -304,7 +309,7 @@ public struct RowChecker: Sendable {
             procedure: row.procedure?.trimmedSpaces(),
             storageRegion: row.storageRegion?.trimmedSpaces(), expireTime: check.expireTime,
             sourceContext: row.sourceContext, md5: RowCheck.lowerHex(row.md5), sha256: RowCheck.lowerHex(row.sha256),
-            meta: row.meta)
+            meta: row.meta, segments: segments)
         return PendingRow(
             outcome: RowOutcome(location: location, id: id, item: item, diagnostics: check.diagnostics),
             idKey: idKey, fileKey: fileKey, idDerived: idDerived, path: path)
@@ -379,6 +384,87 @@ struct RowCheck {
         case .empty(let resolved):
             error(field, cover ? .coverEmpty : .fileEmpty, "\(resolved) is empty (0 bytes); an empty \(what) cannot be uploaded")
         }
+    }
+
+    /// Most bytes of one playlist read, and most files of one package.
+    static let playlistLimit = 4 << 20
+    static let packageLimit = 100_000
+
+    /// An HLS package's files: every URI the playlist names (segments, init segments, keys,
+    /// variant and rendition playlists, read in turn), each relative, inside the package's folder
+    /// and the root, and a readable regular file. Nil (with the errors) when one is not.
+    mutating func hlsPackage(_ given: String, root: ValidationRoot, inspector: FileInspector, simpleLimit: Int64) -> [IngestItem.Segment]? {
+        let top = HLSPlaylist.folder(of: given)
+        func join(_ relative: String) -> String { top.isEmpty ? relative : top + "/" + relative }
+        var segments: [IngestItem.Segment] = []
+        var seen: Set<String> = []
+        var queue: [(given: String, resolved: String, folder: String)] = []
+        var failed = false
+        if case .success(let file) = inspector.inspect(given, root: root) { queue.append((given, file.resolved, "")) }
+        while !queue.isEmpty {
+            let playlist = queue.removeFirst()
+            guard case .success(let bytes) = inspector.fileSystem.readPrefix(playlist.resolved, count: Self.playlistLimit + 1),
+                bytes.count <= Self.playlistLimit, let text = String(validating: bytes, as: UTF8.self), HLSPlaylist.isPlaylist(text: text)
+            else {
+                error(
+                    "path", .hlsUnreadable,
+                    "\(playlist.given) is not a readable HLS playlist (UTF-8 text starting with #EXTM3U, at most "
+                        + "\(Self.playlistLimit >> 20) MiB); the package cannot be uploaded")
+                return nil
+            }
+            for uri in HLSPlaylist.references(text) {
+                if HLSPlaylist.isURL(uri) {
+                    error(
+                        "path", .hlsSegmentURL,
+                        "\(playlist.given) names \(uri), a URL: a package is uploaded from its files, named relative to the playlist")
+                    failed = true
+                    continue
+                }
+                guard let relative = HLSPlaylist.resolve(uri, against: playlist.folder) else {
+                    error(
+                        "path", .hlsSegmentOutside,
+                        "\(playlist.given) names \(uri), outside the package's folder \(top.isEmpty ? "." : top): its files must lie "
+                            + "under the top playlist's folder, where the platform stores them")
+                    failed = true
+                    continue
+                }
+                guard seen.insert(relative).inserted else { continue }
+                guard segments.count < Self.packageLimit else {
+                    error("path", .hlsTooLarge, "\(given) names more than \(Self.packageLimit) files; split the package")
+                    return nil
+                }
+                let name = join(relative)
+                switch inspector.inspect(name, root: root) {
+                case .failure(let problem):
+                    failed = true
+                    switch problem {
+                    case .outsideRoot(let resolved, _):
+                        error("path", .pathOutsideRoot, "\(playlist.given) names \(uri), which resolves to \(resolved), outside the root")
+                    case .missing(let resolved, _):
+                        error(
+                            "path", .hlsSegmentMissing,
+                            "\(playlist.given) names \(uri), which does not exist (\(resolved)); the package is incomplete")
+                    case .notRegular(let resolved, _), .unreadable(let resolved, _), .empty(let resolved):
+                        error(
+                            "path", .hlsSegmentMissing,
+                            "\(playlist.given) names \(uri), which cannot be uploaded: \(resolved) is not a readable, non-empty file")
+                    }
+                case .success(let file):
+                    if file.status.size > simpleLimit {
+                        error("path", .hlsTooLarge, "\(name) is larger than one storage PUT takes (\(ByteSize.format(simpleLimit)))")
+                        failed = true
+                    }
+                    segments.append(
+                        IngestItem.Segment(
+                            relative: relative,
+                            file: FileReference(
+                                given: name, resolved: file.resolved, size: file.status.size, modified: file.status.modified,
+                                fileExtension: MediaRules.fileExtension(ofPath: name))))
+                    if HLSPlaylist.namesPlaylist(uri) { queue.append((name, file.resolved, HLSPlaylist.folder(of: relative))) }
+                }
+            }
+        }
+        return failed ? nil : segments
     }
 
     mutating func sniff(_ header: [UInt8], ext: String, given: String, cover: Bool) {

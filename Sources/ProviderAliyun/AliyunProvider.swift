@@ -87,7 +87,8 @@ public struct AliyunProvider: VODProvider {
         }
         return UploadSession(
             sessionKey: videoID, media: address.location(region: auth.region ?? configuration.region), cover: nil,
-            credentials: auth.credentials, requestID: answer.requestID, coverURL: coverURL, sourceContext: reference)
+            credentials: auth.credentials, requestID: answer.requestID, coverURL: coverURL, sourceContext: reference,
+            segmentPrefix: address.objectPrefix)
     }
 
     public func prepareCover(_ request: UploadRequest) async throws -> CoverUpload {
@@ -304,6 +305,8 @@ struct UploadAddress {
     var endpoint: String
     var bucket: String
     var fileName: String
+    /// Where an m3u8 upload's segments go (`sv/<id>/`); nil for other files.
+    var objectPrefix: String?
 
     init?(_ base64: String?) {
         guard let base64, let data = Data(base64Encoded: base64),
@@ -314,6 +317,7 @@ struct UploadAddress {
         self.endpoint = endpoint
         self.bucket = bucket
         self.fileName = fileName
+        self.objectPrefix = (object["ObjectPrefix"] as? String).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func location(region: String) -> ObjectLocation {

@@ -58,10 +58,14 @@ public struct TencentProvider: VODProvider {
                 step: "apply", code: "response.malformed", message: "ApplyUpload gave no CoverStoragePath for a CoverType",
                 requestID: answer.requestID, disposition: .failItem)
         }
+        // An HLS package's files go under the media's storage folder (protocol notes §3.9), which
+        // the temporary credentials cover.
+        let mediaKey = Self.key(mediaPath)
+        let folder = mediaKey.lastIndex(of: "/").map { String(mediaKey[...$0]) } ?? ""
         return UploadSession(
-            sessionKey: sessionKey, media: ObjectLocation(bucket: bucket, region: region, key: Self.key(mediaPath)),
+            sessionKey: sessionKey, media: ObjectLocation(bucket: bucket, region: region, key: mediaKey),
             cover: cover, credentials: TemporaryCredentials(secretID: secretID, secretKey: secretKey, token: token, expiresAt: expires),
-            requestID: answer.requestID)
+            requestID: answer.requestID, segmentPrefix: folder)
     }
 
     /// A storage path without its leading `/` is the COS key.

@@ -181,12 +181,12 @@ final class JournalFeed: WorkSource, @unchecked Sendable {
                         let token = RowToken.make(manifest: manifest.path == "-" ? manifest.name : manifest.path, id: item.id)
                         buffer.append(Work(key: key, item: item, sourceContext: contexts[index], duplicates: duplicates, rowToken: token))
                         count += 1
-                        bytes += (item.media.size ?? 0) + (item.cover?.size ?? 0)
+                        bytes += item.uploadBytes
                     case .replacement(let key, let replaces) where !resuming.contains(key):
                         let token = RowToken.make(manifest: manifest.path == "-" ? manifest.name : manifest.path, id: item.id)
                         buffer.append(Work(key: key, item: item, sourceContext: contexts[index], rowToken: token, replaces: replaces))
                         count += 1
-                        bytes += (item.media.size ?? 0) + (item.cover?.size ?? 0)
+                        bytes += item.uploadBytes
                     case .revised(let key, let media, let committed) where !resuming.contains(key):
                         // Committed before, delivered again with differences: the runner updates,
                         // replaces or reports it (and reads the file only when just its time changed).

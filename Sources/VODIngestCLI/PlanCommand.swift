@@ -205,6 +205,7 @@ enum PlanText {
                     + "\(d.toCheck) to check (only the modification time changed)")
         }
         var media = "\(p.items) file\(p.items == 1 ? "" : "s"), \(ByteSize.format(p.mediaBytes))"
+        if p.packageFiles > 0 { media += " (with the \(p.packageFiles) files of HLS packages)" }
         if p.unknownSizes > 0 { media += " (\(p.unknownSizes) of unknown size: file checks were off)" }
         out.line(pad("media") + media)
         out.line(pad("covers") + "\(p.covers) file\(p.covers == 1 ? "" : "s"), \(ByteSize.format(p.coverBytes))")

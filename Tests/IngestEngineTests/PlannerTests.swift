@@ -37,6 +37,20 @@ struct PlannerTests {
         #expect(plan.largest?.id == "big")
     }
 
+    @Test func anHLSPackageCountsEveryFileAsAPut() {
+        var package = item("show", size: 200)
+        package.segments = (0..<5).map { i in
+            IngestItem.Segment(
+                relative: "s\(i).ts",
+                file: FileReference(given: "s\(i).ts", resolved: "/r/s\(i).ts", size: 1000, modified: 0, fileExtension: "ts"))
+        }
+        var planner = Planner(options: PlanOptions(profile: .tencent, partSize: 16 << 20))
+        planner.add(package)
+        let plan = planner.finish(manifests: ["m.csv"])
+        #expect(plan.items == 1 && plan.packageFiles == 5 && plan.mediaBytes == 200 + 5000)
+        #expect(plan.simpleUploads == 6 && plan.storageRequests == 6 && plan.apiCalls == 2)
+    }
+
     @Test func estimateNamesTheBottleneck() {
         // 1,000 tiny files: the API rate decides.
         var manyTiny = Planner(options: PlanOptions(profile: .tencent, apiRate: 100, bandwidth: 100_000_000))

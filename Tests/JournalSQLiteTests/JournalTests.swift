@@ -84,7 +84,7 @@ struct JournalTests {
             applied == [
                 "v1: runs, manifests, items, parts", "v2: the platform's status of a committed media",
                 "v3: the CRC-64 of the uploaded media", "v4: the metadata call after the commit", "v5: revisions of committed rows",
-                "v6: processing events of committed media",
+                "v6: processing events of committed media", "v7: the files of an HLS package",
             ])
         let error = #expect(throws: IngestError.self) { try SQLiteJournal(directory: dir.path + "/state") }
         #expect(error?.code == "journal.locked")

@@ -537,3 +537,89 @@ struct EventWatcherTests {
         }
     }
 }
+
+@Suite("HLS packages: the files under the media's folder, each journalled, the commit refused until all are there", .serialized)
+struct HLSUploadTests {
+    /// A package in `directory/pkg`: a playlist naming `count` segments.
+    func makePackage(_ directory: TemporaryDirectory, count: Int) throws -> IngestItem {
+        var text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+        var segments: [IngestItem.Segment] = []
+        for i in 0..<count {
+            let file = try TestFile(directory, "pkg/s\(i).ts", size: 2000 + i)
+            text += "#EXTINF:4,\ns\(i).ts\n"
+            segments.append(IngestItem.Segment(relative: "s\(i).ts", file: file.reference))
+        }
+        let path = try directory.write("pkg/index.m3u8", text + "#EXT-X-ENDLIST\n")
+        var item = ConformanceKit.item(try TestFile(directory, "unused.mp4", size: 10), title: "Package")
+        item.media = FileReference(
+            given: "pkg/index.m3u8", resolved: path, size: Int64(text.utf8.count + 15), modified: nil, fileExtension: "m3u8")
+        item.mediaType = "m3u8"
+        item.segments = segments
+        return item
+    }
+
+    @Test func theCommitIsRefusedUntilEverySegmentIsThereAndTheCredentialsCoverOnlyTheFolder() async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let item = try makePackage(directory, count: 2)
+            let session = try await provider.prepare(UploadRequest(item: item, sourceContext: "hls"))
+            let prefix = try #require(session.segmentPrefix)
+            #expect(session.media.key.hasPrefix(prefix) && prefix.hasSuffix("/"))
+            _ = try await provider.transfer(file: item.media, to: session.media, session: session) { _ in }
+            let missing = await providerError { _ = try await provider.commit(session) }
+            #expect(missing?.code == "ResourceNotFound" && missing?.message.contains("s0.ts") == true, "\(String(describing: missing))")
+            for segment in item.segments! {
+                let location = ObjectLocation(bucket: session.media.bucket, region: session.media.region, key: prefix + segment.relative)
+                _ = try await provider.transfer(file: segment.file, to: location, session: session) { _ in }
+            }
+            // The credentials cover the session's folder, not the bucket.
+            let elsewhere = ObjectLocation(bucket: session.media.bucket, region: session.media.region, key: "other/s0.ts")
+            let refused = await providerError {
+                _ = try await provider.transfer(file: item.segments![0].file, to: elsewhere, session: session) { _ in }
+            }
+            #expect(refused?.httpStatus == 403, "\(String(describing: refused))")
+            let media = try await provider.commit(session)
+            #expect(!media.fileID.isEmpty)
+        }
+    }
+
+    @Test func parseStreamingManifestAnswersWhatTheLocalParseFinds() async throws {
+        try await withEmulator { endpoint, _ in
+            let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhi/index.m3u8\n#EXTINF:4,\na b.ts\n"
+            let reply = try await EmulatorRouteTests.vod(
+                endpoint, "ParseStreamingManifest", ["MediaManifestContent": text, "ManifestType": "m3u8"])
+            let response = try #require(
+                (try JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Any])?["Response"] as? [String: Any])
+            #expect(response["MediaSegmentSet"] as? [String] == HLSPlaylist.references(text))
+            #expect(HLSPlaylist.references(text) == ["init.mp4", "hi/index.m3u8", "a b.ts"])
+            let bad = try await EmulatorRouteTests.vod(endpoint, "ParseStreamingManifest", ["MediaManifestContent": "not a playlist"])
+            #expect(bad.code == "InvalidParameterValue.MediaManifestContent")
+        }
+    }
+
+    @Test func aResumedPackageSendsOnlyTheSegmentsNotJournalled() async throws {
+        try await withEmulator { endpoint, directory in
+            let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
+            let journal = try SQLiteJournal(directory: directory.path + "/state")
+            defer { journal.close() }
+            let item = try makePackage(directory, count: 8)
+            let first = try #require(try await RevisionResumeTests().work(journal, item))
+            let killed = StoppingJournal(journal) { event, _ in
+                if case .segmentConfirmed(let number, _) = event { return number == 3 }
+                return false
+            }
+            _ = try await RevisionResumeTests().runner(killed).run(ListSource([first]), provider: provider) { _ in }
+            let points = try await journal.inFlight()
+            let kept = try #require(points.first?.segments)
+            #expect(!kept.isEmpty && kept.count < 8, "\(kept)")
+            let before = try await admin(endpoint, "counters", as: EmulatorCounters.self).cosRequests["PutObject"] ?? 0
+
+            let resumed = points.map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }
+            _ = try await RevisionResumeTests().runner(journal).run(ListSource(resumed), provider: provider) { _ in }
+            let after = try await admin(endpoint, "counters", as: EmulatorCounters.self).cosRequests["PutObject"] ?? 0
+            #expect(after - before == 8 - kept.count + 1, "the segments not journalled, and the playlist: \(after - before)")
+            #expect(try await admin(endpoint, "media", as: [EmulatedMedia].self).count == 1)
+            #expect(try await journal.inFlight().isEmpty)
+        }
+    }
+}

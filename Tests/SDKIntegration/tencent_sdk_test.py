@@ -218,6 +218,37 @@ check("ProcedureStateChanged goes PROCESSING then FINISH for that task, with the
       [c["Status"] for c in changes] == ["PROCESSING", "FINISH"] and all(c["TaskId"] == task and c["FileId"] == third.FileId
                                                                         and c["SessionContext"] == "sdk-session" for c in changes), changes)
 
+# 5c. An HLS package through the official VodUploadClient: ParseStreamingManifest of the master
+# playlist and of each variant, ApplyUpload (m3u8), the playlist and every segment under the media's
+# folder with the same temporary credentials, CommitUpload; every file is served next to MediaUrl.
+os.makedirs(os.path.join(work, "pkg", "hi"))
+with open(os.path.join(work, "pkg", "master.m3u8"), "w") as f:
+    f.write("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\nhi/index.m3u8\n")
+with open(os.path.join(work, "pkg", "hi", "index.m3u8"), "w") as f:
+    f.write("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\ns0.ts\n#EXTINF:4,\ns1.ts\n#EXT-X-ENDLIST\n")
+segments = [make(os.path.join("pkg", "hi", "s%d.ts" % i), 50 * 1024 + i, "segment%d" % i) for i in range(2)]
+before = admin("counters")
+request = VodUploadRequest()
+request.MediaFilePath = os.path.join(work, "pkg", "master.m3u8")
+package = client.upload(REGION, request)
+after = admin("counters")
+check("the SDK parses both playlists with ParseStreamingManifest",
+      after["apiCalls"].get("ParseStreamingManifest", 0) - before["apiCalls"].get("ParseStreamingManifest", 0) == 2, after["apiCalls"])
+check("the SDK puts the playlist, the variant and both segments",
+      after["cosRequests"].get("PutObject", 0) - before["cosRequests"].get("PutObject", 0) == 4, after["cosRequests"])
+base = package.MediaUrl.rsplit("/", 1)[0]
+check("every file of the package is served next to its MediaUrl",
+      fetch(base + "/hi/index.m3u8").startswith(b"#EXTM3U") and all(fetch(base + "/hi/s%d.ts" % i) == open(p, "rb").read()
+                                                                  for i, p in enumerate(segments)))
+applied = call("ApplyUpload", {"MediaType": "m3u8", "MediaName": "sdk-incomplete"})
+cert = applied["TempCertificate"]
+cos = CosS3Client(vuc.CosConfig(Region=applied["StorageRegion"], SecretId=cert["SecretId"], SecretKey=cert["SecretKey"], Token=cert["Token"]))
+cos.put_object(Bucket=applied["StorageBucket"], Key=applied["MediaStoragePath"][1:], Body=b"#EXTM3U\n#EXTINF:4,\nmissing.ts\n")
+check("CommitUpload of a package whose segment is missing is ResourceNotFound",
+      api_error("CommitUpload", {"VodSessionKey": applied["VodSessionKey"]}) == "ResourceNotFound")
+events = call("PullEvents", {})["EventSet"] or []
+call("ConfirmEvents", {"EventHandles": [e["EventHandle"] for e in events]})
+
 # 6. DeleteMedia.
 call("DeleteMedia", {"FileId": first.FileId})
 info = call("DescribeMediaInfos", {"FileIds": [first.FileId]})
@@ -273,7 +304,7 @@ check("nothing was stored by the refused requests (CommitUpload: ResourceNotFoun
 
 listing = admin("media")
 check("the emulator's catalogue holds exactly the media left",
-      [x["fileID"] for x in listing] == [second.FileId, third.FileId], [x["fileID"] for x in listing])
+      [x["fileID"] for x in listing] == [second.FileId, third.FileId, package.FileId], [x["fileID"] for x in listing])
 
 print("%d failed" % len(failures) if failures else "all SDK checks passed")
 sys.exit(1 if failures else 0)
