@@ -184,6 +184,8 @@ public struct ProviderProfile: Sendable, Hashable {
     /// a new delivery that changes only these is `updated` in place; one that changes any other
     /// (the cover, the procedure, the storage region, ...) is `changed` and needs a new upload.
     public var updatableFields: Set<String> = []
+    /// The platform's parameter a row's `category` becomes (for messages).
+    public var categoryParameter = "ClassId"
     /// How the platform tells what became of an upload (`ingest --wait-events`, `vodingest events`).
     public var processing = ProcessingRules(pullsEvents: false)
 
@@ -325,6 +327,7 @@ extension ProviderProfile {
         ]
         // UpdateVideoInfo sets Title, Description, Tags, CateId and UserData (meta.* as Extend).
         $0.updatableFields = ["title", "description", "tags", "category", "meta"]
+        $0.categoryParameter = "CateId"
         // No pull API (§2.6): each video's status is polled, 20 ids a call, until Normal or a failure.
         $0.processing = ProcessingRules(
             pullsEvents: false, poll: "GetVideoInfos", pollBatch: 20, finishedStatuses: ["Normal"],

@@ -619,7 +619,9 @@ struct RowCheck {
             if let value = Int(raw), value >= 0 {
                 category = value
             } else {
-                error("category", .metadataInvalid, "the category \"\(raw)\" is not a non-negative integer (a category/class id)")
+                error(
+                    "category", .metadataInvalid,
+                    "the category \"\(raw)\" is not a non-negative integer: \(limits.source) takes a numeric \(profile.categoryParameter)")
             }
         }
         for (field, value) in [("expire_time", row.expireTime)] where value != nil {
