@@ -357,6 +357,15 @@ public struct IngestRunner: Sendable {
 
     /// Items failing with network errors, none committed, after which the run stops as unreachable.
     static let unreachableAfter = 3
+    /// A follow-up call's failure (the metadata call, a replaced media's deletion) as the journal
+    /// records it: the platform's error, or the cause of a session to renew; anything else (an
+    /// abort, a cancellation) is thrown on.
+    static func followUpFailure(_ error: any Error) throws -> ProviderError {
+        if let failure = error as? ProviderError, failure.disposition != .abortRun { return failure }
+        if let renew = error as? RenewSession { return renew.cause }
+        throw error
+    }
+
     /// Files of one HLS package sent at once.
     static let segmentConcurrency = 4
 
@@ -488,14 +497,11 @@ public struct IngestRunner: Sendable {
                     try await position.record(.metadataApplied)
                 }
                 return nil
-            } catch let error as ProviderError where error.disposition != .abortRun {
-                try await position.record(.metadataFailed(code: error.code, message: error.message))
+            } catch {
+                let failure = try Self.followUpFailure(error)
+                try await position.record(.metadataFailed(code: failure.code, message: failure.message))
                 stats.update { $0.metadataFailed += 1 }
-                return error
-            } catch let renew as RenewSession {
-                try await position.record(.metadataFailed(code: renew.cause.code, message: renew.cause.message))
-                stats.update { $0.metadataFailed += 1 }
-                return renew.cause
+                return failure
             }
         }
         // The media a replacement replaces, and whether it goes once the new one is committed (the
@@ -515,14 +521,11 @@ public struct IngestRunner: Sendable {
                 try await position.record(.replacedDeleted)
                 stats.update { $0.replacedDeleted += 1 }
                 return nil
-            } catch let error as ProviderError where error.disposition != .abortRun {
-                try await position.record(.replacedDeleteFailed(code: error.code, message: error.message))
+            } catch {
+                let failure = try Self.followUpFailure(error)
+                try await position.record(.replacedDeleteFailed(code: failure.code, message: failure.message))
                 stats.update { $0.deleteFailed += 1 }
-                return error
-            } catch let renew as RenewSession {
-                try await position.record(.replacedDeleteFailed(code: renew.cause.code, message: renew.cause.message))
-                stats.update { $0.deleteFailed += 1 }
-                return renew.cause
+                return failure
             }
         }
         /// What follows a commit: the metadata call, then the replaced media's deletion.

@@ -155,18 +155,7 @@ struct AuditCommand: AsyncParsableCommand {
         let transport = AsyncHTTPTransport(client: client)
         let choice = Platforms.choose(providerName)!
         let settings = PlatformSettings(platformOptions, tencent, aliyun)
-        if choice.embedded {
-            let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
-            guard FileManager.default.fileExists(atPath: data) else {
-                FileHandle.standardError.write(
-                    Data("error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)\n".utf8))
-                throw ExitStatus.usage.exitCode
-            }
-            return try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
-                try await body(choice.platform.makeEmbedded(endpoint, settings, transport))
-            }
-        }
-        return try await body(try choice.platform.makeCloud(settings, transport))
+        return try await Platforms.withProvider(choice, stateDir: stateDir, settings: settings, transport: transport) { try await body($0) }
     }
 }
 

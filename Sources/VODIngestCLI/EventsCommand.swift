@@ -126,13 +126,7 @@ struct EventsCommand: AsyncParsableCommand {
             await sink.message("error: \(stateDir) has no journal (\(SQLiteJournal.databaseName)); give the --state-dir of an ingest")
             throw ExitStatus.manifestUnreadable.exitCode
         }
-        let journal: SQLiteJournal
-        do {
-            journal = try SQLiteJournal(directory: stateDir)
-        } catch let error as IngestError {
-            await sink.message("error: \(error.message)")
-            throw (error.code == "journal.locked" ? ExitStatus.itemsFailed : ExitStatus.usage).exitCode
-        }
+        let journal = try await IngestCommand.openJournal(stateDir, sink: sink)
         defer { journal.close() }
         let choice = Platforms.choose(provider)!
         let profile = choice.platform.profile
@@ -143,23 +137,8 @@ struct EventsCommand: AsyncParsableCommand {
         let transport = AsyncHTTPTransport(client: client)
         let summary: EventWatchSummary
         do {
-            if choice.embedded {
-                let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
-                guard FileManager.default.fileExists(atPath: data) else {
-                    await sink.message(
-                        "error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)")
-                    throw ExitStatus.usage.exitCode
-                }
-                summary = try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
-                    try await EventWatch.run(
-                        journal: journal, provider: choice.platform.makeEmbedded(endpoint, settings, transport), profile: profile,
-                        rates: rates,
-                        options: options, sink: sink)
-                }
-            } else {
-                summary = try await EventWatch.run(
-                    journal: journal, provider: try choice.platform.makeCloud(settings, transport), profile: profile, rates: rates,
-                    options: options, sink: sink)
+            summary = try await Platforms.withProvider(choice, stateDir: stateDir, settings: settings, transport: transport) { provider in
+                try await EventWatch.run(journal: journal, provider: provider, profile: profile, rates: rates, options: options, sink: sink)
             }
             try await client.shutdown()
         } catch {

@@ -177,13 +177,7 @@ struct IngestCommand: AsyncParsableCommand {
         let started = Date()
         let sink = OutputSink()
         // 1. The journal: refuses a second process on the same state directory.
-        let journal: SQLiteJournal
-        do {
-            journal = try SQLiteJournal(directory: stateDir)
-        } catch let error as IngestError {
-            await sink.message("error: \(error.message)")
-            throw (error.code == "journal.locked" ? ExitStatus.itemsFailed : ExitStatus.usage).exitCode
-        }
+        let journal = try await Self.openJournal(stateDir, sink: sink)
         defer { journal.close() }
         let runID = String(UUID().uuidString.prefix(8)).lowercased()
         let startedMillis = Int64(started.timeIntervalSince1970 * 1000)
@@ -337,6 +331,17 @@ struct IngestCommand: AsyncParsableCommand {
             throw ExitStatus.itemsFailed.exitCode
         }
         if summary?.hasErrors ?? true || s.changed > 0 { throw ExitStatus.invalidRows.exitCode }
+    }
+
+    /// The state directory's journal for writing; exit 75 when another process holds it (a re-run
+    /// later succeeds), 64 when the folder cannot be used.
+    static func openJournal(_ stateDir: String, sink: OutputSink) async throws -> SQLiteJournal {
+        do {
+            return try SQLiteJournal(directory: stateDir)
+        } catch let error as IngestError {
+            await sink.message("error: \(error.message)")
+            throw (error.code == "journal.locked" ? ExitStatus.itemsFailed : ExitStatus.usage).exitCode
+        }
     }
 
     /// The options that change what a run uploads, as the journal records them.

@@ -191,3 +191,24 @@ enum Platforms {
         return nil
     }
 }
+
+extension Platforms {
+    /// The provider for a command that works on what an ingest left (audit, events): the embedded
+    /// emulator started on the state directory's data, or the cloud. Exit 64 when the state
+    /// directory has no emulator data.
+    static func withProvider<T: Sendable>(
+        _ choice: Choice, stateDir: String, settings: PlatformSettings, transport: any HTTPTransport,
+        _ body: @escaping @Sendable (PlatformProvider) async throws -> T
+    ) async throws -> T {
+        guard choice.embedded else { return try await body(try choice.platform.makeCloud(settings, transport)) }
+        let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
+        guard FileManager.default.fileExists(atPath: data) else {
+            FileHandle.standardError.write(
+                Data("error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)\n".utf8))
+            throw ExitStatus.usage.exitCode
+        }
+        return try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
+            try await body(choice.platform.makeEmbedded(endpoint, settings, transport))
+        }
+    }
+}
