@@ -457,12 +457,16 @@ struct RevisionResumeTests {
 
 @Suite("events after the upload: journalled before they are confirmed, foreign ones left alone", .serialized)
 struct EventWatcherTests {
-    /// A lease long enough for a loaded machine, short enough to wait out.
-    static let lease = 3.0
+    /// A lease long enough for a loaded machine (a pull, a durable journal write, a confirm), short
+    /// enough to wait out in the test that needs it to run out.
+    static let lease = 6.0
 
-    func tune(_ c: inout EmulatorConfiguration) {
-        c.processingDelaySeconds = 1
-        c.eventLeaseSeconds = Self.lease
+    /// The platform's 30 s lease, or `lease`.
+    func tune(lease: Double = 30) -> @Sendable (inout EmulatorConfiguration) -> Void {
+        { c in
+            c.processingDelaySeconds = 1
+            c.eventLeaseSeconds = lease
+        }
     }
 
     func runner(_ journal: any JournalStore) -> IngestRunner {
@@ -485,7 +489,7 @@ struct EventWatcherTests {
 
     @Test(arguments: [false, true])
     func eventsAreMatchedByFileIdAndForeignOnesAreLeftUnlessAsked(confirmForeign: Bool) async throws {
-        try await withEmulator(tune) { endpoint, directory in
+        try await withEmulator(tune()) { endpoint, directory in
             let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
@@ -507,7 +511,7 @@ struct EventWatcherTests {
     }
 
     @Test func aKillBetweenJournallingAndConfirmingLosesNoEvent() async throws {
-        try await withEmulator(tune) { endpoint, directory in
+        try await withEmulator(tune(lease: Self.lease)) { endpoint, directory in
             let provider = ProviderUnderTest.all[0].make(endpoint, endpoint.secretKey, 1 << 20)
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
