@@ -13,12 +13,9 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit",
         abstract: "Check a reconciliation report against its manifests, the files on disk and (--verify-remote) the platform.",
         discussion: """
-            Every manifest row must have exactly one report row (audit.missing-row, audit.extra-row), no
-            media id may appear twice (audit.duplicate-file-id), and each committed row's file must still have
-            the report's size and MD5 (audit.size-mismatch, audit.checksum-mismatch). With --verify-remote, the platform (Tencent DescribeMediaInfos, Alibaba GetVideoInfos: 20 ids a call, under --api-rate) confirms each media id exists with the expected name and size, and on Tencent its SourceContext, on Alibaba its ReferenceId (audit.remote-missing, audit.remote-mismatch), that its description, tags, category and cover are what the manifest row says (audit.remote-metadata-drift), and that its MD5, where the platform gives one, is the report's (audit.remote-checksum-mismatch).
+            Every manifest row must have exactly one report row (audit.missing-row, audit.extra-row), no media id may appear twice (audit.duplicate-file-id), and each committed row's file must still have the report's size and MD5 (audit.size-mismatch, audit.checksum-mismatch). With --verify-remote, the platform (Tencent DescribeMediaInfos, Alibaba GetVideoInfos: 20 ids a call, under --api-rate) confirms each media id exists with the expected name and size, and on Tencent its SourceContext, on Alibaba its ReferenceId (audit.remote-missing, audit.remote-mismatch), that its description, tags, category and cover are what the manifest row says (audit.remote-metadata-drift), and that its MD5, where the platform gives one, is the report's (audit.remote-checksum-mismatch).
 
-            The report may be CSV, JSONL or JSON, as `vodingest report` or `ingest` wrote it.
-            Exit status: 0 no findings; 1 findings; 64 usage error; 66 a manifest or the report cannot be read.
+            The report may be CSV, JSONL or JSON, as `vodingest report` or `ingest` wrote it. Exit status: 0 no findings; 1 findings; 64 usage error; 66 a manifest or the report cannot be read.
 
             Examples:
               vodingest audit samples/good.csv samples/good.xml --report vodingest-state/report.csv

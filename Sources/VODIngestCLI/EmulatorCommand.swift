@@ -10,7 +10,7 @@ struct EmulatorCommand: AsyncParsableCommand {
         commandName: "emulator",
         abstract: "Run the local Tencent VOD + COS and Alibaba VOD + OSS emulator (what --provider local and local-aliyun use in-process).",
         discussion: """
-            Serves Tencent's VOD API 3.0 and COS and Alibaba's VOD RPC API and OSS on one port, and prints the endpoint and the credentials of both accounts. Admin API: GET /_emulator/media (every committed Tencent media), GET /_emulator/videos (every Alibaba video), POST /_emulator/expire-credentials?VideoId=ID (that video's upload credentials expire now), GET /_emulator/counters, GET|PUT /_emulator/config (rate limit, faults, lifetimes, commit policy, as JSON).
+            Serves Tencent's VOD API 3.0 and COS and Alibaba's VOD RPC API and OSS on one port, and prints the endpoint and the credentials of both accounts. Admin API: GET /_emulator/media (every committed Tencent media), GET /_emulator/videos (every Alibaba video), POST /_emulator/expire-credentials?VideoId=ID (that video's upload credentials expire now), GET /_emulator/events (Tencent events not confirmed yet), GET /_emulator/counters, GET|PUT /_emulator/config (rate limit, faults, lifetimes, processing delay, event lease, commit policy, as JSON).
 
             Examples:
               vodingest emulator --port 18080 --data-dir /tmp/emu

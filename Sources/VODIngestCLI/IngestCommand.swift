@@ -21,10 +21,7 @@ struct IngestCommand: AsyncParsableCommand {
 
             A committed row delivered again is compared with what was committed: changed fields the platform can set on the media are updated in place (Tencent ModifyMediaInfo, Alibaba UpdateVideoInfo); a different file, or a changed field only an upload carries, is reported 'changed', or uploaded anew with --replace-changed (--delete-replaced then deletes the old media once the new one is committed).
 
-            Exit status: 0 every valid row committed and no invalid row; 65 some rows invalid (every valid
-            one committed), or committed rows delivered changed and not replaced; 75 some items failed
-            after retries or the run stopped early (a re-run may succeed); 64 usage error; 66 a manifest
-            cannot be read; 70 internal error.
+            Exit status: 0 every valid row committed and no invalid row; 65 some rows invalid (every valid one committed), or committed rows delivered changed and not replaced; 75 some items failed after retries or the run stopped early (a re-run may succeed); 64 usage error; 66 a manifest cannot be read; 70 internal error.
 
             Examples:
               vodingest ingest samples/good.csv samples/good.xml

@@ -11,9 +11,7 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Estimate a run: items, bytes, API calls, multipart parts, and how long it will take.",
         discussion: """
-            The estimate is the larger of bytes / bandwidth and API calls / API rate, and names the
-            bottleneck. Sizes take units (64MiB, 1.5GB), rates too (100MB/s, 1Gbit/s).
-            Invalid rows are left out of the plan; the exit status is then 65 (see `validate`).
+            The estimate is the larger of bytes / bandwidth and API calls / API rate, and names the bottleneck. Sizes take units (64MiB, 1.5GB), rates too (100MB/s, 1Gbit/s). Invalid rows are left out of the plan; the exit status is then 65 (see `validate`).
 
             Examples:
               vodingest plan samples/good.csv

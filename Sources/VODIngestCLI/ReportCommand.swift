@@ -12,11 +12,7 @@ struct ReportCommand: AsyncParsableCommand {
         commandName: "report",
         abstract: "Write the reconciliation report of a state directory from its journal (also while a run goes on).",
         discussion: """
-            One row per manifest row: manifest, line, id, path, size, md5, status (committed, skipped,
-            invalid, failed, pending), file_id, media_url, cover_url, title, source_context, duplicate_of,
-            error_code, error_message, attempts, request ids and timestamps. The summary index (runs,
-            manifests with their SHA-256, tool version, counts per status, bytes, duration) is in the JSON
-            and HTML reports, and next to a CSV or JSONL --output as <output>.summary.json.
+            One row per manifest row: manifest, line, id, path, size, md5, status (committed, skipped, invalid, failed, pending), file_id, media_url, cover_url, title, source_context, duplicate_of, error_code, error_message, attempts, request ids and timestamps, platform_status, crc64, metadata_error, what a later delivery did (change, change_detail, changed_at, replaced_file_id, replaced_deleted, delete_error) and what the platform said after the upload (upload_event_at, procedure_task_id, procedure_status, procedure_status_at). The summary index (runs, manifests with their SHA-256, tool version, counts per status, bytes, duration) is in the JSON and HTML reports, and next to a CSV or JSONL --output as <output>.summary.json.
 
             CSV cells starting with =, +, - or @ get a leading ' so a spreadsheet never runs them.
 

@@ -8,8 +8,7 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check manifests row by row: extensions, files, content, covers and metadata limits.",
         discussion: """
-            Exit status: 0 when no row has an error, 65 when some rows (or a manifest) have errors,
-            66 when a manifest cannot be opened, 64 for a usage error.
+            Exit status: 0 when no row has an error, 65 when some rows (or a manifest) have errors, 66 when a manifest cannot be opened, 64 for a usage error.
 
             Examples:
               vodingest validate samples/good.csv samples/good.xml
