@@ -3,6 +3,7 @@ import Emulator
 import Foundation
 import IngestCore
 import IngestEngine
+import Synchronization
 
 /// `vodingest emulator`: the local stand-in for Tencent VOD + COS and Alibaba VOD + OSS, standalone.
 struct EmulatorCommand: AsyncParsableCommand {
@@ -109,7 +110,21 @@ struct EmulatorCommand: AsyncParsableCommand {
         if let id = environment["EMULATOR_ALIYUN_ACCESS_KEY_ID"], !id.isEmpty { configuration.aliyunAccessKeyID = id }
         if let secret = environment["EMULATOR_ALIYUN_ACCESS_KEY_SECRET"], !secret.isEmpty { configuration.aliyunAccessKeySecret = secret }
         if let key = secretKey ?? ProcessInfo.processInfo.environment["EMULATOR_SECRET_KEY"] { configuration.secretKey = key }
+        let ready = Atomic<Bool>(false)
+        do {
+            try await serve(configuration) { ready.store(true, ordering: .relaxed) }
+        } catch  where !ready.load(ordering: .relaxed) {
+            // Before the listener was bound (the port is taken, the host is not this machine's): a usage error.
+            FileHandle.standardError.write(
+                Data("error: cannot listen on \(host):\(port) (\(error)); choose another --port or --host\n".utf8))
+            throw ExitStatus.usage.exitCode
+        }
+    }
+
+    /// Runs the emulator until a signal; `onReady` once it listens.
+    func serve(_ configuration: EmulatorConfiguration, onReady: @escaping @Sendable () -> Void) async throws {
         try await Emulator.run(configuration: configuration, host: host, port: port, handlesSignals: true) { endpoint in
+            onReady()
             let text = """
                 vodingest emulator listening on \(endpoint.url) (data: \(endpoint.dataDirectory))
                   export TENCENTCLOUD_SECRET_ID=\(endpoint.secretID)

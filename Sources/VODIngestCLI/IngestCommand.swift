@@ -283,7 +283,13 @@ struct IngestCommand: AsyncParsableCommand {
             throw ExitStatus.internalError.exitCode
         }
         run.pending = report.counts["pending"] ?? 0
-        try Data((JSON.encode(run, pretty: true) + "\n").utf8).write(to: URL(fileURLWithPath: stateDir + "/summary.json"))
+        let summaryPath = stateDir + "/summary.json"
+        do {
+            try Data((JSON.encode(run, pretty: true) + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
+        } catch {
+            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription ?? "\(error)"
+            throw IngestError(code: "report.unwritable", message: "cannot write \(summaryPath): \(reason)", subject: summaryPath)
+        }
         if format == .json {
             await sink.result(JSON.encode(["summary": run]))
         } else {

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import IngestCore
 import Logging
 
 #if canImport(Glibc)
@@ -42,6 +44,36 @@ public struct VODIngestCommand: AsyncParsableCommand {
             handler.logLevel = .warning
             return handler
         }
-        await main()
+        // Parse errors are ArgumentParser's (usage, 64); what a command throws that is not an exit
+        // status of its own is an internal error (70), said once, with what to do.
+        let parsed: any ParsableCommand
+        do {
+            parsed = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            var command = parsed
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let status as ExitCode {
+            exit(withError: status)
+        } catch let validation as ValidationError {
+            exit(withError: validation)
+        } catch {
+            FileHandle.standardError.write(Data((Self.internalErrorMessage(error) + "\n").utf8))
+            exit(withError: ExitStatus.internalError.exitCode)
+        }
+    }
+
+    /// What an internal error (exit 70) says: what happened, that nothing done is lost, what to do.
+    static func internalErrorMessage(_ error: any Error) -> String {
+        let what = (error as? IngestError).map { "\($0.message) [\($0.code)]" } ?? String(describing: error)
+        return "internal error: \(what). vodingest could not finish; the journal keeps everything it did. "
+            + "Fix the cause if it is in the environment (a full disk, a folder that cannot be written) and run the same command "
+            + "again; otherwise this is a bug: please report it with the command line."
     }
 }

@@ -99,6 +99,31 @@ struct CLITests {
         #expect(r.stdout.contains("2 manifests, 23 rows"))
     }
 
+    /// Exit 70: the run cannot finish its own work (here summary.json cannot be written); the
+    /// message says what, and that the journal has everything (the next run writes it).
+    @Test func aStateDirectoryWhoseSummaryCannotBeWrittenIsAnInternalError() throws {
+        let state = try TemporaryDirectory()
+        defer { state.remove() }
+        try FileManager.default.createDirectory(atPath: state.path + "/summary.json", withIntermediateDirectories: true)
+        let r = try CLI.run(["ingest", "samples/good.csv", "--state-dir", state.path])
+        #expect(r.status == 70, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("internal error: cannot write \(state.path)/summary.json") && r.stderr.contains("[report.unwritable]"))
+        #expect(r.stderr.contains("the journal keeps everything") && r.stderr.components(separatedBy: "internal error").count == 2)
+        // Nothing was lost: with the folder out of the way, the same command finishes with every row committed already.
+        try FileManager.default.removeItem(atPath: state.path + "/summary.json")
+        let again = try CLI.run(["ingest", "samples/good.csv", "--state-dir", state.path])
+        #expect(again.status == 0 && again.stdout.contains("0 committed, 3 already committed"), "\(again.stdout)\(again.stderr)")
+    }
+
+    @Test func anEmulatorOnAPortInUseIsAUsageErrorThatSaysSo() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let first = try StandaloneEmulator(dataDirectory: dir.path + "/a")
+        let port = try #require(first.url.split(separator: ":").last.map(String.init))
+        let r = try CLI.run(["emulator", "--port", port, "--data-dir", dir.path + "/b"])
+        #expect(r.status == 64 && r.stderr.contains("cannot listen on 127.0.0.1:\(port)") && r.stderr.contains("--port"), "\(r.stderr)")
+    }
+
     @Test func unreadableManifestExits66() throws {
         let r = try CLI.run(["validate", "samples/good.csv", "no/such/manifest.csv"])
         #expect(r.status == 66)
