@@ -482,27 +482,32 @@ public struct IngestRunner: Sendable {
             stats.update { $0.failed += 1 }
             return ItemOutcome(item: item, status: .failed, error: error, attempts: attempts, requestID: error.requestID ?? lastRequestID)
         }
-        /// The metadata call after the commit (Tencent ModifyMediaInfo), or a revision's update
-        /// (ModifyMediaInfo, UpdateVideoInfo), journalled: a failure leaves the media committed and
-        /// the call pending for the next run.
-        func applyMetadata(_ remote: RemoteMedia, _ update: MetadataUpdate) async throws -> ProviderError? {
-            guard let action = update.isRevision ? actions.update : actions.metadata else { return nil }
+        /// One call after the commit, journalled: `done` once it is made; a failure is journalled
+        /// by `failed` (the media stays committed, the next run makes the call again) and returned.
+        func followUp(
+            _ action: String, done: JournalEvent, failed: (_ code: String, _ message: String) -> JournalEvent,
+            _ call: () async throws -> Void
+        ) async throws -> ProviderError? {
             do {
-                _ = try await step(action: action, attempts: &attempts) {
-                    try await provider.updateMetadata(remote, item: item, update: update)
-                }
-                if update.isRevision {
-                    try await position.record(.revisionApplied(RowValues(item), fields: update.fields))
-                } else {
-                    try await position.record(.metadataApplied)
-                }
+                try await step(action: action, attempts: &attempts, call)
+                try await position.record(done)
                 return nil
             } catch {
                 let failure = try Self.followUpFailure(error)
-                try await position.record(.metadataFailed(code: failure.code, message: failure.message))
-                stats.update { $0.metadataFailed += 1 }
+                try await position.record(failed(failure.code, failure.message))
                 return failure
             }
+        }
+        /// The metadata call after the commit (Tencent ModifyMediaInfo), or a revision's update
+        /// (ModifyMediaInfo, UpdateVideoInfo).
+        func applyMetadata(_ remote: RemoteMedia, _ update: MetadataUpdate) async throws -> ProviderError? {
+            guard let action = update.isRevision ? actions.update : actions.metadata else { return nil }
+            let done: JournalEvent = update.isRevision ? .revisionApplied(RowValues(item), fields: update.fields) : .metadataApplied
+            let failure = try await followUp(action, done: done, failed: { .metadataFailed(code: $0, message: $1) }) {
+                try await provider.updateMetadata(remote, item: item, update: update)
+            }
+            if failure != nil { stats.update { $0.metadataFailed += 1 } }
+            return failure
         }
         // The media a replacement replaces, and whether it goes once the new one is committed (the
         // journal keeps that intent; a replacement retried in this run follows this run's option).
@@ -512,21 +517,13 @@ public struct IngestRunner: Sendable {
         /// row's own (Alibaba: its ReferenceId), and a lost create of the new one is found by this one.
         func replacementToken(_ old: String) -> String { RowToken.make(manifest: work.rowToken, id: old) }
         if work.resume?.session == nil, let old = replacedFileID { rowToken = replacementToken(old) }
-        /// Deletes the replaced media (`--delete-replaced`), journalled; a failure is retried by the next run.
+        /// Deletes the replaced media (`--delete-replaced`); a failure is retried by the next run.
         func deleteReplacedMedia(_ fileID: String) async throws -> ProviderError? {
-            do {
-                _ = try await step(action: actions.delete ?? "delete", attempts: &attempts) {
-                    try await provider.deleteMedia(fileID: fileID)
-                }
-                try await position.record(.replacedDeleted)
-                stats.update { $0.replacedDeleted += 1 }
-                return nil
-            } catch {
-                let failure = try Self.followUpFailure(error)
-                try await position.record(.replacedDeleteFailed(code: failure.code, message: failure.message))
-                stats.update { $0.deleteFailed += 1 }
-                return failure
-            }
+            let failure = try await followUp(
+                actions.delete ?? "delete", done: .replacedDeleted, failed: { .replacedDeleteFailed(code: $0, message: $1) }
+            ) { try await provider.deleteMedia(fileID: fileID) }
+            stats.update { if failure == nil { $0.replacedDeleted += 1 } else { $0.deleteFailed += 1 } }
+            return failure
         }
         /// What follows a commit: the metadata call, then the replaced media's deletion.
         func followUps(_ outcome: inout ItemOutcome, _ remote: RemoteMedia, metadata: MetadataUpdate?) async throws {
@@ -538,7 +535,8 @@ public struct IngestRunner: Sendable {
         }
         func committed(_ remote: RemoteMedia, recovered: Bool) async throws -> ItemOutcome {
             // The metadata call is journalled as pending with the commit, so a kill between the two is finished on resume.
-            let metadata = profile.needsMetadataCall(item)
+            let afterUpload = MetadataUpdate.afterUpload(item, profile: profile)
+            let metadata = actions.metadata != nil && !afterUpload.fields.isEmpty
             try await position.record(.committed(remote, recovered: recovered, metadataPending: metadata))
             stats.update {
                 $0.committed += 1
@@ -546,7 +544,7 @@ public struct IngestRunner: Sendable {
             }
             var outcome = ItemOutcome(
                 item: item, status: .committed, remote: remote, attempts: attempts, requestID: remote.requestID, recovered: recovered)
-            try await followUps(&outcome, remote, metadata: metadata ? MetadataUpdate.afterUpload(item, profile: profile) : nil)
+            try await followUps(&outcome, remote, metadata: metadata ? afterUpload : nil)
             return outcome
         }
         // Committed by an earlier run, its metadata call (or the replaced media's deletion) still to be made (both are idempotent).

@@ -78,6 +78,47 @@ final class ListSource: WorkSource, @unchecked Sendable {
     func next() async throws -> Work? { works.popLast() }
 }
 
+/// The manifest the engine tests register their items under.
+let testManifest = ManifestFingerprint(name: "m.csv", path: "/m.csv", sha256: nil)
+
+/// A runner with the tests' settings (2 in flight, a quick recovery); `replace` turns on
+/// --replace-changed and --delete-replaced.
+func runner(
+    _ journal: any JournalStore, stats: IngestStats = IngestStats(), replace: Bool = false, procedure: String? = nil
+) -> IngestRunner {
+    var options = IngestOptions(concurrency: 2, apiRate: 1000, procedure: procedure, runID: "test", recoveryPause: .milliseconds(10))
+    options.replaceChanged = replace
+    options.deleteReplaced = replace
+    return IngestRunner(options: options, stats: stats, journal: journal, sources: LocalSourceFiles())
+}
+
+/// Registers `item` as a run's feed does, and makes the work the journal asks for (nil: nothing to do).
+func work(_ journal: SQLiteJournal, _ item: IngestItem) async throws -> Work? {
+    let context = IngestRunner.sourceContext(for: item, runID: "test")
+    let token = RowToken.make(manifest: testManifest.path, id: item.id)
+    let registration = try await journal.register(
+        [item], manifest: testManifest, runID: "test", sourceContexts: [context], values: [RowValues(item).encoded],
+        reopenDuplicates: false)
+    switch registration[0] {
+    case .start(let key, let duplicates):
+        return Work(key: key, item: item, sourceContext: context, duplicates: duplicates, rowToken: token)
+    case .revised(let key, let media, let committed):
+        return Work(key: key, item: item, sourceContext: context, rowToken: token, revised: (media, committed))
+    case .replacement(let key, let replaces):
+        return Work(key: key, item: item, sourceContext: context, rowToken: token, replaces: replaces)
+    default: return nil
+    }
+}
+
+/// The journal's resume set, as a run starts it.
+func resumeWork(_ journal: SQLiteJournal) async throws -> [Work] {
+    try await journal.inFlight().map {
+        Work(
+            key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext,
+            rowToken: RowToken.make(manifest: testManifest.path, id: $0.item.id))
+    }
+}
+
 /// A test provider that passes every step to `base` but the ones it overrides.
 protocol ForwardingProvider: VODProvider {
     associatedtype Base: VODProvider
@@ -119,21 +160,6 @@ struct LosingCommitAnswers: ForwardingProvider {
 
 @Suite("resume from the journal against the emulator", .serialized)
 struct ResumeTests {
-    func runner(_ journal: any JournalStore, stats: IngestStats = IngestStats()) -> IngestRunner {
-        IngestRunner(
-            options: IngestOptions(concurrency: 2, apiRate: 1000, runID: "test", recoveryPause: .milliseconds(10)), stats: stats,
-            journal: journal, sources: LocalSourceFiles())
-    }
-
-    func work(_ journal: SQLiteJournal, _ item: IngestItem) async throws -> Work {
-        let context = IngestRunner.sourceContext(for: item, runID: "test")
-        let registration = try await journal.register(
-            [item], manifest: ManifestFingerprint(name: "m.csv", path: "/m.csv", sha256: nil), runID: "test", sourceContexts: [context],
-            values: [RowValues(item).encoded], reopenDuplicates: false)
-        guard case .start(let key, let duplicates) = registration[0] else { throw CancellationError() }
-        return Work(key: key, item: item, sourceContext: context, duplicates: duplicates)
-    }
-
     @Test(
         "a commit whose answer was lost is found again, not made twice",
         arguments: [EmulatorConfiguration.CommitPolicy.idempotent, .reject])
@@ -143,7 +169,7 @@ struct ResumeTests {
             let file = try TestFile(directory, "lost.mp4", size: 200_000)
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
-            let first = try await work(journal, item(file, title: "Lost answer \(policy)"))
+            let first = try #require(try await work(journal, item(file, title: "Lost answer \(policy)")))
             // 1. The run is stopped between CommitUpload and its journal record.
             let stats = IngestStats()
             _ = try await runner(journal, stats: stats).run(ListSource([first]), provider: LosingCommitAnswers(base: provider)) { _ in }
@@ -175,7 +201,7 @@ struct ResumeTests {
             let file = try TestFile(directory, "big.mp4", size: (6 << 20) + 123)
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
-            let first = try await work(journal, item(file, title: "Multipart resume"))
+            let first = try #require(try await work(journal, item(file, title: "Multipart resume")))
             // Stopped after the second confirmed part.
             var parts = 0
             let stopping = StoppingJournal(journal) { event, _ in
@@ -214,7 +240,7 @@ struct ResumeTests {
             let file = try TestFile(directory, "expired.mp4", size: 100_000)
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
-            let first = try await work(journal, item(file, title: "Expired"))
+            let first = try #require(try await work(journal, item(file, title: "Expired")))
             let stopping = StoppingJournal(journal) { event, _ in
                 if case .applied = event { return true }
                 return false
@@ -244,7 +270,8 @@ struct ResumeTests {
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
             let outcomes = Mutex<[ItemOutcome]>([])
-            _ = try await runner(journal).run(ListSource([try await work(journal, validated)]), provider: provider) { outcome in
+            _ = try await runner(journal).run(ListSource([try #require(try await work(journal, validated))]), provider: provider) {
+                outcome in
                 outcomes.withLock { $0.append(outcome) }
             }
             let outcome = try #require(outcomes.withLock { $0.first })
@@ -265,21 +292,11 @@ struct FailingMetadata: ForwardingProvider {
 
 @Suite("the metadata call after the commit (Tencent ModifyMediaInfo), journalled")
 struct MetadataStepTests {
-    func runner(_ journal: any JournalStore, stats: IngestStats = IngestStats()) -> IngestRunner {
-        IngestRunner(
-            options: IngestOptions(concurrency: 2, apiRate: 1000, runID: "test", recoveryPause: .milliseconds(10)), stats: stats,
-            journal: journal, sources: LocalSourceFiles())
-    }
-
     func described(_ file: TestFile) -> IngestItem {
         var item = item(file, title: "Metadata step")
         item.description = "set after the commit"
         item.tags = ["k1", "k2"]
         return item
-    }
-
-    func resumeWork(_ journal: SQLiteJournal) async throws -> [Work] {
-        try await journal.inFlight().map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }
     }
 
     @Test func aKillBetweenTheCommitAndTheMetadataCallIsFinishedOnResume() async throws {
@@ -288,7 +305,7 @@ struct MetadataStepTests {
             let file = try TestFile(directory, "meta.mp4", size: 5000)
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
-            let first = try await ResumeTests().work(journal, described(file))
+            let first = try #require(try await work(journal, described(file)))
             let stopping = StoppingJournal(journal) { event, _ in
                 if case .committed = event { return true }
                 return false
@@ -312,7 +329,7 @@ struct MetadataStepTests {
             let file = try TestFile(directory, "meta.mp4", size: 5000)
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
-            let first = try await ResumeTests().work(journal, described(file))
+            let first = try #require(try await work(journal, described(file)))
             let outcomes = Mutex<[ItemOutcome]>([])
             let stats = IngestStats()
             _ = try await runner(journal, stats: stats).run(ListSource([first]), provider: FailingMetadata(base: provider)) { outcome in
@@ -338,40 +355,6 @@ struct MetadataStepTests {
 
 @Suite("a committed row's new delivery: each step journalled, a kill at any of them finished on the next run", .serialized)
 struct RevisionResumeTests {
-    let manifest = ManifestFingerprint(name: "m.csv", path: "/m.csv", sha256: nil)
-
-    func runner(_ journal: any JournalStore, replace: Bool = false) -> IngestRunner {
-        var options = IngestOptions(concurrency: 2, apiRate: 1000, runID: "test", recoveryPause: .milliseconds(10))
-        options.replaceChanged = replace
-        options.deleteReplaced = replace
-        return IngestRunner(options: options, stats: IngestStats(), journal: journal, sources: LocalSourceFiles())
-    }
-
-    /// Registers `item` as a run's feed does, and makes the work the journal asks for.
-    func work(_ journal: SQLiteJournal, _ item: IngestItem) async throws -> Work? {
-        let context = IngestRunner.sourceContext(for: item, runID: "test")
-        let token = RowToken.make(manifest: manifest.path, id: item.id)
-        let registration = try await journal.register(
-            [item], manifest: manifest, runID: "test", sourceContexts: [context], values: [RowValues(item).encoded],
-            reopenDuplicates: false)
-        switch registration[0] {
-        case .start(let key, _): return Work(key: key, item: item, sourceContext: context, rowToken: token)
-        case .revised(let key, let media, let committed):
-            return Work(key: key, item: item, sourceContext: context, rowToken: token, revised: (media, committed))
-        case .replacement(let key, let replaces):
-            return Work(key: key, item: item, sourceContext: context, rowToken: token, replaces: replaces)
-        default: return nil
-        }
-    }
-
-    func resumeWork(_ journal: SQLiteJournal) async throws -> [Work] {
-        try await journal.inFlight().map {
-            Work(
-                key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext,
-                rowToken: RowToken.make(manifest: manifest.path, id: $0.item.id))
-        }
-    }
-
     func record(_ journal: SQLiteJournal) throws -> JournalRecord? {
         var records: [JournalRecord] = []
         try journal.records(manifestPaths: nil) { records.append($0) }
@@ -469,12 +452,6 @@ struct EventWatcherTests {
         }
     }
 
-    func runner(_ journal: any JournalStore) -> IngestRunner {
-        IngestRunner(
-            options: IngestOptions(concurrency: 2, apiRate: 1000, procedure: "QuickTranscode", runID: "test"), stats: IngestStats(),
-            journal: journal, sources: LocalSourceFiles())
-    }
-
     func watcher(_ journal: any JournalStore, _ provider: TencentProvider) -> EventWatcher {
         EventWatcher(
             journal: journal, events: provider, rules: ProviderProfile.tencent.processing,
@@ -496,8 +473,8 @@ struct EventWatcherTests {
             // Someone else's upload into the same account: its event is not ours to confirm.
             let foreign = try await upload(provider, item(try TestFile(directory, "other.mp4", size: 3000), title: "Other"), context: "x")
             let mine = item(try TestFile(directory, "mine.mp4", size: 4000), title: "Mine")
-            _ = try await runner(journal).run(
-                ListSource([try #require(try await RevisionResumeTests().work(journal, mine))]), provider: provider
+            _ = try await runner(journal, procedure: "QuickTranscode").run(
+                ListSource([try #require(try await work(journal, mine))]), provider: provider
             ) { _ in }
             let summary = try await watcher(journal, provider).run(EventWatchOptions(timeout: .seconds(20), confirmForeign: confirmForeign))
             #expect(summary.awaited == 1 && summary.done == 1 && summary.waiting == 0 && !summary.timedOut, "\(summary)")
@@ -516,8 +493,8 @@ struct EventWatcherTests {
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
             let first = item(try TestFile(directory, "a.mp4", size: 4000), title: "A")
-            _ = try await runner(journal).run(
-                ListSource([try #require(try await RevisionResumeTests().work(journal, first))]), provider: provider
+            _ = try await runner(journal, procedure: "QuickTranscode").run(
+                ListSource([try #require(try await work(journal, first))]), provider: provider
             ) { _ in }
             let killed = watcher(StoppingJournal(journal, stopAfterProcessing: true) { _, _ in false }, provider)
             await #expect(throws: CancellationError.self) { _ = try await killed.run(EventWatchOptions(timeout: .seconds(20))) }
@@ -529,8 +506,8 @@ struct EventWatcherTests {
 
             // The next watch (another item of a later run) gets them again once their lease is out, and confirms them.
             let second = item(try TestFile(directory, "b.mp4", size: 5000), title: "B")
-            _ = try await runner(journal).run(
-                ListSource([try #require(try await RevisionResumeTests().work(journal, second))]), provider: provider
+            _ = try await runner(journal, procedure: "QuickTranscode").run(
+                ListSource([try #require(try await work(journal, second))]), provider: provider
             ) { _ in }
             try await Task.sleep(for: .seconds(Self.lease + 0.2))
             let summary = try await watcher(journal, provider).run(EventWatchOptions(timeout: .seconds(20)))
@@ -607,19 +584,19 @@ struct HLSUploadTests {
             let journal = try SQLiteJournal(directory: directory.path + "/state")
             defer { journal.close() }
             let item = try makePackage(directory, count: 8)
-            let first = try #require(try await RevisionResumeTests().work(journal, item))
+            let first = try #require(try await work(journal, item))
             let killed = StoppingJournal(journal) { event, _ in
                 if case .segmentConfirmed(let number, _) = event { return number == 3 }
                 return false
             }
-            _ = try await RevisionResumeTests().runner(killed).run(ListSource([first]), provider: provider) { _ in }
+            _ = try await runner(killed).run(ListSource([first]), provider: provider) { _ in }
             let points = try await journal.inFlight()
             let kept = try #require(points.first?.segments)
             #expect(!kept.isEmpty && kept.count < 8, "\(kept)")
             let before = try await admin(endpoint, "counters", as: EmulatorCounters.self).cosRequests["PutObject"] ?? 0
 
             let resumed = points.map { Work(key: $0.key, item: $0.item, resume: $0, sourceContext: $0.sourceContext) }
-            _ = try await RevisionResumeTests().runner(journal).run(ListSource(resumed), provider: provider) { _ in }
+            _ = try await runner(journal).run(ListSource(resumed), provider: provider) { _ in }
             let after = try await admin(endpoint, "counters", as: EmulatorCounters.self).cosRequests["PutObject"] ?? 0
             #expect(after - before == 8 - kept.count + 1, "the segments not journalled, and the playlist: \(after - before)")
             #expect(try await admin(endpoint, "media", as: [EmulatedMedia].self).count == 1)

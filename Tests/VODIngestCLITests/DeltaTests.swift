@@ -14,6 +14,21 @@ struct DeltaTests {
         var description: String { rawValue }
         var aliyun: Bool { self == .localAliyun || self == .standaloneAliyun }
         var embedded: Bool { self == .localTencent || self == .localAliyun }
+
+        /// `--provider`, and against a standalone emulator its endpoints (COS's too when `storage`:
+        /// the commands that upload).
+        func platformArguments(_ emulator: StandaloneEmulator?, storage: Bool) -> [String] {
+            guard let emulator, !embedded else { return ["--provider", rawValue] }
+            let cos = storage && !aliyun ? ["--cos-endpoint", emulator.url] : []
+            return ["--provider", rawValue, "--endpoint", emulator.url] + cos
+        }
+
+        /// The platform's credential variables for a standalone emulator (none on the default path).
+        func environment(_ emulator: StandaloneEmulator?) -> [String: String] {
+            guard let emulator, !embedded else { return [:] }
+            return aliyun
+                ? emulator.aliyunEnvironment : ["TENCENTCLOUD_SECRET_ID": emulator.secretID, "TENCENTCLOUD_SECRET_KEY": emulator.secretKey]
+        }
     }
 
     /// One media as the emulator's catalogue holds it, whichever platform.
@@ -67,12 +82,9 @@ struct DeltaTests {
         deinit { lib.remove() }
 
         func ingest(_ extra: [String] = []) throws -> CLI.Result {
-            let arguments = [manifest, "--state-dir", state] + extra
-            switch path {
-            case .localTencent, .localAliyun: return try CLI.run(["ingest", "--provider", path.rawValue] + arguments)
-            case .standaloneTencent: return try emulator!.ingest(arguments)
-            case .standaloneAliyun: return try emulator!.ingestAliyun(arguments)
-            }
+            try CLI.run(
+                ["ingest", manifest, "--state-dir", state] + path.platformArguments(emulator, storage: true) + extra,
+                environment: path.environment(emulator))
         }
 
         func plan(_ extra: [String] = []) throws -> [String: Any] {
@@ -83,17 +95,9 @@ struct DeltaTests {
         }
 
         func audit() throws -> CLI.Result {
-            let arguments = ["audit", manifest, "--report", state + "/report.csv", "--verify-remote"]
-            switch path {
-            case .localTencent, .localAliyun: return try CLI.run(arguments + ["--provider", path.rawValue, "--state-dir", state])
-            case .standaloneTencent:
-                return try CLI.run(
-                    arguments + ["--provider", "tencent", "--endpoint", emulator!.url],
-                    environment: ["TENCENTCLOUD_SECRET_ID": emulator!.secretID, "TENCENTCLOUD_SECRET_KEY": emulator!.secretKey])
-            case .standaloneAliyun:
-                return try CLI.run(
-                    arguments + ["--provider", "aliyun", "--endpoint", emulator!.url], environment: emulator!.aliyunEnvironment)
-            }
+            try CLI.run(
+                ["audit", manifest, "--report", state + "/report.csv", "--verify-remote", "--state-dir", state]
+                    + path.platformArguments(emulator, storage: false), environment: path.environment(emulator))
         }
 
         /// The catalogue by media id: the standalone emulator's, or one started on the embedded one's data.

@@ -29,30 +29,16 @@ struct EventsTests {
 
         deinit { lib.remove() }
 
-        var platformArguments: [String] {
-            switch path {
-            case .localTencent, .localAliyun: ["--provider", path.rawValue]
-            case .standaloneTencent: ["--provider", "tencent", "--endpoint", emulator!.url, "--cos-endpoint", emulator!.url]
-            case .standaloneAliyun: ["--provider", "aliyun", "--endpoint", emulator!.url]
-            }
-        }
-
-        var environment: [String: String] {
-            switch path {
-            case .localTencent, .localAliyun: [:]
-            case .standaloneTencent: ["TENCENTCLOUD_SECRET_ID": emulator!.secretID, "TENCENTCLOUD_SECRET_KEY": emulator!.secretKey]
-            case .standaloneAliyun: emulator!.aliyunEnvironment
-            }
-        }
-
         func ingest(_ extra: [String]) throws -> CLI.Result {
-            try CLI.run(["ingest", manifest, "--state-dir", state] + platformArguments + extra, environment: environment)
+            try CLI.run(
+                ["ingest", manifest, "--state-dir", state] + path.platformArguments(emulator, storage: true) + extra,
+                environment: path.environment(emulator))
         }
 
         func events(_ extra: [String] = []) throws -> CLI.Result {
-            var arguments = platformArguments
-            if path == .standaloneTencent { arguments.removeLast(2) }  // no COS for events
-            return try CLI.run(["events", "--state-dir", state] + arguments + extra, environment: environment)
+            try CLI.run(
+                ["events", "--state-dir", state] + path.platformArguments(emulator, storage: false) + extra,
+                environment: path.environment(emulator))
         }
 
         /// Every row's processing columns say the platform is done with it.

@@ -41,12 +41,9 @@ struct HLSCLITests {
 
         let state = lib.path + "/state"
         let emulator = path.embedded ? nil : try StandaloneEmulator(dataDirectory: lib.path + "/emu")
-        let r: CLI.Result
-        switch path {
-        case .localTencent, .localAliyun: r = try CLI.run(["ingest", manifest, "--provider", path.rawValue, "--state-dir", state])
-        case .standaloneTencent: r = try emulator!.ingest([manifest, "--state-dir", state])
-        case .standaloneAliyun: r = try emulator!.ingestAliyun([manifest, "--state-dir", state])
-        }
+        let r = try CLI.run(
+            ["ingest", manifest, "--state-dir", state] + path.platformArguments(emulator, storage: true),
+            environment: path.environment(emulator))
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let row = try #require(try reportRows(state).first)
         let masterSize = try Data(contentsOf: URL(fileURLWithPath: lib.path + "/show/master.m3u8")).count
