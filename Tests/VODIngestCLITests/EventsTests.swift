@@ -88,6 +88,17 @@ struct EventsTests {
         #expect(again.status == 0 && again.stdout.contains("0 media awaited"), "\(again.stdout)")
     }
 
+    /// `vodingest emulator --processing-delay` is the knob the events wait on: the emulator runs with it.
+    @Test func theEmulatorsProcessingDelayFlagIsItsConfiguration() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let emulator = try StandaloneEmulator(dataDirectory: dir.path + "/emu", extra: ["--processing-delay", "7.5"])
+        let config = try #require(try await emulator.get("/_emulator/config") as? [String: Any])
+        #expect((config["processingDelaySeconds"] as? NSNumber)?.doubleValue == 7.5, "\(config)")
+        let refused = try CLI.run(["emulator", "--processing-delay", "-1", "--data-dir", dir.path + "/x"])
+        #expect(refused.status == 64, "\(refused.stderr)")
+    }
+
     @Test func eventOptionsNeedWaitEvents() throws {
         let r = try CLI.run(["ingest", "samples/good.csv", "--confirm-foreign", "--state-dir", "/tmp/never"])
         #expect(r.status == 64 && r.stderr.contains("--wait-events"), "\(r.stderr)")

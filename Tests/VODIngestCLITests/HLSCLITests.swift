@@ -63,6 +63,26 @@ struct HLSCLITests {
         #expect(absent.0 == 404)
     }
 
+    /// Two packages whose playlists are the same text (the usual `index.m3u8` naming `s0.ts`, `s1.ts`)
+    /// but whose segments differ are two media, never a duplicate of each other.
+    @Test func packagesWithTheSamePlaylistAreNotDuplicates() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        for (show, seed) in [("a", 1), ("b", 2)] {
+            for i in 0..<2 { try lib.write("\(show)/s\(i).ts", bytes: [0x47] + [UInt8](repeating: UInt8(seed * 10 + i), count: 187)) }
+            try lib.write("\(show)/index.m3u8", "#EXTM3U\n#EXTINF:4,\ns0.ts\n#EXTINF:4,\ns1.ts\n#EXT-X-ENDLIST\n")
+        }
+        let first = try lib.write("first.csv", "id,path\na,a/index.m3u8\n")
+        let second = try lib.write("second.csv", "id,path\nb,b/index.m3u8\n")
+        let state = lib.path + "/state"
+        #expect(try CLI.run(["ingest", first, "--state-dir", state]).status == 0)
+        let firstID = try #require(try reportRows(state).first?["file_id"])
+        let r = try CLI.run(["ingest", second, "--state-dir", state])
+        #expect(r.status == 0 && r.stdout.contains("1 committed, 0 already committed, 0 duplicates skipped"), "\(r.stdout)")
+        let row = try #require(try reportRows(state).first)
+        #expect(row["id"] == "b" && row["status"] == "committed" && row["file_id"] != firstID && row["duplicate_of"] == "", "\(row)")
+    }
+
     @Test func aPackageWithAMissingSegmentIsInvalidAndNothingIsSent() throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
