@@ -206,20 +206,20 @@ struct IngestCommand: AsyncParsableCommand {
         let feed = JournalFeed(
             journal: journal, stream: stream, resumes: resumes, runID: runID, reopenDuplicates: allowDuplicates, stats: stats
         ) { item, known in
+            // With --format json the rows come from the report at the end (report.jsonl's rows).
+            guard format == .text else {
+                if case .committed = known { stats.update { $0.alreadyCommitted += 1 } }
+                if case .duplicate = known { stats.update { $0.duplicates += 1 } }
+                return
+            }
             let line: String
             switch known {
             case .committed(_, let remote):
                 stats.update { $0.alreadyCommitted += 1 }
-                line =
-                    format == .json
-                    ? JSON.encode(["id": item.id, "status": "committed", "file_id": remote.fileID, "already": "true"])
-                    : "done       \(item.id)  \(idName) \(remote.fileID)  (committed by an earlier run)"
+                line = "done       \(item.id)  \(idName) \(remote.fileID)  (committed by an earlier run)"
             case .duplicate(_, let of):
                 stats.update { $0.duplicates += 1 }
-                line =
-                    format == .json
-                    ? JSON.encode(["id": item.id, "status": "skipped", "duplicate_of": of])
-                    : "skipped    \(item.id)  duplicate of \(of)"
+                line = "skipped    \(item.id)  duplicate of \(of)"
             default: return
             }
             await sink.result(line)
@@ -283,6 +283,9 @@ struct IngestCommand: AsyncParsableCommand {
             throw ExitStatus.internalError.exitCode
         }
         run.pending = report.counts["pending"] ?? 0
+        // Valid rows of the journal this run left unattempted (it stopped early); those in flight
+        // when it was interrupted are `interrupted`.
+        run.counts.skipped = max(0, run.pending - s.interrupted)
         let summaryPath = stateDir + "/summary.json"
         do {
             try Data((JSON.encode(run, pretty: true) + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
@@ -291,6 +294,8 @@ struct IngestCommand: AsyncParsableCommand {
             throw IngestError(code: "report.unwritable", message: "cannot write \(summaryPath): \(reason)", subject: summaryPath)
         }
         if format == .json {
+            // One report row per item (report.jsonl's rows, the same fields), then the summary.
+            await sink.copy(file: stateDir + "/report.jsonl")
             await sink.result(JSON.encode(["summary": run]))
         } else {
             var text =
@@ -424,7 +429,7 @@ struct IngestCommand: AsyncParsableCommand {
                     }
                     group.addTask {
                         try await runner.run(feed, provider: provider) { outcome in
-                            await sink.result(format == .json ? JSON.encode(Self.line(outcome)) : Self.describe(outcome, idName: idName))
+                            if format == .text { await sink.result(Self.describe(outcome, idName: idName)) }
                         }
                     }
                     let result = try await group.next() ?? nil
@@ -450,34 +455,6 @@ struct IngestCommand: AsyncParsableCommand {
             try? await client.shutdown()
             throw error
         }
-    }
-
-    static func line(_ outcome: ItemOutcome) -> [String: String] {
-        var line = ["id": outcome.item.id, "manifest": outcome.item.location.manifest, "line": String(outcome.item.location.line)]
-        switch outcome.status {
-        case .committed:
-            line["status"] = "committed"
-            line["file_id"] = outcome.remote?.fileID
-            line["metadata_error"] = outcome.metadataError.map { "\($0.code): \($0.message)" }
-            if let replaced = outcome.replaced {
-                line["change"] = "replaced"
-                line["replaced_file_id"] = replaced
-                line["delete_error"] = outcome.deleteError.map { "\($0.code): \($0.message)" }
-            }
-        case .duplicate:
-            line["status"] = "skipped"
-            line["duplicate_of"] = outcome.duplicateOf
-        case .updated, .changed, .unchanged:
-            line["status"] = "committed"
-            line["file_id"] = outcome.remote?.fileID
-            line["change"] = outcome.status == .unchanged ? nil : outcome.status.rawValue
-            line["change_detail"] = outcome.changeDetail
-        case .failed:
-            line["status"] = "failed"
-            line["error_code"] = outcome.error?.code
-            line["error_message"] = outcome.error.map { "\($0.step): \($0.message)" }
-        }
-        return line
     }
 
     static func describe(_ outcome: ItemOutcome, idName: String) -> String {
@@ -536,6 +513,15 @@ actor OutputSink {
     func result(_ line: String) {
         Progress.clearLine()
         out.line(line)
+        out.flush()
+    }
+
+    /// A file of results (a report's lines) to standard output, 1 MiB at a time.
+    func copy(file path: String) {
+        Progress.clearLine()
+        guard let handle = FileHandle(forReadingAtPath: path) else { return }
+        defer { try? handle.close() }
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { out.write(bytes: chunk) }
         out.flush()
     }
 

@@ -29,6 +29,11 @@ final class Console {
         if buffer.count >= 60 * 1024 { flush() }
     }
 
+    func write(bytes: Data) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 60 * 1024 { flush() }
+    }
+
     func line(_ text: String = "") {
         write(text)
         write("\n")
