@@ -60,6 +60,8 @@ extension DiagnosticCode {
     public static let pathNotRegularFile: DiagnosticCode = "path.not-regular-file"
     public static let pathUnreadable: DiagnosticCode = "path.unreadable"
     public static let pathOutsideRoot: DiagnosticCode = "path.outside-root"
+    /// A control character (NUL, newline, escape, ...) or invalid UTF-8: no file is looked up.
+    public static let pathInvalid: DiagnosticCode = "path.invalid"
     public static let fileEmpty: DiagnosticCode = "file.empty"
     public static let extensionUnsupported: DiagnosticCode = "extension.unsupported"
     public static let extensionNone: DiagnosticCode = "extension.none"
@@ -70,6 +72,7 @@ extension DiagnosticCode {
     public static let coverNotRegularFile: DiagnosticCode = "cover.not-regular-file"
     public static let coverUnreadable: DiagnosticCode = "cover.unreadable"
     public static let coverOutsideRoot: DiagnosticCode = "cover.outside-root"
+    public static let coverInvalid: DiagnosticCode = "cover.invalid"
     public static let coverEmpty: DiagnosticCode = "cover.empty"
     public static let coverExtensionUnsupported: DiagnosticCode = "cover.extension-unsupported"
     public static let coverContentMismatch: DiagnosticCode = "cover.content-mismatch"

@@ -105,8 +105,11 @@ public struct CSVManifestReader: ManifestReader {
                 guard let value = records.string(at: index) else {
                     row.readProblems.append(
                         Diagnostic(
-                            at: location, field: field.columnName, code: .manifestMalformed,
-                            message: "the `\(field.columnName)` field is not valid UTF-8; save the manifest as UTF-8"))
+                            at: location, field: field.columnName,
+                            code: field.columnName == "path"
+                                ? .pathInvalid : field.columnName == "cover" ? .coverInvalid : .manifestMalformed,
+                            message: "the `\(field.columnName)` field is not valid UTF-8; no file was looked up. Save the manifest as UTF-8"
+                        ))
                     continue
                 }
                 row.set(field, value)

@@ -129,6 +129,16 @@ public struct Validator {
         return outcome
     }
 
+    /// What a path or cover with a control character gets: the name with its controls escaped
+    /// (never printed raw, never looked up).
+    static func controlCharacterMessage(_ name: String, field: String) -> String {
+        let controls = name.unicodeScalars.filter { $0.value < 0x20 || ($0.value >= 0x7F && $0.value <= 0x9F) }
+        let named = Set(controls.map { "U+" + String(format: "%04X", $0.value) }).sorted().joined(separator: ", ")
+        let nul = controls.contains { $0.value == 0 } ? " (a NUL would cut the name short)" : ""
+        return "the `\(field)` \(String(reflecting: name)) contains a control character (\(named)); no file was looked up\(nul). "
+            + "Correct the manifest: give the file's real name"
+    }
+
     static let supportedList: String = {
         let video = MediaRules.videoExtensions.sorted().joined(separator: " ")
         let audio = MediaRules.audioExtensions.sorted().joined(separator: " ")
@@ -193,6 +203,13 @@ public struct RowChecker: Sendable {
             check.error("path", .pathMissing, "the row has no path; give the media file in the `path` field")
             return PendingRow(
                 outcome: check.outcome(location: location), idKey: idKey, fileKey: nil, idDerived: idDerived, path: "")
+        }
+
+        // A name the file system would cut short (NUL) or that no file should have: refused before any lookup.
+        if path.containsControlCharacters(allowingNewlines: false) {
+            check.error("path", .pathInvalid, Validator.controlCharacterMessage(path, field: "path"))
+            return PendingRow(
+                outcome: check.outcome(location: location), idKey: idKey, fileKey: nil, idDerived: idDerived, path: path)
         }
 
         // Media extension.
@@ -502,6 +519,10 @@ struct RowCheck {
     }
 
     mutating func cover(_ given: String, root: ValidationRoot, options: ValidationOptions, inspector: FileInspector) -> FileReference? {
+        if given.containsControlCharacters(allowingNewlines: false) {
+            error("cover", .coverInvalid, Validator.controlCharacterMessage(given, field: "cover"))
+            return nil
+        }
         let ext = MediaRules.fileExtension(ofPath: given)
         var reference = FileReference(
             given: given, resolved: FileInspector.lexicalPath(given, root: root), size: nil, modified: nil, fileExtension: ext)

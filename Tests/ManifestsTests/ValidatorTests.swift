@@ -90,6 +90,33 @@ struct ValidatorTests {
         #expect(second.title == "ep2")  // default title: file name without extension
     }
 
+    /// A NUL would make the file system look up a shorter name (v/ep1.mp4 for "v/ep1.mp4\0x");
+    /// control characters and invalid UTF-8 are refused before any lookup, naming the row.
+    @Test func controlCharactersAndInvalidUTF8InNamesAreRefusedBeforeAnyLookup() throws {
+        let lib = try Library()
+        defer { lib.dir.remove() }
+        let bytes: [UInt8] =
+            Array("id,path,cover\nok,v/ep1.mp4,\nnul,\"v/ep1.mp4\u{0}x\",\nesc,\"v/\u{1B}[31mep2.webm\",\nnl,\"v/ep2\n.webm\",\n".utf8)
+            + Array("bad,v/ep2".utf8) + [0xFF, 0xFE] + Array(".webm,\ncovernul,v/song.mp3,\"c/ep1.jpg\u{0}\"\n".utf8)
+            + Array("coverbad,v/ep2.webm,c/ep".utf8) + [0xC3] + Array(".png\n".utf8)
+        // The bytes themselves: text would turn the invalid ones into U+FFFD.
+        let path = try lib.dir.write("lib/hostile.csv", bytes: bytes)
+        let pipeline = ManifestPipeline(
+            options: ValidationOptions(profile: .tencent, fileChecks: true, checksums: false, buildsItems: true),
+            rootOverride: lib.dir.path, currentDirectory: lib.dir.path)
+        var rows: [RowOutcome] = []
+        _ = pipeline.run(manifests: [path], onDiagnostic: { _ in }, onRow: { rows.append($0) })
+        #expect(rows.count == 7)
+        let codes = rows.map { $0.diagnostics.map(\.code.rawValue) }
+        #expect(
+            codes == [[], ["path.invalid"], ["path.invalid"], ["path.invalid"], ["path.invalid"], ["cover.invalid"], ["cover.invalid"]],
+            "\(rows.map(\.diagnostics))")
+        #expect(rows.map(\.location.line) == [2, 3, 4, 5, 7, 8, 9], "a quoted newline spans two lines")
+        let nul = try #require(rows[1].diagnostics.first)
+        #expect(nul.message.contains(#""v/ep1.mp4\0x""#) && nul.message.contains("U+0000"), "\(nul.message)")
+        #expect(!rows[2].diagnostics[0].message.contains("\u{1B}"), "never printed raw")
+    }
+
     @Test func fileProblems() throws {
         let lib = try Library()
         defer { lib.dir.remove() }
