@@ -12,7 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -33,7 +33,7 @@ let package = Package(
         ),
         .target(
             name: "IngestEngine",
-            dependencies: ["IngestCore"]
+            dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log")]
         ),
         // The vendors' signature algorithms, pure functions: the provider signs, the emulator verifies.
         .target(
@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "IngestCore", "VendorSigning",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -27,6 +27,14 @@ public enum ISO8601Timestamp {
 
     public static func format(_ date: Date) -> String { format(Int64(date.timeIntervalSince1970.rounded(.down))) }
 
+    /// `2026-12-01T17:10:00.123Z`: with milliseconds (reports, logs).
+    public static func formatMillis(_ millis: Int64) -> String {
+        let base = format(millis / 1000)
+        return String(base.dropLast()) + String(format: ".%03dZ", Int(millis % 1000))
+    }
+
+    public static func formatMillis(_ date: Date) -> String { formatMillis(Int64((date.timeIntervalSince1970 * 1000).rounded(.down))) }
+
     public static func parse(_ text: String) -> Date? {
         let b = Array(text.utf8)
         var i = 0

@@ -1,5 +1,6 @@
 import Foundation
 import IngestCore
+import Logging
 import Synchronization
 
 /// Run-wide settings of an ingest.
@@ -262,9 +263,14 @@ public struct IngestRunner: Sendable {
     public let journal: any JournalStore
     public let sources: any SourceFiles
     public let control: RunControl
+    /// Every retry, throttle, session renewal, credential refresh, recovered commit and failure
+    /// (notice and above); commits, resumes and outcomes at info, each step's attempt at debug.
+    /// An item's events carry `item.id`, `manifest` and `line`.
+    public let logger: Logger
 
     public init(
-        options: IngestOptions, stats: IngestStats, journal: any JournalStore, sources: any SourceFiles, control: RunControl = RunControl()
+        options: IngestOptions, stats: IngestStats, journal: any JournalStore, sources: any SourceFiles, control: RunControl = RunControl(),
+        logger: Logger = Logger(label: "vodingest.engine")
     ) {
         self.options = options
         self.budget = RateBudget(rates: options.actionRates, defaultRate: options.defaultActionRate, cap: options.apiRate)
@@ -273,6 +279,22 @@ public struct IngestRunner: Sendable {
         self.journal = journal
         self.sources = sources
         self.control = control
+        self.logger = logger
+    }
+
+    /// The logger of the item the current task works on (its metadata names the row).
+    @TaskLocal static var itemLogger: Logger?
+    private var log: Logger { Self.itemLogger ?? logger }
+
+    /// A provider error's fields as log metadata: `error.code`, `vod.request_id`, `http.status`, `disposition`.
+    static func metadata(_ error: ProviderError) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [
+            "step": "\(error.step)", "error.code": "\(error.code)", "error.message": "\(error.message)",
+            "disposition": "\(error.disposition)",
+        ]
+        if let id = error.requestID { metadata["vod.request_id"] = "\(id)" }
+        if let status = error.httpStatus { metadata["http.status"] = "\(status)" }
+        return metadata
     }
 
     /// Why the run stopped taking items, if it did.
@@ -314,9 +336,19 @@ public struct IngestRunner: Sendable {
                     let outcome: ItemOutcome
                     let started = ContinuousClock.now
                     let waits = WaitMeter()
+                    var log = logger
+                    log[metadataKey: "item.id"] = "\(work.item.id)"
+                    log[metadataKey: "manifest"] = "\(work.item.location.manifest)"
+                    log[metadataKey: "line"] = "\(work.item.location.line)"
+                    if work.resume != nil {
+                        log.info("resuming an item an earlier run left in flight", metadata: ["state": "\(work.resume!.state)"])
+                    }
                     do {
-                        outcome = try await Self.$budgetWaits.withValue(waits) { try await ingest(work, provider: provider) }
+                        outcome = try await Self.$itemLogger.withValue(log) {
+                            try await Self.$budgetWaits.withValue(waits) { try await ingest(work, provider: provider) }
+                        }
                     } catch is CancellationError {
+                        log.info("item interrupted; the journal keeps where it was")
                         stats.update { $0.interrupted += 1 }
                         return
                     }
@@ -326,6 +358,7 @@ public struct IngestRunner: Sendable {
                     concurrency.finished(
                         seconds: max(0, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
                         bytes: work.item.media.size ?? 0)
+                    Self.logOutcome(outcome, log)
                     if outcome.status == .failed { noteFailure(outcome) }
                     await onOutcome(outcome)
                 }
@@ -334,6 +367,26 @@ public struct IngestRunner: Sendable {
             let peak = concurrency.peak
             stats.update { $0.peakInFlight = Swift.max($0.peakInFlight, peak) }
             return control.stopped
+        }
+    }
+
+    /// An item's end: failures at error, the rest at info.
+    static func logOutcome(_ outcome: ItemOutcome, _ log: Logger) {
+        var metadata: Logger.Metadata = ["status": "\(outcome.status.rawValue)", "attempts": "\(outcome.attempts)"]
+        if let id = outcome.remote?.fileID { metadata["media.id"] = "\(id)" }
+        if outcome.status == .failed, let error = outcome.error {
+            metadata.merge(Self.metadata(error)) { _, new in new }
+            log.error("item failed", metadata: metadata)
+        } else {
+            if outcome.recovered { metadata["recovered"] = "true" }
+            if let detail = outcome.changeDetail { metadata["change_detail"] = "\(detail)" }
+            log.info("item done", metadata: metadata)
+        }
+        if let error = outcome.metadataError {
+            log.warning("metadata call failed; the next run makes it again", metadata: Self.metadata(error))
+        }
+        if let error = outcome.deleteError {
+            log.warning("deleting the replaced media failed; the next run tries again", metadata: Self.metadata(error))
         }
     }
 
@@ -352,6 +405,9 @@ public struct IngestRunner: Sendable {
                         + "and none was committed; check the endpoint and the network, then run again"))
         } else if let max = options.maxFailures, failures >= max {
             control.stopTaking(Stop(reason: "\(failures) items failed (--max-failures \(max))"))
+        }
+        if let stop = control.stopped, stop.signal == nil {
+            logger.error("the run stops taking new items", metadata: ["reason": "\(stop.reason)"])
         }
     }
 
@@ -403,7 +459,11 @@ public struct IngestRunner: Sendable {
     /// Counts a storage request the provider retries itself with the run's retries.
     private var countRetry: @Sendable (ProviderError) -> Void {
         let stats = self.stats
+        let fallback = logger
         return { error in
+            (Self.itemLogger ?? fallback).notice(
+                error.disposition == .throttled ? "storage throttled; retrying" : "storage request failed; retrying",
+                metadata: Self.metadata(error))
             stats.update {
                 $0.retries += 1
                 if error.disposition == .throttled { $0.throttles += 1 }
@@ -471,6 +531,9 @@ public struct IngestRunner: Sendable {
             var tries = 0
             let fresh = try await step(action: actions.refresh ?? "refresh", attempts: &tries) { try await provider.refresh(old) }
             try await position.record(.credentialsRefreshed(fresh))
+            log.notice(
+                "upload credentials refreshed",
+                metadata: ["action": "\(actions.refresh ?? "refresh")", "vod.request_id": "\(fresh.requestID)"])
             return fresh
         }
         if work.resume != nil { stats.update { $0.resumed += 1 } }
@@ -835,7 +898,11 @@ public struct IngestRunner: Sendable {
                     } else {
                         throw error
                     }
+                    if commitMaybeSent {
+                        log.notice("commit answer lost; looking for the media on the platform", metadata: Self.metadata(cause))
+                    }
                     if commitMaybeSent, let found = try await recover() {
+                        log.notice("commit recovered: the media is on the platform", metadata: ["media.id": "\(found.fileID)"])
                         return try await committed(found, recovered: true)
                     }
                     // Not on the platform: the key is unusable (expired or refused); start over.
@@ -843,6 +910,12 @@ public struct IngestRunner: Sendable {
                 }
             } catch let renew as RenewSession {
                 renewCause = renew.cause
+                var metadata = Self.metadata(renew.cause)
+                metadata["sessions"] = "\(sessions)"
+                log.notice(
+                    sessions >= options.maxSessions
+                        ? "upload session expired; no session is left" : "upload session expired; starting a new one",
+                    metadata: metadata)
                 if position.state.isInFlight {
                     if profile.credentialRenewal == .newSession, let old = session, let id = uploadID {
                         await provider.abandon(uploadID: id, at: old.media, session: old)
@@ -885,6 +958,9 @@ public struct IngestRunner: Sendable {
                 if let action { await budget.succeeded(action) }
                 return value
             } catch let error as ProviderError {
+                var metadata = Self.metadata(error)
+                metadata["attempt"] = "\(tries)"
+                if let action { metadata["action"] = "\(action)" }
                 switch error.disposition {
                 case .retry, .throttled:
                     if error.disposition == .throttled {
@@ -892,9 +968,17 @@ public struct IngestRunner: Sendable {
                         if let action { await budget.throttled(action) }
                         stats.update { $0.throttles += 1 }
                     }
-                    guard tries < options.maxAttempts else { throw error }
+                    guard tries < options.maxAttempts else {
+                        log.warning("giving up after the last attempt", metadata: metadata)
+                        throw error
+                    }
                     stats.update { $0.retries += 1 }
-                    try await Task.sleep(for: Backoff.delay(attempt: tries))
+                    let delay = Backoff.delay(attempt: tries)
+                    metadata["retry_in"] = "\(delay)"
+                    log.notice(
+                        error.disposition == .throttled ? "throttled; slowing down and retrying" : "request failed; retrying",
+                        metadata: metadata)
+                    try await Task.sleep(for: delay)
                 case .renewSession:
                     throw RenewSession(cause: error)
                 case .failItem, .abortRun:

@@ -126,11 +126,7 @@ public struct ReportRow: Sendable, Codable, Hashable {
         }
     }
 
-    static func time(_ millis: Int64) -> String {
-        let seconds = millis / 1000
-        let base = ISO8601Timestamp.format(seconds)
-        return String(base.dropLast()) + String(format: ".%03dZ", Int(millis % 1000))
-    }
+    static func time(_ millis: Int64) -> String { ISO8601Timestamp.formatMillis(millis) }
 
     public var csvFields: [String] {
         [

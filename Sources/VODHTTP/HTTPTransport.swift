@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import IngestCore
+import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -131,10 +132,16 @@ public struct AsyncHTTPTransport: HTTPTransport {
     /// Called with the size of each chunk of a file body before it is read and handed to the
     /// connection; it may wait (the bandwidth cap).
     public let onBodyBytes: (@Sendable (Int) async -> Void)?
+    /// Each exchange at debug (method, host, path without its query, status, milliseconds,
+    /// the storage's request id); never a header or a query, which carry signatures and tokens.
+    public let logger: Logger
 
-    public init(client: HTTPClient, onBodyBytes: (@Sendable (Int) async -> Void)? = nil) {
+    public init(
+        client: HTTPClient, onBodyBytes: (@Sendable (Int) async -> Void)? = nil, logger: Logger = Logger(label: "vodingest.http")
+    ) {
         self.client = client
         self.onBodyBytes = onBodyBytes
+        self.logger = logger
     }
 
     /// A client configured for uploads: connection pool sized for `connections`, no redirects
@@ -170,9 +177,28 @@ public struct AsyncHTTPTransport: HTTPTransport {
             + .nanoseconds(
                 Int64(spec.timeout.components.seconds) * 1_000_000_000
                     + spec.timeout.components.attoseconds / 1_000_000_000)
+        let started = ContinuousClock.now
         do {
             let response = try await client.execute(request, deadline: deadline)
             let body = try await response.body.collect(upTo: spec.responseLimit)
+            if logger.logLevel <= .debug {
+                let elapsed = ContinuousClock.now - started
+                var metadata: Logger.Metadata = [
+                    "http.method": "\(spec.method)", "http.host": "\(Self.hostOf(spec.url))",
+                    "http.path": "\(URL(string: spec.url)?.path ?? "")", "http.status": "\(response.status.code)",
+                    "duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+                ]
+                // The API action (a header on Tencent, a query parameter on Alibaba); nothing else of either.
+                if let action = spec.headers.first(where: { $0.0.caseInsensitiveCompare("X-TC-Action") == .orderedSame })?.1
+                    ?? URLComponents(string: spec.url)?.queryItems?.first(where: { $0.name == "Action" })?.value
+                {
+                    metadata["vod.action"] = "\(action)"
+                }
+                if let id = response.headers.first(name: "x-cos-request-id") ?? response.headers.first(name: "x-oss-request-id") {
+                    metadata["storage.request_id"] = "\(id)"
+                }
+                logger.debug("http exchange", metadata: metadata)
+            }
             return HTTPResponseData(
                 status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                 body: Array(buffer: body))

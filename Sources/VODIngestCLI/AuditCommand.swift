@@ -8,7 +8,7 @@ import Manifests
 import VODHTTP
 
 /// `vodingest audit`: checks a reconciliation report against the manifests, the files, and the platform.
-struct AuditCommand: AsyncParsableCommand {
+struct AuditCommand: AsyncParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Check a reconciliation report against its manifests, the files on disk and (--verify-remote) the platform.",
@@ -24,6 +24,8 @@ struct AuditCommand: AsyncParsableCommand {
               TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... \\
                 vodingest audit library.csv --report report.csv --verify-remote --provider tencent
             """)
+
+    @OptionGroup(title: "Logging") var logging: LogOptions
 
     @OptionGroup var input: ManifestOptions
 

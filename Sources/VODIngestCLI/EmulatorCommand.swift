@@ -6,7 +6,7 @@ import IngestEngine
 import Synchronization
 
 /// `vodingest emulator`: the local stand-in for Tencent VOD + COS and Alibaba VOD + OSS, standalone.
-struct EmulatorCommand: AsyncParsableCommand {
+struct EmulatorCommand: AsyncParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "emulator",
         abstract: "Run the local Tencent VOD + COS and Alibaba VOD + OSS emulator (what --provider local and local-aliyun use in-process).",
@@ -20,6 +20,8 @@ struct EmulatorCommand: AsyncParsableCommand {
                 --cos-endpoint http://127.0.0.1:18080 samples/good.csv
               vodingest ingest --provider aliyun --endpoint http://127.0.0.1:18080 samples/good.csv
             """)
+
+    @OptionGroup(title: "Logging") var logging: LogOptions
 
     @Option(help: "Port on 127.0.0.1 (0: a free one).")
     var port = 18080
@@ -85,18 +87,15 @@ struct EmulatorCommand: AsyncParsableCommand {
         }
         guard processingDelay >= 0 else { throw ValidationError("--processing-delay is seconds, 0 or more") }
         if secretKey != nil {
-            FileHandle.standardError.write(
-                Data("warning: a secret on the command line shows in the process list; prefer EMULATOR_SECRET_KEY\n".utf8))
+            StandardError.say("warning: a secret on the command line shows in the process list; prefer EMULATOR_SECRET_KEY")
         }
     }
 
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL.path
         if let failure = Folder.create(data) {
-            FileHandle.standardError.write(
-                Data(
-                    "error: cannot create the folder \(failure.folder) for the emulator's data (\(failure.reason)); choose another --data-dir\n"
-                        .utf8))
+            StandardError.say(
+                "error: cannot create the folder \(failure.folder) for the emulator's data (\(failure.reason)); choose another --data-dir")
             throw ExitStatus.usage.exitCode
         }
         var configuration = EmulatorConfiguration(
@@ -115,8 +114,7 @@ struct EmulatorCommand: AsyncParsableCommand {
             try await serve(configuration) { ready.store(true, ordering: .relaxed) }
         } catch  where !ready.load(ordering: .relaxed) {
             // Before the listener was bound (the port is taken, the host is not this machine's): a usage error.
-            FileHandle.standardError.write(
-                Data("error: cannot listen on \(host):\(port) (\(error)); choose another --port or --host\n".utf8))
+            StandardError.say("error: cannot listen on \(host):\(port) (\(error)); choose another --port or --host")
             throw ExitStatus.usage.exitCode
         }
     }

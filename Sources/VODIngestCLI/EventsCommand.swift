@@ -82,7 +82,7 @@ extension Duration {
 
 /// `vodingest events`: waits for what the platform says of a state directory's committed media
 /// after their upload, records it in the journal, and writes the report again.
-struct EventsCommand: AsyncParsableCommand {
+struct EventsCommand: AsyncParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Wait for the platform's processing news of committed media, record it in the journal, and write the report again.",
@@ -96,6 +96,8 @@ struct EventsCommand: AsyncParsableCommand {
               vodingest events --state-dir vodingest-state --provider local-aliyun --events-timeout 60
               TENCENTCLOUD_SECRET_ID=... TENCENTCLOUD_SECRET_KEY=... vodingest events --provider tencent --state-dir /var/lib/vodingest
             """)
+
+    @OptionGroup(title: "Logging") var logging: LogOptions
 
     @Option(help: ArgumentHelp("The state directory of the ingests whose media to watch.", valueName: "dir"))
     var stateDir = "vodingest-state"

@@ -5,12 +5,13 @@ import Foundation
 import IngestCore
 import IngestEngine
 import JournalSQLite
+import Logging
 import Manifests
 import VODHTTP
 
 /// `vodingest ingest`: validate, then upload every valid row through the platform's server-upload
 /// flow, and write the reconciliation report.
-struct IngestCommand: AsyncParsableCommand {
+struct IngestCommand: AsyncParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract: "Upload every valid row of the manifests and write the reconciliation report.",
@@ -33,6 +34,8 @@ struct IngestCommand: AsyncParsableCommand {
               ALIBABA_CLOUD_ACCESS_KEY_ID=... ALIBABA_CLOUD_ACCESS_KEY_SECRET=... \\
                 vodingest ingest --provider aliyun --region cn-shanghai library.csv
             """)
+
+    @OptionGroup(title: "Logging") var logging: LogOptions
 
     @OptionGroup var input: ManifestOptions
 
@@ -461,7 +464,7 @@ struct IngestCommand: AsyncParsableCommand {
         let item = outcome.item
         switch outcome.status {
         case .committed:
-            return "committed  \(item.id)  \(idName) \(outcome.remote?.fileID ?? "?")  \(item.media.given)"
+            return Colour.green("committed") + "  \(item.id.visible)  \(idName) \(outcome.remote?.fileID ?? "?")  \(item.media.given)"
                 + (outcome.recovered ? "  (commit answer lost; found on the platform)" : "")
                 + (outcome.metadataError.map { "  metadata not set: \($0.code): \($0.message) (retried on the next run)" } ?? "")
                 + (outcome.replaced.map {
@@ -477,7 +480,8 @@ struct IngestCommand: AsyncParsableCommand {
             return "done       \(item.id)  \(idName) \(outcome.remote?.fileID ?? "?")  (committed by an earlier run; only its time changed)"
         case .failed:
             let error = outcome.error
-            return "failed     \(item.id)  \(error?.code ?? "?"): \(error.map { "\($0.step): \($0.message)" } ?? "")"
+            return Colour.red("failed")
+                + "     \(item.id.visible)  \(error?.code ?? "?"): \(error.map { "\($0.step): \($0.message)" } ?? "")"
                 + (outcome.requestID.map { " (request \($0))" } ?? "")
         }
     }
@@ -526,8 +530,8 @@ actor OutputSink {
     }
 
     func message(_ line: String) {
-        err.line(line)
         err.flush()
+        StandardError.say(line)
     }
 
     func flush() {
@@ -537,31 +541,80 @@ actor OutputSink {
 }
 
 /// The progress line on standard error: rewritten in place on a terminal, a plain line every
-/// ten seconds otherwise. Reads ``IngestStats`` only.
+/// ten seconds otherwise (with `--log-format json`, a `progress` event). Reads ``IngestStats`` only.
 enum Progress {
-    static let terminal = isTerminal(2)
+    /// Standard error is a terminal that takes a rewritten line (not `TERM=dumb`), and the logs are text.
+    static var terminal: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return isTerminal(2) && StandardErrorLogHandler.format == .text && environment["TERM"] != "dumb"
+    }
 
     static func show(stats: IngestStats) async throws {
         let clock = ContinuousClock()
         let start = clock.now
+        let logger = Logger(label: "vodingest.progress")
+        let live = terminal
+        var rate = RateEstimate()
         while true {
-            try await Task.sleep(for: terminal ? .milliseconds(500) : .seconds(10))
+            try await Task.sleep(for: live ? .milliseconds(500) : .seconds(10))
             let s = stats.snapshot
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let rate = seconds > 0 ? Double(s.bytesSent) / seconds : 0
-            let done = s.committed + s.failed + s.skipped
-            let eta = rate > 0 ? formatDuration(Double(max(0, s.bytesTotal - s.bytesSent)) / rate) : "?"
+            rate.add(seconds: seconds, bytes: s.bytesSent)
+            let done = s.committed + s.failed + s.skipped + s.alreadyCommitted + s.duplicates + s.updated + s.changed
+            let remaining = max(0, s.bytesTotal - s.bytesSent)
+            let eta = rate.eta(remaining: remaining).map(formatDuration) ?? "?"
+            let perSecond = rate.bytesPerSecond ?? 0
+            if StandardErrorLogHandler.format == .json {
+                logger.info(
+                    "progress",
+                    metadata: [
+                        "items.done": "\(done)", "items.total": "\(s.itemsTotal)", "bytes.sent": "\(s.bytesSent)",
+                        "bytes.total": "\(s.bytesTotal)", "bytes_per_second": "\(Int64(perSecond))", "eta": "\(eta)",
+                        "failed": "\(s.failed)", "retries": "\(s.retries)",
+                    ])
+                continue
+            }
             let text =
                 "\(done)/\(s.itemsTotal) items, \(ByteSize.format(s.bytesSent))/\(ByteSize.format(s.bytesTotal)), "
-                + "\(ByteSize.format(Int64(rate)))/s, ETA \(eta), \(s.failed) failed, \(s.retries) retries"
-            let line = terminal ? "\r\u{1B}[K" + text : text + "\n"
+                + "\(ByteSize.format(Int64(perSecond)))/s, ETA \(eta), \(s.failed) failed, \(s.retries) retries"
+            let line = live ? "\r\u{1B}[K" + text : text + "\n"
             FileHandle.standardError.write(Data(line.utf8))
         }
     }
 
     static func clearLine() {
         if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// The transfer rate the ETA uses: bytes over the last 30 seconds of samples, and no estimate
+/// before 3 seconds have passed and some bytes have moved (the first second's rate, all
+/// connection set-up or one small file, gives absurd ETAs).
+struct RateEstimate {
+    private var samples: [(seconds: Double, bytes: Int64)] = []
+    static let window = 30.0
+    static let warmUp = 3.0
+
+    mutating func add(seconds: Double, bytes: Int64) {
+        samples.append((seconds, bytes))
+        while let first = samples.first, seconds - first.seconds > Self.window, samples.count > 2 { samples.removeFirst() }
+    }
+
+    /// Bytes per second over the window, or nil while warming up.
+    var bytesPerSecond: Double? {
+        guard let last = samples.last, last.seconds >= Self.warmUp else { return nil }
+        // From the window's first sample, or from the start (0 s, 0 bytes) while the window is filling.
+        let first = last.seconds < Self.window ? (seconds: 0.0, bytes: Int64(0)) : samples[0]
+        let span = last.seconds - first.seconds
+        let moved = last.bytes - first.bytes
+        guard span > 0, moved > 0 else { return nil }
+        return Double(moved) / span
+    }
+
+    func eta(remaining: Int64) -> Double? {
+        if remaining == 0 { return 0 }
+        return bytesPerSecond.map { Double(remaining) / $0 }
     }
 }
 

@@ -32,7 +32,8 @@ final class ManifestStream: Sendable {
     func start(pipeline: ManifestPipeline, manifests: [String], fingerprints: [String: ManifestFingerprint]) {
         let thread = Thread { [self] in
             let errors = Console.standardError()
-            let renderer = TextDiagnosticRenderer(out: errors)
+            let renderer: any DiagnosticRenderer =
+                StandardErrorLogHandler.format == .json ? LogEventDiagnosticRenderer(out: errors) : TextDiagnosticRenderer(out: errors)
             var valid: [IngestItem] = []
             var validManifest: String? = nil
             var invalid: [InvalidRow] = []

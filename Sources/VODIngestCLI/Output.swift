@@ -1,4 +1,5 @@
 import Foundation
+import IngestCore
 
 #if canImport(Glibc)
     import Glibc
@@ -59,8 +60,28 @@ final class Console {
     }
 }
 
-/// Whether standard error is a terminal (for colour-free but friendlier hints).
+/// Whether a file descriptor is a terminal.
 func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
+/// Colour on standard output: only on a terminal, never with `NO_COLOR` set (https://no-color.org)
+/// or `TERM=dumb`.
+enum Colour {
+    static let enabled: Bool = {
+        let environment = ProcessInfo.processInfo.environment
+        return isTerminal(1) && (environment["NO_COLOR"] ?? "").isEmpty && environment["TERM"] != "dumb"
+    }()
+
+    static func red(_ text: String) -> String { paint(text, 31) }
+    static func yellow(_ text: String) -> String { paint(text, 33) }
+    static func green(_ text: String) -> String { paint(text, 32) }
+
+    private static func paint(_ text: String, _ code: Int) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+}
+
+extension String {
+    /// For a terminal: a text with control characters (an escape sequence in an id) in its escaped form.
+    var visible: String { containsControlCharacters(allowingNewlines: false) ? String(reflecting: self) : self }
+}
 
 /// JSON encoding helpers with stable key order.
 enum JSON {

@@ -6,7 +6,7 @@ import JournalSQLite
 import Manifests
 
 /// `vodingest plan`: totals, requests and a time estimate for a run, before any byte is sent.
-struct PlanCommand: ParsableCommand {
+struct PlanCommand: ParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Estimate a run: items, bytes, API calls, multipart parts, and how long it will take.",
@@ -18,6 +18,8 @@ struct PlanCommand: ParsableCommand {
               vodingest plan --bandwidth 200MB/s --api-rate 50 --part-size 32MiB library.csv
               vodingest plan --state-dir /var/lib/vodingest partner.csv
             """)
+
+    @OptionGroup(title: "Logging") var logging: LogOptions
 
     @OptionGroup var input: ManifestOptions
 

@@ -203,8 +203,7 @@ extension Platforms {
         guard choice.embedded else { return try await body(try choice.platform.makeCloud(settings, transport)) }
         let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
         guard FileManager.default.fileExists(atPath: data) else {
-            FileHandle.standardError.write(
-                Data("error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)\n".utf8))
+            StandardError.say("error: \(data) does not exist: give the --state-dir of the ingest, or --provider \(choice.platform.name)")
             throw ExitStatus.usage.exitCode
         }
         return try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in

@@ -7,7 +7,7 @@ import JournalSQLite
 extension ReportBuilder.Format: ExpressibleByArgument {}
 
 /// `vodingest report`: the reconciliation report, built from the journal at any time (mid-run too).
-struct ReportCommand: AsyncParsableCommand {
+struct ReportCommand: AsyncParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Write the reconciliation report of a state directory from its journal (also while a run goes on).",
@@ -20,6 +20,8 @@ struct ReportCommand: AsyncParsableCommand {
               vodingest report --state-dir vodingest-state > report.csv
               vodingest report --state-dir vodingest-state --format html --output report.html
             """)
+
+    @OptionGroup(title: "Logging") var logging: LogOptions
 
     @Option(help: ArgumentHelp("The state directory of an ingest.", valueName: "dir"))
     var stateDir = "vodingest-state"
@@ -38,7 +40,7 @@ struct ReportCommand: AsyncParsableCommand {
         do {
             journal = try SQLiteJournal(readingFrom: stateDir)
         } catch let error as IngestError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            StandardError.say("error: \(error.message)")
             throw ExitStatus.manifestUnreadable.exitCode
         }
         do {
@@ -53,9 +55,9 @@ struct ReportCommand: AsyncParsableCommand {
             var text = "\(summary.rows) rows: " + counts.joined(separator: ", ")
             if !summary.complete { text += " (not complete: a run is going on, was interrupted, or rows are pending)" }
             if let output { text += "\nreport: \(output)" }
-            FileHandle.standardError.write(Data((text + "\n").utf8))
+            StandardError.say(text)
         } catch let error as IngestError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            StandardError.say("error: \(error.message)")
             throw ExitStatus.usage.exitCode
         }
     }

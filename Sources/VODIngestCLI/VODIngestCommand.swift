@@ -39,11 +39,6 @@ public struct VODIngestCommand: AsyncParsableCommand {
                 _ = unsafeBitCast(symbol, to: Mallopt.self)(-3, 128 * 1024)
             }
         #endif
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
         // Parse errors are ArgumentParser's (usage, 64); what a command throws that is not an exit
         // status of its own is an internal error (70), said once, with what to do.
         let parsed: any ParsableCommand
@@ -52,6 +47,8 @@ public struct VODIngestCommand: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+        let logging = (parsed as? any LoggingCommand)?.logging
+        StandardErrorLogHandler.bootstrap(level: logging?.logLevel, format: logging?.logFormat)
         do {
             var command = parsed
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -63,8 +60,11 @@ public struct VODIngestCommand: AsyncParsableCommand {
             exit(withError: status)
         } catch let validation as ValidationError {
             exit(withError: validation)
+        } catch  where exitCode(for: error) != ExitCode.failure {
+            // ArgumentParser's own (the help command's help request, a clean exit): its message and status.
+            exit(withError: error)
         } catch {
-            FileHandle.standardError.write(Data((Self.internalErrorMessage(error) + "\n").utf8))
+            StandardError.say(Self.internalErrorMessage(error))
             exit(withError: ExitStatus.internalError.exitCode)
         }
     }

@@ -1,9 +1,11 @@
 import ArgumentParser
+import Foundation
 import IngestCore
+import Logging
 import Manifests
 
 /// `vodingest validate`: read manifests and report every problem, before any byte is sent.
-struct ValidateCommand: ParsableCommand {
+struct ValidateCommand: ParsableCommand, LoggingCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check manifests row by row: extensions, files, content, covers and metadata limits.",
@@ -15,6 +17,8 @@ struct ValidateCommand: ParsableCommand {
               vodingest validate --format json --checksums partner/*.csv
               cat list.csv | vodingest validate --root /srv/media -
             """)
+
+    @OptionGroup(title: "Logging") var logging: LogOptions
 
     @OptionGroup var input: ManifestOptions
 
@@ -70,7 +74,7 @@ final class TextDiagnosticRenderer: DiagnosticRenderer {
     }
 
     private func describe(_ d: Diagnostic) -> String {
-        let severity = d.severity == .error ? "error  " : "warning"
+        let severity = d.severity == .error ? Colour.red("error") + "  " : Colour.yellow("warning")
         let field = d.field.map { "\($0): " } ?? ""
         return
             "\(severity) \(d.code.rawValue.padding(toLength: max(28, d.code.rawValue.count), withPad: " ", startingAt: 0)) \(field)\(d.message)"
@@ -83,7 +87,7 @@ final class TextDiagnosticRenderer: DiagnosticRenderer {
 
     func row(_ outcome: RowOutcome) {
         enter(outcome.location.manifest)
-        out.line("  line \(outcome.location.line)\(outcome.id.map { " (id \($0))" } ?? ""):")
+        out.line("  line \(outcome.location.line)\(outcome.id.map { " (id \($0.visible))" } ?? ""):")
         for d in outcome.diagnostics { out.line("    \(describe(d))") }
     }
 
@@ -125,5 +129,45 @@ final class JSONDiagnosticRenderer: DiagnosticRenderer {
         out.write("\"manifests\":\(JSON.encode(s.manifests)),\"rows\":\(s.rows),\"valid\":\(s.valid),")
         out.write("\"invalid\":\(s.invalid),\"warnings\":\(s.warnings),\"manifest_errors\":\(s.manifestErrors),")
         out.write("\"unreadable\":\(JSON.encode(s.unreadable))}\n")
+    }
+}
+
+/// Log events on standard error (`--log-format json` of a command whose standard output carries
+/// results): one `row invalid` or `manifest problem` event per diagnostic, with its code, manifest,
+/// line, field and message as metadata, then a `validated` event with the counts.
+final class LogEventDiagnosticRenderer: DiagnosticRenderer {
+    private let out: Console
+
+    init(out: Console) { self.out = out }
+
+    func begin() {}
+
+    private func emit(_ message: String, _ d: Diagnostic, id: String? = nil) {
+        var metadata: Logger.Metadata = [
+            "code": "\(d.code.rawValue)", "manifest": "\(d.manifest)", "detail": "\(d.message)",
+        ]
+        if let line = d.line { metadata["line"] = "\(line)" }
+        if let field = d.field { metadata["field"] = "\(field)" }
+        if let id { metadata["item.id"] = "\(id)" }
+        out.write(
+            StandardErrorLogHandler.render(
+                time: Date(), level: d.severity == .error ? .error : .warning, label: "vodingest.validation", message: message,
+                metadata: metadata, format: .json))
+    }
+
+    func manifestDiagnostic(_ d: Diagnostic) { emit("manifest problem", d) }
+
+    func row(_ outcome: RowOutcome) {
+        for d in outcome.diagnostics { emit(outcome.item == nil ? "row invalid" : "row warning", d, id: outcome.id) }
+    }
+
+    func end(_ s: ValidationSummary) {
+        out.write(
+            StandardErrorLogHandler.render(
+                time: Date(), level: .notice, label: "vodingest.validation", message: "validated",
+                metadata: [
+                    "manifests": "\(s.manifests.count)", "rows": "\(s.rows)", "valid": "\(s.valid)", "invalid": "\(s.invalid)",
+                    "warnings": "\(s.warnings)", "manifest_errors": "\(s.manifestErrors)",
+                ], format: .json))
     }
 }

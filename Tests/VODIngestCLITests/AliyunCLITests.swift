@@ -148,6 +148,10 @@ struct AliyunCLITests {
         let api = counters["apiCalls"] as? [String: Int] ?? [:]
         let storage = counters["cosRequests"] as? [String: Int] ?? [:]
         #expect(api["RefreshUploadVideo"] ?? 0 >= 1, "\(api)")
+        // Each refresh is logged at notice (the default level), naming the row.
+        let refreshes = r.stderr.split(separator: "\n").filter { $0.contains("notice vodingest.engine: upload credentials refreshed") }
+        #expect(refreshes.count == api["RefreshUploadVideo"], "\(r.stderr)")
+        #expect(refreshes.allSatisfy { $0.contains("item.id=r0") && $0.contains("action=RefreshUploadVideo") })
         #expect(api["CreateUploadVideo"] == 1 && storage["oss.InitiateMultipartUpload"] == 1, "\(api) \(storage)")
         let listed = try await videos(emulator)
         let reported = try reportRows(state).first?["crc64"]

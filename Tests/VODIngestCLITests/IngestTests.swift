@@ -235,6 +235,10 @@ struct IngestTests {
         let rows = try reportRows(lib.path + "/state")
         #expect(rows.count == 3)
         #expect(rows.allSatisfy { $0["status"] == "failed" && $0["error_code"] == "credentials.expired" }, "\(rows)")
+        // Every renewal is logged at notice: two new sessions and the last that gives up, per item.
+        let renewals = r.stderr.split(separator: "\n").filter { $0.contains("vodingest.engine: upload session expired") }
+        #expect(renewals.count == 9, "\(r.stderr)")
+        #expect(renewals.filter { $0.contains("no session is left") }.count == 3)
         let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
         #expect((counters["cosRequests"] as? [String: Int])?["PutObject"] == nil)
         #expect((counters["apiCalls"] as? [String: Int])?["ApplyUpload"] == 9, "three sessions per item")
