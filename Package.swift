@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.7.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -33,7 +35,9 @@ let package = Package(
         ),
         .target(
             name: "IngestEngine",
-            dependencies: ["IngestCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "IngestCore", .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         // The vendors' signature algorithms, pure functions: the provider signs, the emulator verifies.
         .target(
@@ -86,6 +90,9 @@ let package = Package(
                 "IngestCore", "Manifests", "IngestEngine", "ProviderTencent", "ProviderAliyun", "Emulator", "VODHTTP", "JournalSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .executableTarget(

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import IngestCore
 import Logging
@@ -196,6 +197,11 @@ public final class IngestStats: Sendable {
         public var firstRequestSeconds: Double?
         /// The most items in flight at once (Little's law sets it between the floor and `--concurrency`).
         public var peakInFlight = 0
+        /// Items in flight now (not in summary.json).
+        public var inFlight = 0
+        /// Bytes handed to the network, chunk by chunk, retried ones included (not in summary.json):
+        /// the live rate. `bytesSent` counts the parts the store took.
+        public var bytesOnWire: Int64 = 0
 
         /// `items` and `bytes` in summary.json.
         enum CodingKeys: String, CodingKey {
@@ -221,6 +227,7 @@ public final class IngestStats: Sendable {
     public func update(_ change: (inout Snapshot) -> Void) { state.withLock { change(&$0) } }
 
     func apiCall(_ action: String) {
+        EngineMetrics.apiCall(action)
         let elapsed = ContinuousClock.now - started
         state.withLock {
             $0.apiCalls += 1
@@ -328,10 +335,14 @@ public struct IngestRunner: Sendable {
                 while running >= concurrency.limit(itemRate: itemRate) {
                     try await group.next()
                     running -= 1
+                    let now = running
+                    stats.update { $0.inFlight = now }
                 }
                 guard control.stopped == nil, let work = try await source.next() else { break }
                 running += 1
                 concurrency.running(running)
+                let now = running
+                stats.update { $0.inFlight = now }
                 group.addTask {
                     let outcome: ItemOutcome
                     let started = ContinuousClock.now
@@ -464,6 +475,8 @@ public struct IngestRunner: Sendable {
             (Self.itemLogger ?? fallback).notice(
                 error.disposition == .throttled ? "storage throttled; retrying" : "storage request failed; retrying",
                 metadata: Self.metadata(error))
+            EngineMetrics.retried(error.code)
+            if error.disposition == .throttled { EngineMetrics.throttled("storage") }
             stats.update {
                 $0.retries += 1
                 if error.disposition == .throttled { $0.throttles += 1 }
@@ -754,7 +767,10 @@ public struct IngestRunner: Sendable {
                             try await provider.transferCover(
                                 file: cover, upload: upload,
                                 checkpoint: TransferCheckpoint(
-                                    progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: countRetry))
+                                    progress: { bytes in
+                                        stats.update { $0.bytesSent += bytes }
+                                        EngineMetrics.bytesSent.increment(by: Int64(bytes))
+                                    }, retrying: countRetry))
                         }
                         request.coverURL = upload.url
                     }
@@ -813,7 +829,10 @@ public struct IngestRunner: Sendable {
                                         try await provider.transfer(
                                             file: segment.file, to: location, session: sessionNow(),
                                             checkpoint: TransferCheckpoint(
-                                                progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: countRetry,
+                                                progress: { bytes in
+                                                    stats.update { $0.bytesSent += bytes }
+                                                    EngineMetrics.bytesSent.increment(by: Int64(bytes))
+                                                }, retrying: countRetry,
                                                 refreshCredentials: refresh, credentialMargin: margin))
                                     }
                                     try await position.record(.segmentConfirmed(number: index, crc64: sent.crc64.map(String.init) ?? ""))
@@ -837,7 +856,10 @@ public struct IngestRunner: Sendable {
                             partConfirmed: { number, etag, size in
                                 try await position.record(.partConfirmed(number: number, etag: etag, size: size))
                             },
-                            progress: { bytes in stats.update { $0.bytesSent += bytes } }, retrying: countRetry,
+                            progress: { bytes in
+                                stats.update { $0.bytesSent += bytes }
+                                EngineMetrics.bytesSent.increment(by: Int64(bytes))
+                            }, retrying: countRetry,
                             refreshCredentials: refresh, credentialMargin: margin)
                         // A retry after a failure starts a new upload (the failed one was aborted),
                         // unless the platform refreshes credentials in place: the store keeps its parts.
@@ -967,12 +989,14 @@ public struct IngestRunner: Sendable {
                         // Only the API's answer slows the API rate; storage throttling is counted.
                         if let action { await budget.throttled(action) }
                         stats.update { $0.throttles += 1 }
+                        EngineMetrics.throttled(action ?? "storage")
                     }
                     guard tries < options.maxAttempts else {
                         log.warning("giving up after the last attempt", metadata: metadata)
                         throw error
                     }
                     stats.update { $0.retries += 1 }
+                    EngineMetrics.retried(error.code)
                     let delay = Backoff.delay(attempt: tries)
                     metadata["retry_in"] = "\(delay)"
                     log.notice(

@@ -120,6 +120,12 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
 
     @OptionGroup(title: "Events (with --wait-events)") var watch: EventWatchFlags
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve the run's live status while it goes on: /metrics (Prometheus text format), / (a page that refreshes itself), /status.json. HOST:PORT, or PORT for loopback (127.0.0.1); port 0 picks a free one.",
+            valueName: "host:port"))
+    var statusAddr: String?
+
     /// Files in flight at most without `--concurrency`.
     static let concurrencyCap = 64
 
@@ -160,6 +166,9 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
         }
         if deleteReplaced && !replaceChanged {
             throw ValidationError("--delete-replaced deletes the media a replacement replaces: give it with --replace-changed")
+        }
+        if let statusAddr, StatusAddress(parsing: statusAddr) == nil {
+            throw ValidationError("--status-addr '\(statusAddr)' is not HOST:PORT or PORT, such as 127.0.0.1:9100 or 9100")
         }
         if let refusal = Platforms.check(choice, common: platformOptions, tencent: tencent, aliyun: aliyun) {
             throw ValidationError(refusal)
@@ -238,30 +247,44 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
         let options = ingestOptions
         let control = RunControl()
 
-        // 3. Upload.
-        let result: UploadResult
-        let target: String
+        // 3. Upload (with the live status served, when asked).
         let choice = self.choice
         let settings = self.settings
-        if choice.embedded {
-            let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
-            (result, target) = try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
-                await sink.message(
-                    "Uploading into the embedded emulator at \(endpoint.url) (\(choice.platform.profile.displayName)'s protocol; its data: \(data)).\n"
-                        + "To upload to \(choice.platform.profile.displayName) instead: --provider \(choice.platform.name) with "
-                        + "\(choice.platform.credentialVariables.joined(separator: "/")) set.")
-                let result = try await upload(
-                    feed, provider: { transport in choice.platform.makeEmbedded(endpoint, settings, transport) }, options: options,
-                    stats: stats,
-                    journal: journal, control: control, sink: sink, since: startedMillis)
-                return (result, endpoint.url)
+        let board = StatusBoard(stats: stats, provider: providerName)
+        let uploadPhase: @Sendable () async throws -> (UploadResult, String) = {
+            if choice.embedded {
+                let data = URL(fileURLWithPath: stateDir).standardizedFileURL.path + "/emulator"
+                return try await Emulator.withRunning(configuration: EmulatorConfiguration(dataDirectory: data)) { endpoint in
+                    await sink.message(
+                        "Uploading into the embedded emulator at \(endpoint.url) (\(choice.platform.profile.displayName)'s protocol; its data: \(data)).\n"
+                            + "To upload to \(choice.platform.profile.displayName) instead: --provider \(choice.platform.name) with "
+                            + "\(choice.platform.credentialVariables.joined(separator: "/")) set.")
+                    let result = try await upload(
+                        feed, provider: { transport in choice.platform.makeEmbedded(endpoint, settings, transport) }, options: options,
+                        stats: stats, journal: journal, control: control, sink: sink, board: board, since: startedMillis)
+                    return (result, endpoint.url)
+                }
             }
-        } else {
-            result = try await upload(
+            let result = try await upload(
                 feed, provider: { transport in try choice.platform.makeCloud(settings, transport) }, options: options, stats: stats,
-                journal: journal, control: control, sink: sink, since: startedMillis)
-            target = settings.endpoint ?? choice.platform.defaultEndpoint(settings.region)
+                journal: journal, control: control, sink: sink, board: board, since: startedMillis)
+            return (result, settings.endpoint ?? choice.platform.defaultEndpoint(settings.region))
         }
+        let result: UploadResult
+        let target: String
+        if let address = statusAddr.flatMap(StatusAddress.init(parsing:)) {
+            if !address.isLoopback {
+                await sink.message(
+                    "warning: --status-addr \(address) serves the run's status (ids, paths, errors) to other machines; it has no authentication"
+                )
+            }
+            (result, target) = try await StatusServer.withRunning(
+                address, board: board, onReady: { url in await sink.message("Live status: \(url) (Prometheus: \(url)metrics)") },
+                uploadPhase)
+        } else {
+            (result, target) = try await uploadPhase()
+        }
+        board.phase(result.signal != nil || result.stop != nil ? "stopped" : "finished")
         let stop = result.stop
         let interrupted = result.signal ?? stop?.signal
         if stop != nil || interrupted != nil { stream.cancel() }
@@ -407,7 +430,7 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
     func upload(
         _ feed: JournalFeed, provider makeProvider: (any HTTPTransport) throws -> PlatformProvider, options: IngestOptions,
         stats: IngestStats,
-        journal: any JournalStore, control: RunControl, sink: OutputSink, since: Int64
+        journal: any JournalStore, control: RunControl, sink: OutputSink, board: StatusBoard, since: Int64
     ) async throws -> UploadResult {
         let client = AsyncHTTPTransport.makeClient(connections: options.concurrency * partConcurrency + 4)
         let format = self.format
@@ -415,8 +438,10 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
         let grace = Duration.seconds(self.grace)
         do {
             let limiter = bandwidth.flatMap(ByteRate.init(parsing:)).map { BandwidthLimiter(bytesPerSecond: $0.bytesPerSecond) }
-            var onBodyBytes: (@Sendable (Int) async -> Void)? = nil
-            if let limiter { onBodyBytes = { count in await limiter.take(count) } }
+            let onBodyBytes: @Sendable (Int) async -> Void = { count in
+                stats.update { $0.bytesOnWire += Int64(count) }
+                await limiter?.take(count)
+            }
             let transport = AsyncHTTPTransport(client: client, onBodyBytes: onBodyBytes)
             let provider = try makeProvider(transport)
             let runner = IngestRunner(options: options, stats: stats, journal: journal, sources: LocalSourceFiles(), control: control)
@@ -431,7 +456,9 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
                         try await signals.watch(control: control, grace: grace, sink: sink); return nil
                     }
                     group.addTask {
-                        try await runner.run(feed, provider: provider) { outcome in
+                        board.phase("uploading")
+                        return try await runner.run(feed, provider: provider) { outcome in
+                            board.failed(outcome)
                             if format == .text { await sink.result(Self.describe(outcome, idName: idName)) }
                         }
                     }
@@ -447,6 +474,7 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
             Progress.clearLine()
             var final = result
             if waitEvents, result.stop == nil, result.signal == nil {
+                board.phase("waiting for processing events")
                 let profile = choice.platform.profile
                 final.events = try await EventWatch.run(
                     journal: journal, provider: provider, profile: profile, rates: budget.rates,
@@ -560,9 +588,9 @@ enum Progress {
             let s = stats.snapshot
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            rate.add(seconds: seconds, bytes: s.bytesSent)
+            rate.add(seconds: seconds, bytes: s.bytesOnWire)
             let done = s.committed + s.failed + s.skipped + s.alreadyCommitted + s.duplicates + s.updated + s.changed
-            let remaining = max(0, s.bytesTotal - s.bytesSent)
+            let remaining = max(0, s.bytesTotal - max(s.bytesSent, s.bytesOnWire))
             let eta = rate.eta(remaining: remaining).map(formatDuration) ?? "?"
             let perSecond = rate.bytesPerSecond ?? 0
             if StandardErrorLogHandler.format == .json {
