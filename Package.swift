@@ -139,7 +139,7 @@ let package = Package(
             name: "JournalSQLiteTests",
             dependencies: ["JournalSQLite", "IngestCore", "IngestTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         // Runs the built `vodingest` binary (end to end).
-        .testTarget(name: "VODIngestCLITests", dependencies: ["IngestTesting", "IngestCore", "Manifests"]),
+        .testTarget(name: "VODIngestCLITests", dependencies: ["IngestTesting", "IngestCore", "Manifests", "VODIngestCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -208,7 +208,16 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
             await sink.message(
                 "Resuming \(resumes.count) item(s) an earlier run left in flight (journal: \(stateDir)/\(SQLiteJournal.databaseName)).")
         }
+        // Totals before the first byte (a first pass over the manifests; standard input is read once).
         let stats = IngestStats()
+        let precounted = !input.manifests.contains("-")
+        if precounted {
+            let (items, bytes) = await ManifestCount.count(input.pipeline(), manifests: input.manifests)
+            stats.update {
+                $0.itemsTotal = items
+                $0.bytesTotal = bytes
+            }
+        }
         let stream = ManifestStream()
         stream.start(
             pipeline: input.pipeline(), manifests: input.manifests,
@@ -216,7 +225,8 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
         let format = self.format
         let idName = choice.platform.profile.mediaIDName
         let feed = JournalFeed(
-            journal: journal, stream: stream, resumes: resumes, runID: runID, reopenDuplicates: allowDuplicates, stats: stats
+            journal: journal, stream: stream, resumes: resumes, runID: runID, reopenDuplicates: allowDuplicates, stats: stats,
+            precounted: precounted
         ) { item, known in
             // With --format json the rows come from the report at the end (report.jsonl's rows).
             guard format == .text else {

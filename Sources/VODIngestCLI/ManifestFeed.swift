@@ -132,13 +132,19 @@ final class JournalFeed: WorkSource, @unchecked Sendable {
     private let reopenDuplicates: Bool
     private let stats: IngestStats
     private let onKnown: @Sendable (IngestItem, Registration) async -> Void
+    /// The totals were counted before the run (``ManifestCount``): registrations correct them
+    /// (downwards) instead of adding to them.
+    private let precounted: Bool
 
-    /// - Parameter onKnown: rows the journal has committed (or skipped as duplicates) already.
+    /// - Parameters:
+    ///   - onKnown: rows the journal has committed (or skipped as duplicates) already.
+    ///   - precounted: `stats` holds every valid row's count and bytes already.
     init(
         journal: any JournalStore, stream: ManifestStream, resumes: [ResumePoint], runID: String, reopenDuplicates: Bool,
-        stats: IngestStats,
+        stats: IngestStats, precounted: Bool = false,
         onKnown: @escaping @Sendable (IngestItem, Registration) async -> Void
     ) {
+        self.precounted = precounted
         self.journal = journal
         self.stream = stream
         self.iterator = stream.batches.makeAsyncIterator()
@@ -173,8 +179,24 @@ final class JournalFeed: WorkSource, @unchecked Sendable {
                     reopenDuplicates: reopenDuplicates)
                 var count = 0
                 var bytes: Int64 = 0
+                // Counted before the run but not uploaded: bytes of rows done already, and rows
+                // taken over from the journal (counted among the resumes too).
+                var notSent: Int64 = 0
+                var counted = 0
                 for (index, registration) in registrations.enumerated() {
                     let item = items[index]
+                    switch registration {
+                    case .committed, .duplicate, .revised:
+                        notSent += item.uploadBytes
+                    case .inFlight:
+                        counted += 1
+                        notSent += item.uploadBytes
+                    case .start(let key, _) where resuming.contains(key), .replacement(let key, _) where resuming.contains(key):
+                        counted += 1
+                        notSent += item.uploadBytes
+                    default:
+                        break
+                    }
                     switch registration {
                     case .start(let key, let duplicates) where !resuming.contains(key):
                         // The row's token comes from the manifest's absolute path, so it is the same
@@ -204,12 +226,41 @@ final class JournalFeed: WorkSource, @unchecked Sendable {
                     }
                 }
                 stats.update {
-                    $0.itemsTotal += count
-                    $0.bytesTotal += bytes
+                    if self.precounted {
+                        $0.itemsTotal -= counted
+                        $0.bytesTotal -= notSent
+                    } else {
+                        $0.itemsTotal += count
+                        $0.bytesTotal += bytes
+                    }
                 }
             }
         }
         defer { position += 1 }
         return buffer[position]
+    }
+}
+
+/// The totals of a run before its first byte: the manifests' valid rows and their bytes, from a
+/// first validation pass (the same checks; items are built and dropped batch by batch, so memory
+/// stays flat). Standard input is read once, so a run reading it has no such pass.
+enum ManifestCount {
+    static func count(_ pipeline: ManifestPipeline, manifests: [String]) async -> (items: Int, bytes: Int64) {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var items = 0
+                var bytes: Int64 = 0
+                _ = pipeline.run(
+                    manifests: manifests, onDiagnostic: { _ in },
+                    onRow: { outcome in
+                        guard let item = outcome.item else { return }
+                        items += 1
+                        bytes += item.uploadBytes
+                    })
+                continuation.resume(returning: (items, bytes))
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
     }
 }

@@ -3,6 +3,8 @@ import IngestTesting
 import Manifests
 import Testing
 
+@testable import VODIngestCLI
+
 @Suite("what ingest prints and counts", .serialized)
 struct OutputTests {
     /// `--format json`: standard output is report.jsonl's rows (one per manifest row, the same
@@ -58,5 +60,56 @@ struct OutputTests {
         #expect(pending > 0, "the run stopped before the end")
         #expect(counts["skipped"] as? Int == pending - (counts["interrupted"] as? Int ?? 0))
         #expect((counts["failed"] as? Int ?? 0) + pending == rows.count, "nothing is committed: every journalled row failed or waits")
+    }
+
+    /// The totals are the manifests' valid rows, counted before the first upload; on a nightly
+    /// rerun the rows committed already are among them (done at once) and their bytes are not.
+    @Test func theTotalsAreTheValidRowsCountedBeforeTheRun() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        var csv = "id,path\n"
+        for i in 0..<3 {
+            try lib.write("m/t\(i).mp4", bytes: MediaBytes.mp4 + Array(repeating: UInt8(i), count: 1000))
+            csv += "t\(i),m/t\(i).mp4\n"
+        }
+        let manifest = try lib.write("t.csv", csv + "bad,m/missing.mp4\n")
+        let state = lib.path + "/state"
+        #expect(try CLI.run(["ingest", manifest, "--state-dir", state]).status == 65)
+        for i in 3..<5 {
+            try lib.write("m/t\(i).mp4", bytes: MediaBytes.mp4 + Array(repeating: UInt8(i), count: 2000))
+            csv += "t\(i),m/t\(i).mp4\n"
+        }
+        try lib.write("t.csv", csv)
+        let again = try CLI.run(["ingest", manifest, "--state-dir", state])
+        #expect(again.status == 0, "\(again.stderr)")
+        let counts = try #require(
+            try CLI.json(String(contentsOfFile: state + "/summary.json", encoding: .utf8))["counts"] as? [String: Any])
+        #expect(counts["items"] as? Int == 5)
+        #expect(counts["alreadyCommitted"] as? Int == 3 && counts["committed"] as? Int == 2)
+        #expect(counts["bytes"] as? Int == 2 * (MediaBytes.mp4.count + 2000), "only the new rows' bytes are to send")
+    }
+
+    /// No rate (and no ETA) in the first 3 s or before bytes move; then the rate over the last 30 s.
+    @Test func theETAWaitsForARateWorthTheName() {
+        var rate = RateEstimate()
+        rate.add(seconds: 0.5, bytes: 10_000_000)
+        #expect(rate.bytesPerSecond == nil && rate.eta(remaining: 1) == nil, "one burst in the first second is no rate")
+        rate.add(seconds: 3, bytes: 30_000_000)
+        #expect(rate.bytesPerSecond == 10_000_000)
+        #expect(rate.eta(remaining: 50_000_000) == 5)
+        for second in 4...60 { rate.add(seconds: Double(second), bytes: 30_000_000 + Int64(second - 3) * 1_000_000) }
+        #expect(abs((rate.bytesPerSecond ?? 0) - 1_000_000) < 1, "the window forgets the fast start")
+        #expect(rate.eta(remaining: 0) == 0)
+        var idle = RateEstimate()
+        idle.add(seconds: 5, bytes: 0)
+        #expect(idle.bytesPerSecond == nil)
+    }
+
+    @Test func statusAddresses() {
+        #expect(StatusAddress(parsing: "9100") == StatusAddress(parsing: "127.0.0.1:9100"))
+        #expect(StatusAddress(parsing: ":9100")?.host == "127.0.0.1")
+        #expect(StatusAddress(parsing: "[::1]:0")?.host == "::1")
+        #expect(StatusAddress(parsing: "0.0.0.0:9100")?.isLoopback == false)
+        #expect(StatusAddress(parsing: "nope") == nil && StatusAddress(parsing: "1:70000") == nil)
     }
 }
