@@ -11,7 +11,7 @@ import VODHTTP
 
 /// `vodingest ingest`: validate, then upload every valid row through the platform's server-upload
 /// flow, and write the reconciliation report.
-struct IngestCommand: AsyncParsableCommand, LoggingCommand {
+struct IngestCommand: AsyncParsableCommand, ConfigurableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract: "Upload every valid row of the manifests and write the reconciliation report.",
@@ -40,9 +40,11 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
     @OptionGroup var input: ManifestOptions
 
     @Option(
+        name: .customLong("state-dir"),
         help: ArgumentHelp(
-            "Folder of the journal (resume: run the same command again), the report, and the embedded emulator's data.", valueName: "dir"))
-    var stateDir = "vodingest-state"
+            "Folder of the journal (resume: run the same command again), the report, and the embedded emulator's data (default: vodingest-state).",
+            valueName: "dir"))
+    var stateDirFlag: String?
 
     @Option(
         help: ArgumentHelp(
@@ -50,8 +52,8 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
             valueName: "n"))
     var concurrency: Int?
 
-    @Option(help: "Parts of one file in flight at once.")
-    var partConcurrency = 4
+    @Option(name: .customLong("part-concurrency"), help: "Parts of one file in flight at once (default: 4).")
+    var partConcurrencyFlag: Int?
 
     @Option(
         help: ArgumentHelp(
@@ -69,8 +71,10 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
         help: ArgumentHelp("Upload bandwidth cap shared by all transfers, e.g. 50MiB/s or 400Mbit/s (default: none).", valueName: "rate"))
     var bandwidth: String?
 
-    @Option(help: ArgumentHelp("Multipart part size (files up to this size go in one PUT).", valueName: "size"))
-    var partSize = "16MiB"
+    @Option(
+        name: .customLong("part-size"),
+        help: ArgumentHelp("Multipart part size (files up to this size go in one PUT; default: 16MiB).", valueName: "size"))
+    var partSizeFlag: String?
 
     @Option(help: "Task-flow template (Tencent Procedure, Alibaba TemplateGroupId) to run after upload, for rows without a procedure.")
     var procedure: String?
@@ -107,10 +111,11 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
     var deleteReplaced = false
 
     @Option(
+        name: .customLong("grace"),
         help: ArgumentHelp(
-            "After SIGINT/SIGTERM, seconds in-flight items get to finish before they are stopped (a second signal stops at once).",
+            "After SIGINT/SIGTERM, seconds in-flight items get to finish before they are stopped (a second signal stops at once; default: 30).",
             valueName: "seconds"))
-    var grace = 30
+    var graceFlag: Int?
 
     @Flag(
         help:
@@ -126,8 +131,19 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
             valueName: "host:port"))
     var statusAddr: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "A configuration file (YAML or JSON; default: vodingest.yaml in the state directory, if there is one). Flags win over the environment, which wins over the file; see `vodingest config show`.",
+            valueName: "file"))
+    var config: String?
+
     /// Files in flight at most without `--concurrency`.
     static let concurrencyCap = 64
+
+    var stateDir: String { stateDirFlag ?? "vodingest-state" }
+    var partConcurrency: Int { partConcurrencyFlag ?? 4 }
+    var partSize: String { partSizeFlag ?? "16MiB" }
+    var grace: Int { graceFlag ?? 30 }
 
     /// Each action's budget: the platform's documented rates in the region, with `--action-rate` over them.
     var budget: (rates: [String: Double], defaultRate: Double) {
@@ -142,7 +158,49 @@ struct IngestCommand: AsyncParsableCommand, LoggingCommand {
     var providerName: String { input.provider ?? "local" }
     var choice: Platforms.Choice { Platforms.choose(providerName)! }
 
-    mutating func validate() throws {
+    /// The flags given, as configuration keys (swift-configuration's first layer).
+    var flagSettings: [String: String] {
+        var flags: [String: String?] = [
+            "state_dir": stateDirFlag, "provider": input.provider, "root": input.root, "log.level": logging.logLevel?.rawValue,
+            "log.format": logging.logFormat?.rawValue, "ingest.concurrency": concurrency.map(String.init),
+            "ingest.part_concurrency": partConcurrencyFlag.map(String.init), "ingest.part_size": partSizeFlag, "ingest.api_rate": apiRate,
+            "ingest.bandwidth": bandwidth, "ingest.procedure": procedure, "ingest.storage_region": storageRegion,
+            "ingest.class_id": classId.map(String.init), "ingest.max_failures": maxFailures.map(String.init),
+            "ingest.grace": graceFlag.map(String.init), "ingest.status_addr": statusAddr,
+            "events.timeout": watch.eventsTimeout.map(String.init),
+        ]
+        flags.merge(PlatformSettings.flagSettings(platformOptions, tencent, aliyun, platform: platformSection)) { $1 }
+        return flags.compactMapValues { $0 }
+    }
+
+    /// The platform's section of the configuration: `tencent` or `aliyun`.
+    var platformSection: String { Platforms.choose(input.provider ?? "local")?.platform.name ?? "tencent" }
+
+    /// Every option not given as a flag from the environment or the file (a flag is its own first layer).
+    mutating func configure(_ c: EffectiveConfiguration) throws {
+        stateDirFlag = c.string("state_dir")
+        input.provider = c.string("provider")
+        input.root = c.string("root")
+        concurrency = try c.int("ingest.concurrency")
+        partConcurrencyFlag = try c.int("ingest.part_concurrency")
+        partSizeFlag = c.string("ingest.part_size")
+        apiRate = c.string("ingest.api_rate")
+        bandwidth = c.string("ingest.bandwidth")
+        procedure = c.string("ingest.procedure")
+        storageRegion = c.string("ingest.storage_region")
+        classId = try c.int("ingest.class_id")
+        maxFailures = try c.int("ingest.max_failures")
+        graceFlag = try c.int("ingest.grace")
+        statusAddr = c.string("ingest.status_addr")
+        // The timeout is for --wait-events; given alone, the flag is refused below.
+        if waitEvents { watch.eventsTimeout = try c.int("events.timeout") }
+        let embedded = Platforms.choose(providerName)?.embedded ?? true
+        var (common, tencent, aliyun) = (platformOptions, self.tencent, self.aliyun)
+        try PlatformSettings.configure(&common, &tencent, &aliyun, from: c, embedded: embedded)
+        (platformOptions, self.tencent, self.aliyun) = (common, tencent, aliyun)
+    }
+
+    func check() throws {
         guard let choice = Platforms.choose(providerName) else {
             throw ValidationError("unknown provider '\(providerName)'; choose one of: \(Platforms.names.joined(separator: ", "))")
         }

@@ -36,7 +36,7 @@ struct LogOptions: ParsableArguments {
 
 /// A command whose log options set up logging before it runs.
 protocol LoggingCommand {
-    var logging: LogOptions { get }
+    var logging: LogOptions { get set }
 }
 
 /// Writes each event as one line to standard error with one `write`, clearing the progress line

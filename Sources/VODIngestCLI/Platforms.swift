@@ -4,6 +4,7 @@ import Foundation
 import IngestCore
 import ProviderAliyun
 import ProviderTencent
+import Synchronization
 import VODHTTP
 
 /// The options every platform reads, whose defaults are the platform's.
@@ -72,6 +73,55 @@ struct PlatformSettings: Sendable {
     }
 }
 
+extension PlatformSettings {
+    /// The platform flags given, as configuration keys: `--region` and `--endpoint` in the chosen
+    /// platform's section.
+    static func flagSettings(
+        _ common: PlatformOptions, _ tencent: TencentOptions, _ aliyun: AliyunOptions, platform: String
+    )
+        -> [String: String?]
+    {
+        [
+            platform + ".region": common.region, platform + ".endpoint": common.endpoint, "tencent.cos_endpoint": tencent.cosEndpoint,
+            "tencent.sub_app_id": tencent.subAppId.map(String.init), "aliyun.oss_endpoint": aliyun.ossEndpoint,
+            "aliyun.workflow_id": aliyun.workflowId, "aliyun.app_id": aliyun.appId,
+        ]
+    }
+
+    /// Sets the platform options not given as flags from the configuration: the chosen platform's
+    /// section only (the other's keys are for runs on the other platform). The embedded emulator
+    /// takes no region or endpoint but from a flag (which it refuses).
+    static func configure(
+        _ common: inout PlatformOptions, _ tencent: inout TencentOptions, _ aliyun: inout AliyunOptions, from c: EffectiveConfiguration,
+        embedded: Bool
+    ) throws {
+        let section = c.platform
+        if !embedded {
+            // A default region or endpoint is the platform's own: left to it, not set here.
+            if c.source(section + ".region") != "default" { common.region = c.string(section + ".region") }
+            if c.source(section + ".endpoint") != "default" { common.endpoint = c.string(section + ".endpoint") }
+        }
+        if section == "tencent" {
+            tencent.cosEndpoint = c.string("tencent.cos_endpoint")
+            tencent.subAppId = try c.int("tencent.sub_app_id")
+        } else {
+            aliyun.ossEndpoint = c.string("aliyun.oss_endpoint")
+            aliyun.workflowId = c.string("aliyun.workflow_id")
+            aliyun.appId = c.string("aliyun.app_id")
+        }
+        Credentials.set(c.credentials)
+    }
+}
+
+/// The credentials in effect for this process: the environment's variables, with what the
+/// configuration supplies in their place (a secret from an owner-only file). Set once, before the
+/// command runs.
+enum Credentials {
+    private static let current = Mutex<[String: String]>(ProcessInfo.processInfo.environment)
+    static var environment: [String: String] { current.withLock { $0 } }
+    static func set(_ values: [String: String]) { current.withLock { $0.merge(values) { $1 } } }
+}
+
 /// A platform's provider, which is also its catalogue.
 typealias PlatformProvider = any VODProvider & MediaCatalog & ProcessingEvents
 
@@ -99,7 +149,9 @@ extension Platform {
         foreignFlags: { _, aliyun in aliyun.given },
         defaultEndpoint: { _ in "https://vod.tencentcloudapi.com" },
         makeCloud: { settings, transport in
-            guard let credentials = TencentCredentials.fromEnvironment() else { throw ValidationError("no Tencent credentials") }
+            guard let credentials = TencentCredentials.fromEnvironment(Credentials.environment) else {
+                throw ValidationError("no Tencent credentials")
+            }
             let configuration = TencentConfiguration(
                 endpoint: URL(string: settings.endpoint ?? "https://vod.tencentcloudapi.com")!,
                 cosEndpoint: settings.cosEndpoint.flatMap(URL.init(string:)),
@@ -123,7 +175,9 @@ extension Platform {
         foreignFlags: { tencent, _ in tencent.given },
         defaultEndpoint: { region in AliyunConfiguration.defaultEndpoint(region: region ?? "cn-shanghai").absoluteString },
         makeCloud: { settings, transport in
-            guard let credentials = AliyunCredentials.fromEnvironment() else { throw ValidationError("no Alibaba credentials") }
+            guard let credentials = AliyunCredentials.fromEnvironment(Credentials.environment) else {
+                throw ValidationError("no Alibaba credentials")
+            }
             let configuration = AliyunConfiguration(
                 endpoint: settings.endpoint.flatMap(URL.init(string:)), ossEndpoint: settings.ossEndpoint.flatMap(URL.init(string:)),
                 region: settings.region ?? "cn-shanghai", credentials: credentials, workflowID: settings.workflowID, appID: settings.appID,
@@ -177,9 +231,10 @@ enum Platforms {
             return
                 "\(foreign.joined(separator: ", ")) \(foreign.count == 1 ? "is" : "are") not an option of \(choice.platform.profile.displayName) (--provider \(choice.name))"
         }
-        if !choice.embedded, !choice.platform.hasCredentials(ProcessInfo.processInfo.environment) {
+        if !choice.embedded, !choice.platform.hasCredentials(Credentials.environment) {
             return
-                "--provider \(choice.name) needs \(choice.platform.credentialVariables.joined(separator: " and ")) in the environment (never on the command line)"
+                "--provider \(choice.name) needs \(choice.platform.credentialVariables.joined(separator: " and ")) in the environment, "
+                + "or their keys in a configuration file only its owner can read (never on the command line)"
         }
         if choice.embedded, let flag = common.endpoint != nil ? "--endpoint" : common.region != nil ? "--region" : nil {
             return "\(flag) is for the cloud; --provider \(choice.name) uploads into the embedded emulator, which has one region "

@@ -20,7 +20,7 @@ public struct VODIngestCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             IngestCommand.self, EventsCommand.self, ReportCommand.self, AuditCommand.self, ValidateCommand.self, PlanCommand.self,
-            EmulatorCommand.self,
+            EmulatorCommand.self, ConfigCommand.self,
         ])
 
     public init() {}
@@ -41,11 +41,20 @@ public struct VODIngestCommand: AsyncParsableCommand {
         #endif
         // Parse errors are ArgumentParser's (usage, 64); what a command throws that is not an exit
         // status of its own is an internal error (70), said once, with what to do.
-        let parsed: any ParsableCommand
+        var parsed: any ParsableCommand
         do {
             parsed = try parseAsRoot()
         } catch {
             exit(withError: error)
+        }
+        // Flags, environment and configuration file, layered; then the options are checked.
+        if var configurable = parsed as? any ConfigurableCommand {
+            do {
+                try await configurable.applyConfiguration()
+            } catch {
+                exit(withError: error)
+            }
+            parsed = configurable
         }
         let logging = (parsed as? any LoggingCommand)?.logging
         StandardErrorLogHandler.bootstrap(level: logging?.logLevel, format: logging?.logFormat)
