@@ -82,7 +82,7 @@ extension Duration {
 
 /// `vodingest events`: waits for what the platform says of a state directory's committed media
 /// after their upload, records it in the journal, and writes the report again.
-struct EventsCommand: AsyncParsableCommand, LoggingCommand {
+struct EventsCommand: AsyncParsableCommand, ConfigurableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Wait for the platform's processing news of committed media, record it in the journal, and write the report again.",
@@ -99,21 +99,54 @@ struct EventsCommand: AsyncParsableCommand, LoggingCommand {
 
     @OptionGroup(title: "Logging") var logging: LogOptions
 
-    @Option(help: ArgumentHelp("The state directory of the ingests whose media to watch.", valueName: "dir"))
-    var stateDir = "vodingest-state"
+    @Option(
+        name: .customLong("state-dir"),
+        help: ArgumentHelp("The state directory of the ingests whose media to watch (default: vodingest-state).", valueName: "dir"))
+    var stateDirFlag: String?
+
+    @Option(
+        name: .customLong("provider"),
+        help: ArgumentHelp(
+            "Platform: local (= local-tencent, the default), local-aliyun (the embedded emulator on the state directory's data), tencent, aliyun.",
+            valueName: "name"))
+    var providerFlag: String?
 
     @Option(
         help: ArgumentHelp(
-            "Platform: local (= local-tencent), local-aliyun (the embedded emulator on the state directory's data), tencent, aliyun.",
-            valueName: "name"))
-    var provider = "local"
+            "A configuration file (default: vodingest.yaml in the state directory); see `vodingest config show`.", valueName: "file"))
+    var config: String?
+
+    var stateDir: String { stateDirFlag ?? "vodingest-state" }
+    var provider: String { providerFlag ?? "local" }
 
     @OptionGroup(title: "Events") var watch: EventWatchFlags
     @OptionGroup(title: "Platform") var platformOptions: PlatformOptions
     @OptionGroup(title: "Tencent Cloud VOD") var tencent: TencentOptions
     @OptionGroup(title: "Alibaba Cloud VOD") var aliyun: AliyunOptions
 
-    mutating func validate() throws {
+    var flagSettings: [String: String] {
+        var flags: [String: String?] = [
+            "state_dir": stateDirFlag, "provider": providerFlag, "log.level": logging.logLevel?.rawValue,
+            "log.format": logging.logFormat?.rawValue, "events.timeout": watch.eventsTimeout.map(String.init),
+        ]
+        flags.merge(PlatformSettings.flagSettings(platformOptions, tencent, aliyun, platform: platformSection)) { $1 }
+        return flags.compactMapValues { $0 }
+    }
+
+    var platformSection: String { Platforms.choose(provider)?.platform.name ?? "tencent" }
+
+    mutating func configure(_ c: EffectiveConfiguration) throws {
+        stateDirFlag = c.string("state_dir")
+        providerFlag = c.string("provider")
+        watch.eventsTimeout = try c.int("events.timeout")
+        let embedded = Platforms.choose(provider)?.embedded ?? true
+        var (common, tencent, aliyun) = (platformOptions, self.tencent, self.aliyun)
+        try PlatformSettings.configure(&common, &tencent, &aliyun, from: c, embedded: embedded)
+        (platformOptions, self.tencent, self.aliyun) = (common, tencent, aliyun)
+    }
+
+    func check() throws {
+        guard watch.eventsTimeout ?? 0 >= 0 else { throw ValidationError("--events-timeout is seconds, 0 or more") }
         guard let choice = Platforms.choose(provider) else {
             throw ValidationError("unknown provider '\(provider)'; choose one of: \(Platforms.names.joined(separator: ", "))")
         }

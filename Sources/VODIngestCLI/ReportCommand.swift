@@ -7,7 +7,7 @@ import JournalSQLite
 extension ReportBuilder.Format: ExpressibleByArgument {}
 
 /// `vodingest report`: the reconciliation report, built from the journal at any time (mid-run too).
-struct ReportCommand: AsyncParsableCommand, LoggingCommand {
+struct ReportCommand: AsyncParsableCommand, ConfigurableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Write the reconciliation report of a state directory from its journal (also while a run goes on).",
@@ -23,8 +23,25 @@ struct ReportCommand: AsyncParsableCommand, LoggingCommand {
 
     @OptionGroup(title: "Logging") var logging: LogOptions
 
-    @Option(help: ArgumentHelp("The state directory of an ingest.", valueName: "dir"))
-    var stateDir = "vodingest-state"
+    @Option(
+        name: .customLong("state-dir"), help: ArgumentHelp("The state directory of an ingest (default: vodingest-state).", valueName: "dir")
+    )
+    var stateDirFlag: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A configuration file (default: vodingest.yaml in the state directory); its state_dir and log keys apply.", valueName: "file"))
+    var config: String?
+
+    var stateDir: String { stateDirFlag ?? "vodingest-state" }
+    var flagSettings: [String: String] {
+        ["state_dir": stateDirFlag, "log.level": logging.logLevel?.rawValue, "log.format": logging.logFormat?.rawValue].compactMapValues {
+            $0
+        }
+    }
+    var platformSection: String { "tencent" }
+    mutating func configure(_ c: EffectiveConfiguration) throws { stateDirFlag = c.string("state_dir") }
+    func check() throws {}
 
     @Option(help: "csv, jsonl, json (rows and summary in one document) or html (one self-contained page).")
     var format: ReportBuilder.Format = .csv

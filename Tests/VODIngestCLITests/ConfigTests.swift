@@ -72,6 +72,14 @@ struct ConfigTests {
         #expect(settings["ingest.part_size"] == ["value": "16MiB", "source": "default"])
         #expect(settings["tencent.secret_key"] == ["value": "<redacted>", "source": "file \(state)/vodingest.yaml"])
         #expect(!shown.stdout.contains(emulator.secretKey))
+        // report and events take the state directory from the environment too.
+        let report = try CLI.run(["report"], environment: clean.merging(["VODINGEST_STATE_DIR": state]) { $1 })
+        #expect(report.status == 0 && report.stdout.split(separator: "\n").count == 4, "\(report.stdout)\(report.stderr)")
+        let events = try CLI.run(
+            ["events", "--events-timeout", "0"],
+            environment: clean.merging(["VODINGEST_STATE_DIR": state, "VODINGEST_LOG_FORMAT": "json"]) { $1 })
+        #expect(events.stderr.split(separator: "\n").allSatisfy { (try? CLI.json(String($0))) != nil }, "\(events.stderr)")
+        #expect(events.stdout.contains("report: \(state)/report.csv"), "\(events.stdout)\(events.stderr)")
         let text = try CLI.run(["config", "show", "--state-dir", state], environment: clean)
         #expect(text.stdout.contains("ingest.class_id") && text.stdout.contains("7  [file \(state)/vodingest.yaml]"), "\(text.stdout)")
     }
