@@ -105,6 +105,8 @@ let package = Package(
         ),
         // scripts/bench-journal: journalling overhead and resume start-up over a large journal.
         .executableTarget(name: "vodingest-journal-bench", dependencies: ["JournalSQLite", "IngestCore"], path: "Sources/JournalBench"),
+        // The parsers under libFuzzer (scripts/fuzz); a normal build replays a corpus through them.
+        .executableTarget(name: "vodingest-fuzz", dependencies: ["Manifests", "IngestCore", "VendorSigning"], path: "Fuzz/Sources"),
         // Test helpers and the provider conformance kit every platform passes against the emulator; not a product.
         .target(
             name: "IngestTesting",

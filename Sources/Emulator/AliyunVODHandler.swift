@@ -44,7 +44,7 @@ struct AliyunVODHandler {
         let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
         var parameters = query
         if request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true {
-            parameters += EmulatorResponder.split("/?" + String(decoding: body, as: UTF8.self)).query
+            parameters += RFC3986.splitTarget("/?" + String(decoding: body, as: UTF8.self)).query
         }
         let acs3 = request.headers[.authorization]?.hasPrefix(ACS3Signature.algorithm) == true
         let action = acs3 ? (request.headers[HTTPField.Name("x-acs-action")!] ?? "") : (parameters.last { $0.0 == "Action" }?.1 ?? "")

@@ -253,7 +253,7 @@ struct COSHandler {
         let body = try await request.body.collect(upTo: 4 << 20)
         guard let upload = await store.upload(uploadID), upload.key == key else { throw noSuchUpload }
         let text = String(buffer: body)
-        let listed = Self.parts(text)
+        let listed = XMLText.completedParts(text)
         guard !listed.isEmpty else {
             throw Failure(status: .badRequest, code: "MalformedXML", message: "The XML you provided was not well-formed.")
         }
@@ -341,18 +341,6 @@ struct COSHandler {
     }
 
     func escape(_ s: String) -> String { XMLText.escape(s) }
-
-    /// `(PartNumber, ETag)` pairs of a CompleteMultipartUpload body; quotes may come as `&quot;`.
-    static func parts(_ text: String) -> [(number: Int, etag: String)] {
-        var result: [(Int, String)] = []
-        for block in XMLText.blocks("Part", in: text) {
-            guard let n = XMLText.first("PartNumber", in: block).flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }),
-                let e = XMLText.first("ETag", in: block)
-            else { return [] }
-            result.append((n, e.trimmingCharacters(in: .whitespaces)))
-        }
-        return result
-    }
 
     static func bytes(hex: String) -> [UInt8] {
         var out: [UInt8] = []

@@ -28,7 +28,7 @@ public struct EmulatorResponder: HTTPResponder {
         if configuration.latencyMilliseconds > 0 {
             try await Task.sleep(for: .milliseconds(configuration.latencyMilliseconds))
         }
-        let (path, query) = Self.split(request.uri.string)
+        let (path, query) = RFC3986.splitTarget(request.uri.string)
         let host = request.head.authority ?? ""
         if let cos = COSHost(host) {
             return try await COSHandler(store: store, configuration: configuration, channel: context.channel)
@@ -154,26 +154,6 @@ public struct EmulatorResponder: HTTPResponder {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         let data = (try? encoder.encode(value)) ?? Data("null".utf8)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    /// Splits a request target into its decoded path and decoded query pairs (in wire order; a
-    /// parameter without `=` has an empty value).
-    static func split(_ target: String) -> (path: String, query: [(String, String)]) {
-        let pieces = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let rawPath = String(pieces[0])
-        let path = rawPath.removingPercentEncoding ?? rawPath
-        var query: [(String, String)] = []
-        if pieces.count == 2 {
-            for pair in pieces[1].split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                func decode(_ s: Substring) -> String {
-                    let plusless = String(s).replacingOccurrences(of: "+", with: "%20")
-                    return plusless.removingPercentEncoding ?? String(s)
-                }
-                query.append((decode(kv[0]), kv.count == 2 ? decode(kv[1]) : ""))
-            }
-        }
-        return (path, query)
     }
 }
 

@@ -256,7 +256,7 @@ struct OSSHandler {
         let body = try await request.body.collect(upTo: 4 << 20)
         let id = uploadID(given)
         guard let upload = await store.upload(id), upload.key == key else { throw noSuchUpload }
-        let listed = COSHandler.parts(String(buffer: body))
+        let listed = XMLText.completedParts(String(buffer: body))
         guard !listed.isEmpty else {
             throw Failure(
                 status: .badRequest, code: "MalformedXML",

@@ -40,6 +40,13 @@ public final class ByteSource {
         self.ownsDescriptor = false
     }
 
+    /// Bytes in memory (tests, the fuzzer): served, then the end of input.
+    public init(bytes: [UInt8]) {
+        self.fd = -1
+        self.ownsDescriptor = false
+        self.pending = bytes
+    }
+
     deinit {
         if ownsDescriptor, !closed { close(fd) }
     }
@@ -52,6 +59,7 @@ public final class ByteSource {
             pending.removeFirst(n)
             return n
         }
+        if fd < 0 { return 0 }
         while true {
             let n = systemRead(fd, buffer, count)
             if n >= 0 { return n }

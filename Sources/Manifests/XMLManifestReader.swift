@@ -79,6 +79,23 @@ enum PrologScanner {
         case refuse(PrologRefusal)
     }
 
+    /// The `encoding` pseudo-attribute of an XML declaration (`xml version="1.0" encoding="..."`).
+    /// Every `encoding` followed by `=` counts (one inside another value, `version="encoding"`,
+    /// must not hide the real one): the first such value, or an empty string for `encoding=`
+    /// without a quoted value (refused too: libxml2 reads what it can).
+    static func encoding(in declaration: String) -> String? {
+        var searchFrom = declaration.startIndex
+        while let range = declaration.range(of: "encoding", range: searchFrom..<declaration.endIndex) {
+            searchFrom = range.upperBound
+            var rest = declaration[range.upperBound...].drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+            guard rest.first == "=" else { continue }
+            rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+            guard let quote = rest.first, quote == "\"" || quote == "'" else { return String(rest.prefix { !$0.isWhitespace }) }
+            return String(rest.dropFirst().prefix { $0 != quote })
+        }
+        return nil
+    }
+
     /// Largest prolog (declarations, comments, processing instructions) accepted.
     static let maximumPrologBytes = 1 << 20
 
@@ -100,10 +117,34 @@ enum PrologScanner {
         while true {
             while i < n, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
             if i >= n { return atEnd ? .accept : .needMore }
-            guard bytes[i] == UInt8(ascii: "<") else { return .accept }
+            // Before the root only markup may come. A document in UTF-16, UTF-32 or EBCDIC (which
+            // libxml2 would detect and convert) does not start with `<` in UTF-8: refused.
+            guard bytes[i] == UInt8(ascii: "<") else {
+                return .refuse(
+                    PrologRefusal(
+                        line: lineAt(i),
+                        message: "the document does not start with markup in UTF-8 (UTF-16, UTF-32 and other encodings are "
+                            + "refused): save the manifest as UTF-8"))
+            }
             if i + 1 >= n { return atEnd ? .accept : .needMore }
             switch bytes[i + 1] {
             case UInt8(ascii: "?"):
+                // The XML declaration's encoding: a manifest is UTF-8. libxml2's push parser, which
+                // XMLParser drives, dereferences a null handler for an encoding it cannot convert
+                // (UTF-7 crashed the process: found by scripts/fuzz xml), so nothing else reaches it.
+                // libxml2 reads the encoding even from a declaration that never closes, so the
+                // declaration is taken to its first `>`, closed or not.
+                if n - i >= 5, Array(bytes[i..<(i + 5)]) == Array("<?xml".utf8) {
+                    guard let end = bytes[(i + 2)...].firstIndex(of: UInt8(ascii: ">")) ?? (atEnd ? n : nil) else { return .needMore }
+                    let declaration = String(decoding: bytes[(i + 2)..<end], as: UTF8.self)
+                    if let encoding = Self.encoding(in: declaration), !["utf-8", "utf8"].contains(encoding.lowercased()) {
+                        return .refuse(
+                            PrologRefusal(
+                                line: lineAt(i),
+                                message: "the XML declaration says encoding=\"\(encoding.prefix(40))\"; a manifest is UTF-8: "
+                                    + "save it as UTF-8 and declare encoding=\"UTF-8\" (or no encoding)"))
+                    }
+                }
                 guard let close = find(Array("?>".utf8), from: i + 2) else { return atEnd ? .accept : .needMore }
                 i = close + 2
             case UInt8(ascii: "!"):
@@ -131,6 +172,82 @@ enum PrologScanner {
     }
 }
 
+/// Finds processing instructions (`<?target ...?>`) anywhere in a document, outside comments and
+/// CDATA sections, as the bytes stream by; the XML declaration at the very start is allowed.
+/// FoundationXML passes an instruction's data to `strlen`, and libxml2 gives none for `<?x?>`: a
+/// SIGSEGV (found by scripts/fuzz xml). A manifest has no use for them, so every one is refused
+/// before the parser sees its chunk.
+struct InstructionScanner {
+    private enum State {
+        case text, open, bang, bangDash, cdataOpen(Int), comment, commentDash, commentDashDash, cdata, cdataBracket,
+            cdataBracketBracket, declarationName(Int), declaration, declarationQuestion
+    }
+    private var state = State.text
+    private var offset = 0
+    private var line = 1
+    private static let cdata = Array("[CDATA[".utf8)
+
+    /// Feeds the next bytes; the line of the first instruction, if these bytes hold one.
+    mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        for b in bytes {
+            defer { offset += 1 }
+            if b == 0x0A { line += 1 }
+            switch state {
+            case .text:
+                if b == UInt8(ascii: "<") { state = .open }
+            case .open:
+                switch b {
+                case UInt8(ascii: "?"):
+                    // `<?xml ` at the start (after a UTF-8 BOM): the declaration, checked by PrologScanner.
+                    if offset == 1 || offset == 4 {
+                        state = .declarationName(0)
+                    } else {
+                        return line
+                    }
+                case UInt8(ascii: "!"): state = .bang
+                case UInt8(ascii: "<"): state = .open
+                default: state = .text
+                }
+            case .bang:
+                state = b == UInt8(ascii: "-") ? .bangDash : b == Self.cdata[0] ? .cdataOpen(1) : .text
+            case .bangDash:
+                state = b == UInt8(ascii: "-") ? .comment : .text
+            case .cdataOpen(let matched):
+                if b == Self.cdata[matched] {
+                    state = matched + 1 == Self.cdata.count ? .cdata : .cdataOpen(matched + 1)
+                } else {
+                    state = b == UInt8(ascii: "<") ? .open : .text
+                }
+            case .comment:
+                if b == UInt8(ascii: "-") { state = .commentDash }
+            case .commentDash:
+                state = b == UInt8(ascii: "-") ? .commentDashDash : .comment
+            case .commentDashDash:
+                state = b == UInt8(ascii: ">") ? .text : b == UInt8(ascii: "-") ? .commentDashDash : .comment
+            case .cdata:
+                if b == UInt8(ascii: "]") { state = .cdataBracket }
+            case .cdataBracket:
+                state = b == UInt8(ascii: "]") ? .cdataBracketBracket : .cdata
+            case .cdataBracketBracket:
+                state = b == UInt8(ascii: ">") ? .text : b == UInt8(ascii: "]") ? .cdataBracketBracket : .cdata
+            case .declarationName(let matched):
+                if matched < 3 {
+                    guard b == Array("xml".utf8)[matched] else { return line }
+                    state = .declarationName(matched + 1)
+                } else {
+                    guard b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D else { return line }
+                    state = .declaration
+                }
+            case .declaration:
+                if b == UInt8(ascii: "?") { state = .declarationQuestion }
+            case .declarationQuestion:
+                state = b == UInt8(ascii: ">") ? .text : b == UInt8(ascii: "?") ? .declarationQuestion : .declaration
+            }
+        }
+        return nil
+    }
+}
+
 /// An `InputStream` over a ``ByteSource`` that lets libxml2 see the document only after the
 /// prolog has been checked by ``PrologScanner``.
 final class GuardedInputStream: InputStream {
@@ -142,9 +259,23 @@ final class GuardedInputStream: InputStream {
     private(set) var refusal: PrologRefusal?
     private(set) var ioError: IngestError?
 
+    private var instructions = InstructionScanner()
+
     init(source: ByteSource) {
         self.source = source
         super.init(data: Data())
+    }
+
+    /// `n` when the bytes hold no processing instruction; else the refusal, and the end.
+    private func screened(_ buffer: UnsafeMutablePointer<UInt8>, _ n: Int) -> Int {
+        if let line = instructions.feed(UnsafeBufferPointer(start: buffer, count: n)) {
+            refusal = PrologRefusal(
+                line: line,
+                message: "processing instructions (<?...?>) are refused: a manifest is elements and text. Remove the <?...?> on this line")
+            finished = true
+            return 0
+        }
+        return n
     }
 
     override func open() {}
@@ -194,12 +325,12 @@ final class GuardedInputStream: InputStream {
             let n = min(len, held.count)
             held.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: n) }
             held.removeFirst(n)
-            return n
+            return screened(buffer, n)
         }
         do {
             let n = try source.read(into: buffer, count: len)
             if n == 0 { finished = true }
-            return n
+            return screened(buffer, n)
         } catch {
             ioError = error
             finished = true

@@ -1,3 +1,5 @@
+import Foundation
+
 /// RFC 3986 percent-encoding of UTF-8 as both vendors sign it: `A–Z a–z 0–9 - _ . ~` stay, every
 /// other byte is `%XX` with upper-case hex (a space is `%20`, never `+`).
 public enum RFC3986 {
@@ -18,6 +20,26 @@ public enum RFC3986 {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Splits a request target into its decoded path and decoded query pairs (in wire order; a
+    /// parameter without `=` has an empty value; `+` is a space): how the emulator reads a request.
+    public static func splitTarget(_ target: String) -> (path: String, query: [(String, String)]) {
+        let pieces = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let rawPath = String(pieces[0])
+        let path = rawPath.removingPercentEncoding ?? rawPath
+        var query: [(String, String)] = []
+        if pieces.count == 2 {
+            for pair in pieces[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                func decode(_ s: Substring) -> String {
+                    let plusless = String(s).replacingOccurrences(of: "+", with: "%20")
+                    return plusless.removingPercentEncoding ?? String(s)
+                }
+                query.append((decode(kv[0]), kv.count == 2 ? decode(kv[1]) : ""))
+            }
+        }
+        return (path, query)
     }
 
     /// Like ``encode(_:)``, but `/` stays: an object key in a URL path.

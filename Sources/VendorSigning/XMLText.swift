@@ -36,4 +36,17 @@ public enum XMLText {
             .replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&apos;", with: "'")
             .replacingOccurrences(of: "&amp;", with: "&")
     }
+
+    /// `(PartNumber, ETag)` pairs of a CompleteMultipartUpload body (COS and OSS); quotes may come
+    /// as `&quot;`. Empty when a part lacks either.
+    public static func completedParts(_ text: String) -> [(number: Int, etag: String)] {
+        var result: [(Int, String)] = []
+        for block in blocks("Part", in: text) {
+            guard let n = first("PartNumber", in: block).flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }),
+                let e = first("ETag", in: block)
+            else { return [] }
+            result.append((n, e.trimmingCharacters(in: .whitespaces)))
+        }
+        return result
+    }
 }

@@ -66,6 +66,72 @@ struct XMLManifestTests {
         #expect(d.message.contains("DOCTYPE"))
     }
 
+    /// A declared encoding other than UTF-8 never reaches libxml2: `encoding="UTF-7"` made its push
+    /// parser dereference a null handler (SIGSEGV; found by scripts/fuzz xml, the input is in
+    /// Fuzz/corpus/xml/crash-utf7-encoding.xml).
+    @Test(arguments: ["UTF-7", "ISO-8859-1", "EBCDIC-US", "x-nonsense"])
+    func anEncodingOtherThanUTF8IsRefusedBeforeParsing(encoding: String) throws {
+        let xml = """
+            <?xml version="1.0" encoding="\(encoding)"?>
+            <manifest version="1"><item id="x"><media path="v.mp4"/></item></manifest>
+            """
+        let records = try readManifest(xml, name: "enc.xml")
+        #expect(records.compactMap(\.row).isEmpty)
+        let d = try #require(records.compactMap(\.diagnostic).first)
+        #expect(d.code == .manifestMalformed && d.line == 1 && d.message.contains("encoding=\"\(encoding)\""), "\(d.message)")
+    }
+
+    /// The same crash through a declaration that never closes, and an encoding behind a value
+    /// that says "encoding" (the fuzzer's second find); a UTF-16 document never reaches libxml2.
+    @Test func noEncodingSlipsPastTheScanner() throws {
+        let unclosed: [UInt8] = Array(#"<?xml version="1.0" encoding="uTF-7" version="1">"#.utf8)
+        let hidden: [UInt8] = Array(#"<?xml version="encoding" encoding="UTF-7"?><manifest version="1"></manifest>"#.utf8)
+        let unquoted: [UInt8] = Array(#"<?xml version="1.0" encoding=UTF-7?><manifest version="1"></manifest>"#.utf8)
+        var utf16: [UInt8] = [0xFF, 0xFE]
+        for unit in "<manifest/>".utf16 { utf16 += [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        let documents = [unclosed + Array("<manifest/>".utf8), hidden, unquoted, utf16]
+        for bytes in documents {
+            var records: [ManifestRecord] = []
+            try XMLManifestReader(source: ByteSource(bytes: bytes), manifest: "m.xml").read { records.append($0) }
+            let d = try #require(records.compactMap(\.diagnostic).first, "\(bytes.prefix(40))")
+            #expect(d.code == .manifestMalformed && (d.message.contains("encoding") || d.message.contains("UTF-8")), "\(d.message)")
+        }
+    }
+
+    /// `<?x?>` made FoundationXML call strlen on a null pointer (SIGSEGV; scripts/fuzz xml): every
+    /// processing instruction but the declaration is refused, wherever it is, before the parser
+    /// sees it; one inside a comment or a CDATA section is text. Fed byte by byte too, as chunks may split anywhere.
+    @Test func processingInstructionsAreRefusedWherever() throws {
+        let refused = [
+            "<?xm?>\n<manifest version=\"1\"/>",
+            "<manifest version=\"1\">\n<?x?>\n</manifest>",
+            "<?xml version=\"1.0\"?>\n<?xml-stylesheet href=\"a\"?><manifest version=\"1\"/>",
+            "<manifest version=\"1\"><item id=\"a\"><title>t<?pi data?></title></item></manifest>",
+        ]
+        for text in refused {
+            let records = try readManifest(text, name: "pi.xml")
+            let d = try #require(records.compactMap(\.diagnostic).first, "\(text)")
+            #expect(d.message.contains("processing instructions"), "\(text): \(d.message)")
+            var scanner = InstructionScanner()
+            let line = Array(text.utf8).lazy.compactMap { byte in [byte].withUnsafeBufferPointer { scanner.feed($0) } }.first
+            #expect(line == d.line, "byte by byte: \(text)")
+        }
+        let allowed =
+            #"<?xml version="1.0"?><manifest version="1"><!-- <?no?> --><item id="a"><media path="v.mp4"/><title><![CDATA[<?no?>]]></title></item></manifest>"#
+        let records = try readManifest(allowed, name: "ok.xml")
+        #expect(records.compactMap(\.row).first?.title == "<?no?>", "\(records.compactMap(\.diagnostic))")
+    }
+
+    @Test func utf8MayBeDeclared() throws {
+        for declaration in [
+            #"<?xml version="1.0" encoding="UTF-8"?>"#, "<?xml version='1.0' encoding = 'utf-8' ?>", #"<?xml version="1.0"?>"#,
+        ] {
+            let records = try readManifest(
+                declaration + #"<manifest version="1"><item id="x"><media path="v.mp4"/></item></manifest>"#, name: "ok.xml")
+            #expect(records.compactMap(\.row).count == 1, "\(declaration)")
+        }
+    }
+
     @Test func externalEntityIsRefused() throws {
         let xxe = """
             <?xml version="1.0"?>
