@@ -199,6 +199,9 @@ public final class IngestStats: Sendable {
         public var peakInFlight = 0
         /// Items in flight now (not in summary.json).
         public var inFlight = 0
+
+        /// Items with nothing left to do in this run: committed, failed, or found done already.
+        public var itemsDone: Int { committed + failed + alreadyCommitted + duplicates + updated + changed }
         /// Bytes handed to the network, chunk by chunk, retried ones included (not in summary.json):
         /// the live rate. `bytesSent` counts the parts the store took.
         public var bytesOnWire: Int64 = 0

@@ -657,7 +657,7 @@ enum Progress {
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             rate.add(seconds: seconds, bytes: s.bytesOnWire)
-            let done = s.committed + s.failed + s.skipped + s.alreadyCommitted + s.duplicates + s.updated + s.changed
+            let done = s.itemsDone
             let remaining = max(0, s.bytesTotal - max(s.bytesSent, s.bytesOnWire))
             let eta = rate.eta(remaining: remaining).map(formatDuration) ?? "?"
             let perSecond = rate.bytesPerSecond ?? 0

@@ -109,7 +109,7 @@ final class StatusBoard: Sendable {
     var view: View {
         let s = stats.snapshot
         let (phase, rate, failures) = state.withLock { ($0.phase, $0.rate, $0.failures) }
-        let done = s.committed + s.failed + s.alreadyCommitted + s.duplicates + s.updated + s.changed
+        let done = s.itemsDone
         let items = [
             "committed": s.committed, "failed": s.failed, "already_committed": s.alreadyCommitted, "duplicate": s.duplicates,
             "updated": s.updated, "changed": s.changed, "in_flight": s.inFlight,
