@@ -76,10 +76,10 @@ struct LoggingTests {
 
     /// Colour on a terminal only, never with NO_COLOR; a pipe gets plain text.
     @Test func colourOnlyOnATerminalAndNeverWithNoColor() throws {
-        func onTerminal(_ environment: [String: String]) throws -> String {
+        func onTerminal(_ environment: [String: String], _ command: String = "validate samples/problems.csv") throws -> String {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-            process.arguments = ["-qc", "\(CLI.binary) validate samples/problems.csv", "/dev/null"]
+            process.arguments = ["-qc", "\(CLI.binary) \(command)", "/dev/null"]
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             process.currentDirectoryURL = URL(fileURLWithPath: CLI.root)
             let out = Pipe()
@@ -96,6 +96,20 @@ struct LoggingTests {
         #expect(plain.contains("error   ") && !plain.contains("\u{1B}["))
         let piped = try CLI.run(["validate", "samples/problems.csv"])
         #expect(piped.stdout.contains("error   ") && !piped.stdout.contains("\u{1B}["))
+        // On a terminal the progress line is rewritten in place (NO_COLOR asks for no colour, not for
+        // no progress), except with TERM=dumb.
+        let state = try TemporaryDirectory()
+        defer { state.remove() }
+        let live = try onTerminal(
+            ["TERM": "xterm", "NO_COLOR": "1"], "ingest samples/good.csv --bandwidth 4KiB/s --state-dir \(state.path)/a")
+        #expect(live.contains("\r\u{1B}[K") && live.contains("/3 items"), "\(live)")
+        let dumb = try onTerminal(["TERM": "dumb"], "ingest samples/good.csv --bandwidth 4KiB/s --state-dir \(state.path)/b")
+        #expect(!dumb.contains("\u{1B}") && dumb.contains("3 committed"), "\(dumb)")
+        // Not a terminal: no escape sequence on either stream of an ingest (no rewritten progress line).
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let ingest = try CLI.run(["ingest", "samples/good.csv", "--state-dir", lib.path + "/s"])
+        #expect(ingest.status == 0 && !ingest.stdout.contains("\u{1B}") && !ingest.stderr.contains("\u{1B}"), "\(ingest.stderr)")
     }
 
     /// Every command's help: exit 0, and its discussion written as paragraphs (no line in the middle
