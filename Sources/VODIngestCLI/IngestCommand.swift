@@ -277,6 +277,8 @@ struct IngestCommand: AsyncParsableCommand, ConfigurableCommand {
             }
         }
         let stream = ManifestStream()
+        // However the run ends (a journal error included), the validating thread stops reading.
+        defer { stream.cancel() }
         stream.start(
             pipeline: input.pipeline(), manifests: input.manifests,
             fingerprints: Dictionary(fingerprints.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))

@@ -22,10 +22,20 @@ final class ManifestStream: Sendable {
     private let cancelled = Atomic<Bool>(false)
     private let result = Mutex<ValidationSummary?>(nil)
     private let done = DispatchSemaphore(value: 0)
+    /// Slots taken and not given back (batches sent and not taken, or a send cut short).
+    private let held = Atomic<Int>(0)
+    /// The validating thread has ended.
+    let ended = Atomic<Bool>(false)
 
     init(capacity: Int = 4) {
         (batches, continuation) = AsyncStream.makeStream(of: FeedBatch.self)
         slots = DispatchSemaphore(value: capacity)
+    }
+
+    /// libdispatch traps (SIGILL) when a semaphore is released with a lower count than it started
+    /// with: a run that stops with batches not taken (a journal error, say) gives the slots back.
+    deinit {
+        for _ in 0..<held.load(ordering: .acquiring) { slots.signal() }
     }
 
     /// Starts validating; rows with diagnostics are rendered to standard error as they come.
@@ -77,6 +87,7 @@ final class ManifestStream: Sendable {
             errors.flush()
             result.withLock { $0 = summary }
             continuation.finish()
+            ended.store(true, ordering: .releasing)
             done.signal()
         }
         thread.name = "vodingest-validate"
@@ -88,12 +99,16 @@ final class ManifestStream: Sendable {
         while slots.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
             if cancelled.load(ordering: .relaxed) { return }
         }
+        held.add(1, ordering: .acquiringAndReleasing)
         if cancelled.load(ordering: .relaxed) { return }
         continuation.yield(batch)
     }
 
     /// The consumer took a batch.
-    func taken() { slots.signal() }
+    func taken() {
+        held.subtract(1, ordering: .acquiringAndReleasing)
+        slots.signal()
+    }
 
     /// The run stops reading: the validating thread drops what is left.
     func cancel() {

@@ -1,6 +1,7 @@
 import Foundation
 import IngestTesting
 import Manifests
+import Synchronization
 import Testing
 
 @testable import VODIngestCLI
@@ -111,5 +112,32 @@ struct OutputTests {
         #expect(StatusAddress(parsing: "[::1]:0")?.host == "::1")
         #expect(StatusAddress(parsing: "0.0.0.0:9100")?.isLoopback == false)
         #expect(StatusAddress(parsing: "nope") == nil && StatusAddress(parsing: "1:70000") == nil)
+    }
+
+    /// A run that stops with validated batches not taken (a journal error, a full disk) releases
+    /// the manifest stream with its back-pressure slots held: libdispatch trapped (SIGILL) on the
+    /// semaphore's release. The stream gives them back; this test crashed the test process before.
+    @Test func aStreamReleasedWithBatchesNotTakenDoesNotTrap() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        var csv = "id,path\n"
+        for i in 0..<(ManifestStream.batchSize * 3) { csv += "r\(i),m/\(i).mp4\n" }
+        let manifest = try lib.write("many.csv", csv)
+        let pipeline = ManifestPipeline(
+            options: ValidationOptions(profile: .tencent, fileChecks: false, checksums: false, buildsItems: true), rootOverride: lib.path)
+        var ended = false
+        do {
+            let stream = ManifestStream(capacity: 1)
+            stream.start(pipeline: pipeline, manifests: [manifest], fingerprints: [:])
+            var iterator = stream.batches.makeAsyncIterator()
+            let first = await iterator.next()
+            #expect(first != nil)
+            // The first batch is never marked taken; the thread waits for a slot, then is cancelled.
+            try await Task.sleep(for: .milliseconds(200))
+            stream.cancel()
+            for _ in 0..<100 where !stream.ended.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(50)) }
+            ended = stream.ended.load(ordering: .acquiring)
+        }
+        #expect(ended, "the validating thread stops once cancelled")
     }
 }
