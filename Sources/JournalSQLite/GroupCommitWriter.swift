@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import IngestCore
 
 /// Runs every write of the journal on one thread, grouping the writes that arrive while a
 /// transaction commits into the next one (group commit): each caller waits for its own write to be
@@ -18,6 +19,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private let database: DatabaseQueue
+    /// The journal's file, for the errors a full or read-only disk gives.
+    private let path: String
     private let condition = NSCondition()
     private var queue: [Operation] = []
     private var running = true
@@ -32,8 +35,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         return (transactions, writes)
     }
 
-    init(database: DatabaseQueue) {
+    init(database: DatabaseQueue, path: String) {
         self.database = database
+        self.path = path
         let thread = Thread { [unowned self] in self.loop() }
         thread.name = "vodingest-journal"
         thread.qualityOfService = .userInitiated
@@ -43,7 +47,8 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     /// Runs `body` in the next transaction; returns its result once that transaction is committed.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        let path = self.path
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let operation = Operation(
                 run: { db in
                     do {
@@ -55,7 +60,8 @@ final class GroupCommitWriter: @unchecked Sendable {
                         let result = value!
                         return { continuation.resume(returning: result) }
                     } catch {
-                        return { continuation.resume(throwing: error) }
+                        let failure = JournalFailure.map(error, path: path)
+                        return { continuation.resume(throwing: failure) }
                     }
                 },
                 fail: { continuation.resume(throwing: $0) })
@@ -113,8 +119,50 @@ final class GroupCommitWriter: @unchecked Sendable {
                 }
                 for finish in finishers { finish() }
             } catch {
-                for operation in batch { operation.fail(error) }
+                let failure = JournalFailure.map(error, path: path)
+                for operation in batch { operation.fail(failure) }
             }
+        }
+    }
+}
+
+/// What a journal write that the disk refused says: which file, why, and that a resume is safe.
+enum JournalFailure {
+    /// SQLite says only "disk I/O error": what this process can see of the usual causes.
+    static func likelyCause(_ folder: String) -> String {
+        var limit = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+            return "this process may write files of \(limit.rlim_cur / 1024) KiB at most (ulimit -f)"
+        }
+        var info = statvfs()
+        if statvfs(folder, &info) != 0 { return "\(folder) is gone or cannot be read" }
+        if UInt64(info.f_bavail) * UInt64(info.f_frsize) < 1 << 20 { return "\(folder) has less than 1 MiB free" }
+        if access(folder, W_OK) != 0 { return "\(folder) cannot be written" }
+        return "the disk under \(folder) may be failing"
+    }
+
+    static func map(_ error: any Error, path: String) -> any Error {
+        guard let database = error as? DatabaseError else { return error }
+        let folder = (path as NSString).deletingLastPathComponent
+        let resume = "Nothing done is lost: the journal keeps every committed item. Then run the same command again; it resumes."
+        switch database.resultCode {
+        case .SQLITE_FULL:
+            return IngestError(
+                code: "journal.full",
+                message: "cannot write the journal \(path): the disk or the quota of \(folder) is full. Free space there. " + resume,
+                subject: path)
+        case .SQLITE_READONLY:
+            return IngestError(
+                code: "journal.read-only",
+                message: "cannot write the journal \(path): \(folder) became read-only. Make it writable. " + resume, subject: path)
+        case .SQLITE_IOERR, .SQLITE_CANTOPEN:
+            return IngestError(
+                code: "journal.io",
+                message: "cannot write the journal \(path): \(database.message ?? "an I/O error") (\(likelyCause(folder))). Fix that. "
+                    + resume,
+                subject: path)
+        default:
+            return error
         }
     }
 }

@@ -78,12 +78,14 @@ public final class SQLiteJournal: JournalStore {
             throw error
         } catch {
             posixClose(fd)
+            // The disk refused the write (full, read-only, a size limit): said as such, and a later run can open it.
+            if let refused = JournalFailure.map(error, path: directory + "/" + Self.databaseName) as? IngestError { throw refused }
             throw IngestError(
                 code: "journal.unusable",
                 message: "cannot open the journal in \(directory): \(error); move it aside or use another --state-dir",
                 subject: directory)
         }
-        writer = GroupCommitWriter(database: database)
+        writer = GroupCommitWriter(database: database, path: directory + "/" + Self.databaseName)
     }
 
     /// Opens the journal of `directory` read-only (no lock): for reports while a run goes on.

@@ -253,11 +253,15 @@ struct IngestCommand: AsyncParsableCommand, ConfigurableCommand {
                 name: name == "-" ? "<stdin>" : name, path: name == "-" ? "-" : URL(fileURLWithPath: name).standardizedFileURL.path,
                 sha256: nil)
         }
-        try await journal.begin(
-            RunRecord(
-                id: runID, startedAt: Int64(started.timeIntervalSince1970 * 1000), toolVersion: VODIngestCommand.version,
-                manifests: fingerprints,
-                options: runOptions))
+        do {
+            try await journal.begin(
+                RunRecord(
+                    id: runID, startedAt: Int64(started.timeIntervalSince1970 * 1000), toolVersion: VODIngestCommand.version,
+                    manifests: fingerprints,
+                    options: runOptions))
+        } catch let failure as IngestError where failure.code.hasPrefix("journal.") {
+            try await Self.journalFailed(failure, journal: journal, manifestPaths: fingerprints.map(\.path), stateDir: stateDir, sink: sink)
+        }
         let checksums = Task.detached { Self.checksums(of: fingerprints) }
 
         // 2. What an earlier run left in flight goes first; then the manifests stream through validation.
@@ -342,17 +346,10 @@ struct IngestCommand: AsyncParsableCommand, ConfigurableCommand {
         }
         let result: UploadResult
         let target: String
-        if let address = statusAddr.flatMap(StatusAddress.init(parsing:)) {
-            if !address.isLoopback {
-                await sink.message(
-                    "warning: --status-addr \(address) serves the run's status (ids, paths, errors) to other machines; it has no authentication"
-                )
-            }
-            (result, target) = try await StatusServer.withRunning(
-                address, board: board, onReady: { url in await sink.message("Live status: \(url) (Prometheus: \(url)metrics)") },
-                uploadPhase)
-        } else {
-            (result, target) = try await uploadPhase()
+        do {
+            (result, target) = try await withStatus(board: board, sink: sink, uploadPhase)
+        } catch let failure as IngestError where failure.code.hasPrefix("journal.") {
+            try await Self.journalFailed(failure, journal: journal, manifestPaths: fingerprints.map(\.path), stateDir: stateDir, sink: sink)
         }
         board.phase(result.signal != nil || result.stop != nil ? "stopped" : "finished")
         let stop = result.stop
@@ -374,6 +371,8 @@ struct IngestCommand: AsyncParsableCommand, ConfigurableCommand {
         do {
             try await journal.end(runID: runID, status: status, summary: JSON.encode(run))
             report = try await Self.writeReports(journal: journal, manifestPaths: fingerprints.map(\.path), directory: stateDir)
+        } catch let error as IngestError where error.code.hasPrefix("journal.") {
+            try await Self.journalFailed(error, journal: journal, manifestPaths: fingerprints.map(\.path), stateDir: stateDir, sink: sink)
         } catch let error as IngestError {
             await sink.message("error: \(error.message)")
             throw ExitStatus.internalError.exitCode
@@ -437,6 +436,39 @@ struct IngestCommand: AsyncParsableCommand, ConfigurableCommand {
         if summary?.hasErrors ?? true || s.changed > 0 { throw ExitStatus.invalidRows.exitCode }
     }
 
+    /// The upload phase, with the live status served around it when `--status-addr` asks.
+    func withStatus(
+        board: StatusBoard, sink: OutputSink, _ uploadPhase: @escaping @Sendable () async throws -> (UploadResult, String)
+    ) async throws -> (UploadResult, String) {
+        guard let address = statusAddr.flatMap(StatusAddress.init(parsing:)) else { return try await uploadPhase() }
+        if !address.isLoopback {
+            await sink.message(
+                "warning: --status-addr \(address) serves the run's status (ids, paths, errors) to other machines; it has no authentication"
+            )
+        }
+        return try await StatusServer.withRunning(
+            address, board: board, onReady: { url in await sink.message("Live status: \(url) (Prometheus: \(url)metrics)") },
+            uploadPhase)
+    }
+
+    /// The journal could not be written (a full disk, a read-only or removed folder): says so, writes
+    /// the report if it can (else says how to get it later), and ends with 75: a re-run resumes.
+    static func journalFailed(
+        _ failure: IngestError, journal: any JournalStore, manifestPaths: [String], stateDir: String, sink: OutputSink
+    ) async throws -> Never {
+        await sink.message("error: \(failure.message) [\(failure.code)]")
+        do {
+            _ = try await writeReports(journal: journal, manifestPaths: manifestPaths, directory: stateDir)
+            await sink.message("The report as far as the journal goes: \(stateDir)/report.csv, report.jsonl, report.html.")
+        } catch {
+            let reason = (error as? IngestError)?.message ?? "\(error)"
+            await sink.message(
+                "The report could not be written either (\(reason)); once the cause is fixed: vodingest report --state-dir \(stateDir)")
+        }
+        await sink.flush()
+        throw ExitStatus.itemsFailed.exitCode
+    }
+
     /// The state directory's journal for writing; exit 75 when another process holds it (a re-run
     /// later succeeds), 64 when the folder cannot be used.
     static func openJournal(_ stateDir: String, sink: OutputSink) async throws -> SQLiteJournal {
@@ -444,7 +476,9 @@ struct IngestCommand: AsyncParsableCommand, ConfigurableCommand {
             return try SQLiteJournal(directory: stateDir)
         } catch let error as IngestError {
             await sink.message("error: \(error.message)")
-            throw (error.code == "journal.locked" ? ExitStatus.itemsFailed : ExitStatus.usage).exitCode
+            // Another process holds it, or the disk refused a write: a later run succeeds.
+            let later = ["journal.locked", "journal.full", "journal.read-only", "journal.io"].contains(error.code)
+            throw (later ? ExitStatus.itemsFailed : ExitStatus.usage).exitCode
         }
     }
 

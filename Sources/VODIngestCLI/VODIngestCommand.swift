@@ -39,6 +39,9 @@ public struct VODIngestCommand: AsyncParsableCommand {
                 _ = unsafeBitCast(symbol, to: Mallopt.self)(-3, 128 * 1024)
             }
         #endif
+        // A file over RLIMIT_FSIZE: the write fails with EFBIG (said as such) instead of the
+        // process being killed by SIGXFSZ mid-transaction.
+        signal(SIGXFSZ, SIG_IGN)
         // Parse errors are ArgumentParser's (usage, 64); what a command throws that is not an exit
         // status of its own is an internal error (70), said once, with what to do.
         var parsed: any ParsableCommand

@@ -44,10 +44,14 @@ struct CLI {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil, cwd: String = root, environment: [String: String] = [:]) throws -> Result {
+    /// - Parameter executable: another program than `vodingest` (a shell that sets a limit first);
+    ///   `arguments` then start with its own name, which is dropped.
+    static func run(
+        _ arguments: [String], stdin: String? = nil, cwd: String = root, environment: [String: String] = [:], executable: String? = nil
+    ) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: executable ?? binary)
+        process.arguments = executable == nil ? arguments : Array(arguments.dropFirst())
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

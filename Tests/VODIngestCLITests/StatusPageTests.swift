@@ -69,7 +69,8 @@ struct StatusPageTests {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    /// A run paced by --bandwidth, seen while it goes on: /metrics has the totals (known before the
+    /// A run paced by --bandwidth (about 18 s: long enough for Chromium to start on a loaded
+    /// machine while the run still goes on), seen while it goes on: /metrics has the totals (known before the
     /// first byte) and the items in flight; headless Chromium loads the page and shows the same numbers.
     @Test func aRunInProgressIsSeenInPrometheusAndInABrowser() async throws {
         let lib = try TemporaryDirectory()
@@ -81,7 +82,7 @@ struct StatusPageTests {
         }
         let manifest = try lib.write("s.csv", csv)
         let run = try RunningIngest([
-            "ingest", manifest, "--state-dir", lib.path + "/state", "--bandwidth", "200KiB/s", "--concurrency", "1",
+            "ingest", manifest, "--state-dir", lib.path + "/state", "--bandwidth", "100KiB/s", "--concurrency", "1",
             "--status-addr", "0",
         ])
         let url = try #require(run.await(#"Live status: (http://127\.0\.0\.1:[0-9]+/)"#), "\(run.stderr)")
@@ -104,14 +105,23 @@ struct StatusPageTests {
         let browser = try #require(Self.chromium, "headless Chromium is needed: scripts/setup --tests installs it")
         let chrome = Process()
         chrome.executableURL = URL(fileURLWithPath: browser)
-        chrome.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(lib.path)/chrome", "--dump-dom", url]
+        // In a container /dev/shm is small: --disable-dev-shm-usage keeps Chromium's renderer from dying there.
+        chrome.arguments = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(lib.path)/chrome", "--dump-dom",
+            url,
+        ]
         let dom = Pipe()
+        let log = Pipe()
         chrome.standardOutput = dom
-        chrome.standardError = FileHandle.nullDevice
+        chrome.standardError = log
         try chrome.run()
+        let logReader = PipeReader(log.fileHandleForReading)
         let page = String(decoding: dom.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         chrome.waitUntilExit()
-        #expect(chrome.terminationStatus == 0)
+        let chromeLog = String(decoding: logReader.wait(), as: UTF8.self)
+        #expect(chrome.terminationStatus == 0, "\(chromeLog.suffix(2000))")
+        #expect(!page.isEmpty, "Chromium loaded nothing: \(chromeLog.suffix(2000))")
+        #expect(run.process.isRunning, "the page was loaded while the run went on")
         #expect(page.contains(#"<span id="phase">uploading</span>"#), "\(page.prefix(2000))")
         #expect(page.contains(#"<span id="items-total">3</span>"#))
         #expect(page.contains(#"<td id="items-in_flight">1</td>"#))
