@@ -116,7 +116,7 @@ struct LoggingTests {
     /// of one that the next word would have fitted on, which is what hard-wrapped text re-wrapped at
     /// 80 columns gives).
     @Test func everyCommandsHelpReadsAsParagraphs() throws {
-        for command in [[], ["ingest"], ["events"], ["report"], ["audit"], ["validate"], ["plan"], ["emulator"]] {
+        for command in [[], ["ingest"], ["events"], ["report"], ["audit"], ["validate"], ["plan"], ["emulator"], ["config", "show"]] {
             let r = try CLI.run(command + ["--help"])
             #expect(r.status == 0, "\(command): \(r.stdout)\(r.stderr)")
             #expect(r.stdout.hasPrefix("OVERVIEW:"), "\(command)")
