@@ -17,7 +17,7 @@ extension ConformancePlatform {
                     endpoint: URL(string: endpoint.url)!, region: "cn-shanghai",
                     credentials: AliyunCredentials(
                         accessKeyID: endpoint.aliyunAccessKeyID, accessKeySecret: secret ?? endpoint.aliyunAccessKeySecret),
-                    partSize: partSize, partConcurrency: 3, apiTimeout: .seconds(10), transferTimeout: .seconds(30), partAttempts: 2),
+                    partSize: partSize, partConcurrency: 3, apiTimeout: .seconds(30), transferTimeout: .seconds(60), partAttempts: 2),
                 transport: AsyncHTTPTransport(client: .shared))
         },
         secret: { $0.aliyunAccessKeySecret },

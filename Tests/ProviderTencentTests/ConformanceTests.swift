@@ -26,7 +26,7 @@ struct ProviderUnderTest: Sendable, CustomTestStringConvertible {
                 configuration: TencentConfiguration(
                     endpoint: url, cosEndpoint: url, region: "ap-guangzhou",
                     credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: secretKey), partSize: partSize,
-                    partConcurrency: 3, apiTimeout: .seconds(10), transferTimeout: .seconds(30), partAttempts: 2),
+                    partConcurrency: 3, apiTimeout: .seconds(30), transferTimeout: .seconds(60), partAttempts: 2),
                 transport: AsyncHTTPTransport(client: .shared))
         }
     ]

@@ -32,7 +32,7 @@ struct IntegrityTests {
             configuration: TencentConfiguration(
                 endpoint: url, cosEndpoint: url, region: "ap-guangzhou",
                 credentials: TencentCredentials(secretID: endpoint.secretID, secretKey: endpoint.secretKey), partSize: partSize,
-                partConcurrency: 3, apiTimeout: .seconds(10), transferTimeout: .seconds(30), partAttempts: 3),
+                partConcurrency: 3, apiTimeout: .seconds(30), transferTimeout: .seconds(60), partAttempts: 3),
             transport: AlteringTransport(base: AsyncHTTPTransport(client: .shared), alter: alter))
     }
 
