@@ -12,14 +12,32 @@ public struct FileReference: Sendable, Hashable, Codable {
     public var modified: Double?
     /// The extension, lower-cased, without the dot (`mp4`); `nil` when the name has none.
     public var fileExtension: String?
+    /// The file (device and inode) seen at validation: a file replaced by another under the same
+    /// name (a rename over it, a copy that keeps the size and time) is told apart by it. `nil`
+    /// when file checks were skipped.
+    public var identity: FileIdentity?
 
-    public init(given: String, resolved: String, size: Int64?, modified: Double?, fileExtension: String?) {
+    public init(
+        given: String, resolved: String, size: Int64?, modified: Double?, fileExtension: String?, identity: FileIdentity? = nil
+    ) {
         self.given = given
         self.resolved = resolved
         self.size = size
         self.modified = modified
         self.fileExtension = fileExtension
+        self.identity = identity
     }
+}
+
+/// A file's device and inode numbers: which file a name pointed at.
+public struct FileIdentity: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var device: UInt64
+    public var inode: UInt64
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+    public var description: String { "inode \(inode) on device \(device)" }
 }
 
 /// A validated row, ready to plan and upload.

@@ -378,10 +378,44 @@ public protocol JournalStore: Sendable {
     func runs() async throws -> [RunRecord]
 }
 
+/// How a source file is no longer what validation saw.
+public struct SourceChange: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// Not there any more: deleted, or moved away.
+        case missing
+        /// There, but it cannot be examined or read (permissions, an I/O error).
+        case unreadable
+        /// Another file under the same name, or not a regular file any more.
+        case replaced
+        /// Its size or modification time changed.
+        case modified
+    }
+    public var kind: Kind
+    /// What was seen, for a message: `its size was 10 bytes and is 12 now`.
+    public var detail: String
+
+    public init(_ kind: Kind, _ detail: String) {
+        self.kind = kind
+        self.detail = detail
+    }
+
+    /// The code an item failed by it carries: `source.missing`, `source.unreadable`, `source.modified`.
+    public var code: String {
+        switch kind {
+        case .missing: "source.missing"
+        case .unreadable: "source.unreadable"
+        case .replaced, .modified: "source.modified"
+        }
+    }
+
+    public var description: String { detail }
+}
+
 /// The engine's view of the source files (the CLI gives the local file system).
 public protocol SourceFiles: Sendable {
-    /// Why `file` is no longer as validated (gone, or its size or modification time changed), or nil.
-    func change(of file: FileReference) -> String?
+    /// How `file` is no longer as validated (gone, unreadable, replaced, or its size or
+    /// modification time changed), or nil.
+    func change(of file: FileReference) -> SourceChange?
     /// MD5 (lower-case hex) and CRC-64/ECMA (decimal) of the whole file, in one read.
     func digest(of file: FileReference) async throws -> (md5: String, crc64: String)
 }

@@ -696,13 +696,30 @@ public struct IngestRunner: Sendable {
                 return ItemOutcome(item: item, status: .unchanged, remote: revised.media, attempts: 0)
             }
         }
-        @Sendable func sourceChanged(_ file: FileReference) -> ProviderError? {
-            sources.change(of: file).map {
-                ProviderError(
-                    step: "source", code: "source.modified",
+        @Sendable func sourceChanged(_ file: FileReference, sending: Bool = false) -> ProviderError? {
+            sources.change(of: file).map { change in
+                let when = sending ? "during its upload" : "since it was validated"
+                return ProviderError(
+                    step: "source", code: change.code,
                     message:
-                        "\(file.given) changed since it was validated (\($0)); nothing was committed for it. Check the file, then run again",
+                        "\(file.given) changed \(when): \(change.detail); nothing was committed for it"
+                        + (sending ? " and what was sent of it was abandoned" : "")
+                        + ". Check the file (or fix its row), then run the same command again",
                     disposition: .failItem)
+            }
+        }
+        /// A transfer of `file`; a failure to read the file becomes what happened to it, for the row.
+        @Sendable func sending<T>(_ file: FileReference, _ body: () async throws -> T) async throws -> T {
+            do {
+                return try await body()
+            } catch let error as ProviderError where error.code == "file.unreadable" {
+                throw sourceChanged(file, sending: true)
+                    ?? ProviderError(
+                        step: "source", code: "source.unreadable",
+                        message:
+                            "\(file.given) could not be read during its upload (\(error.message)); nothing was committed for it "
+                            + "and what was sent of it was abandoned. Check the file and its disk, then run the same command again",
+                        disposition: .failItem)
             }
         }
 
@@ -754,7 +771,9 @@ public struct IngestRunner: Sendable {
                     sentSegments.withLock { $0.removeAll() }  // a new session is a new storage folder
                     sessions += 1
                     if sessions > options.maxSessions, let cause = renewCause { return try await fail(cause) }
-                    if let changed = sourceChanged(item.media) ?? item.cover.flatMap(sourceChanged) { return try await fail(changed) }
+                    if let changed = sourceChanged(item.media) ?? item.cover.flatMap { sourceChanged($0) } {
+                        return try await fail(changed)
+                    }
                     var request = UploadRequest(
                         item: item, sourceContext: token, procedure: options.procedure, storageRegion: options.storageRegion,
                         classID: options.classID, rowToken: rowToken)
@@ -766,15 +785,18 @@ public struct IngestRunner: Sendable {
                             try await provider.prepareCover(coverRequest)
                         }
                         lastRequestID = upload.requestID
-                        _ = try await step(action: nil, attempts: &attempts) {
-                            try await provider.transferCover(
-                                file: cover, upload: upload,
-                                checkpoint: TransferCheckpoint(
-                                    progress: { bytes in
-                                        stats.update { $0.bytesSent += bytes }
-                                        EngineMetrics.bytesSent.increment(by: Int64(bytes))
-                                    }, retrying: countRetry))
+                        _ = try await sending(cover) {
+                            try await step(action: nil, attempts: &attempts) {
+                                try await provider.transferCover(
+                                    file: cover, upload: upload,
+                                    checkpoint: TransferCheckpoint(
+                                        progress: { bytes in
+                                            stats.update { $0.bytesSent += bytes }
+                                            EngineMetrics.bytesSent.increment(by: Int64(bytes))
+                                        }, retrying: countRetry))
+                            }
                         }
+                        if let changed = sourceChanged(cover, sending: true) { return try await fail(changed) }
                         request.coverURL = upload.url
                     }
                     let prepareRequest = request
@@ -793,6 +815,8 @@ public struct IngestRunner: Sendable {
                 // 2. The bytes: an HLS package's files, the media (continuing a journalled multipart
                 // upload), then cover.
                 if position.state == .applied || position.state == .uploading {
+                    // Resumed or not: nothing is sent of a file that is not what this run validated.
+                    if let changed = sourceChanged(item.media) { return try await fail(changed) }
                     var resumeID = uploadID
                     let latest = Mutex(current)
                     // In-place refresh while parts are in flight, journalled like any other.
@@ -828,16 +852,19 @@ public struct IngestRunner: Sendable {
                                         bucket: current.media.bucket, region: current.media.region, key: prefix + segment.relative,
                                         endpoint: current.media.endpoint)
                                     var tries = 0
-                                    let sent = try await step(action: nil, attempts: &tries) {
-                                        try await provider.transfer(
-                                            file: segment.file, to: location, session: sessionNow(),
-                                            checkpoint: TransferCheckpoint(
-                                                progress: { bytes in
-                                                    stats.update { $0.bytesSent += bytes }
-                                                    EngineMetrics.bytesSent.increment(by: Int64(bytes))
-                                                }, retrying: countRetry,
-                                                refreshCredentials: refresh, credentialMargin: margin))
+                                    let sent = try await sending(segment.file) {
+                                        try await step(action: nil, attempts: &tries) {
+                                            try await provider.transfer(
+                                                file: segment.file, to: location, session: sessionNow(),
+                                                checkpoint: TransferCheckpoint(
+                                                    progress: { bytes in
+                                                        stats.update { $0.bytesSent += bytes }
+                                                        EngineMetrics.bytesSent.increment(by: Int64(bytes))
+                                                    }, retrying: countRetry,
+                                                    refreshCredentials: refresh, credentialMargin: margin))
+                                        }
                                     }
+                                    if let changed = sourceChanged(segment.file, sending: true) { throw changed }
                                     try await position.record(.segmentConfirmed(number: index, crc64: sent.crc64.map(String.init) ?? ""))
                                     markSent(index)
                                 }
@@ -852,34 +879,40 @@ public struct IngestRunner: Sendable {
                             }
                         }
                     }
-                    let result = try await step(action: nil, attempts: &attempts) {
-                        let checkpoint = TransferCheckpoint(
-                            uploadID: resumeID, wantsMD5: item.md5 != nil,
-                            multipartStarted: { id in try await position.record(.multipartStarted(uploadID: id)) },
-                            partConfirmed: { number, etag, size in
-                                try await position.record(.partConfirmed(number: number, etag: etag, size: size))
-                            },
-                            progress: { bytes in
-                                stats.update { $0.bytesSent += bytes }
-                                EngineMetrics.bytesSent.increment(by: Int64(bytes))
-                            }, retrying: countRetry,
-                            refreshCredentials: refresh, credentialMargin: margin)
-                        // A retry after a failure starts a new upload (the failed one was aborted),
-                        // unless the platform refreshes credentials in place: the store keeps its parts.
-                        if refresh == nil { resumeID = nil }
-                        return try await provider.transfer(
-                            file: item.media, to: current.media, session: latest.withLock { $0 }, checkpoint: checkpoint)
+                    let result = try await sending(item.media) {
+                        try await step(action: nil, attempts: &attempts) {
+                            let checkpoint = TransferCheckpoint(
+                                uploadID: resumeID, wantsMD5: item.md5 != nil,
+                                multipartStarted: { id in try await position.record(.multipartStarted(uploadID: id)) },
+                                partConfirmed: { number, etag, size in
+                                    try await position.record(.partConfirmed(number: number, etag: etag, size: size))
+                                },
+                                progress: { bytes in
+                                    stats.update { $0.bytesSent += bytes }
+                                    EngineMetrics.bytesSent.increment(by: Int64(bytes))
+                                }, retrying: countRetry,
+                                refreshCredentials: refresh, credentialMargin: margin)
+                            // A retry after a failure starts a new upload (the failed one was aborted),
+                            // unless the platform refreshes credentials in place: the store keeps its parts.
+                            if refresh == nil { resumeID = nil }
+                            return try await provider.transfer(
+                                file: item.media, to: current.media, session: latest.withLock { $0 }, checkpoint: checkpoint)
+                        }
                     }
                     session = latest.withLock { $0 }
                     if let cover = item.cover, let location = current.cover {
                         let now = latest.withLock { $0 }
-                        _ = try await step(action: nil, attempts: &attempts) {
-                            try await provider.transfer(
-                                file: cover, to: location, session: now, checkpoint: TransferCheckpoint(retrying: countRetry))
+                        if let changed = sourceChanged(cover) { return try await fail(changed) }
+                        _ = try await sending(cover) {
+                            try await step(action: nil, attempts: &attempts) {
+                                try await provider.transfer(
+                                    file: cover, to: location, session: now, checkpoint: TransferCheckpoint(retrying: countRetry))
+                            }
                         }
+                        if let changed = sourceChanged(cover, sending: true) { return try await fail(changed) }
                     }
                     // The bytes sent must be the bytes validated: a file changed mid-way is not committed.
-                    if let changed = sourceChanged(item.media) { return try await fail(changed) }
+                    if let changed = sourceChanged(item.media, sending: true) { return try await fail(changed) }
                     let sentCRC = result.crc64.map { String($0) }
                     if let expected = crc64, let sent = sentCRC, expected != sent {
                         return try await fail(

@@ -5,14 +5,25 @@ import IngestCore
 public struct LocalSourceFiles: SourceFiles {
     public init() {}
 
-    public func change(of file: FileReference) -> String? {
+    public func change(of file: FileReference) -> SourceChange? {
         switch LocalFileSystem().status(file.resolved, followSymlinks: true) {
+        case .failure(let error) where error.code == ENOENT || error.code == ENOTDIR:
+            return SourceChange(.missing, "it is not at \(file.resolved) any more (deleted or moved)")
         case .failure(let error):
-            return "it cannot be read now: \(error)"
+            return SourceChange(.unreadable, "it cannot be examined now (\(error))")
         case .success(let status):
-            if let size = file.size, status.size != size { return "its size was \(size) bytes and is \(status.size) now" }
+            if status.kind != .regular { return SourceChange(.replaced, "it is a \(status.kind.rawValue) now, not a file") }
+            if let identity = file.identity, identity != FileIdentity(device: status.device, inode: status.inode) {
+                return SourceChange(.replaced, "another file took its name (\(identity) was validated, it is inode \(status.inode) now)")
+            }
+            if let size = file.size, status.size != size {
+                return SourceChange(.modified, "its size was \(size) bytes and is \(status.size) now")
+            }
             if let modified = file.modified, status.modified != modified {
-                return "it was modified at \(ISO8601Timestamp.format(Int64(status.modified))), after validation"
+                return SourceChange(.modified, "it was modified at \(ISO8601Timestamp.format(Int64(status.modified))), after validation")
+            }
+            if access(file.resolved, R_OK) != 0 {
+                return SourceChange(.unreadable, "it cannot be read now (\(Errno(errno)))")
             }
             return nil
         }

@@ -255,6 +255,7 @@ public struct RowChecker: Sendable {
                 media.resolved = file.resolved
                 media.size = file.status.size
                 media.modified = file.status.modified
+                media.identity = FileIdentity(device: file.status.device, inode: file.status.inode)
                 var hasher = Hasher()
                 hasher.combine(file.status.device)
                 hasher.combine(file.status.inode)
@@ -476,7 +477,8 @@ struct RowCheck {
                             relative: relative,
                             file: FileReference(
                                 given: name, resolved: file.resolved, size: file.status.size, modified: file.status.modified,
-                                fileExtension: MediaRules.fileExtension(ofPath: name))))
+                                fileExtension: MediaRules.fileExtension(ofPath: name),
+                                identity: FileIdentity(device: file.status.device, inode: file.status.inode))))
                     if HLSPlaylist.namesPlaylist(uri) { queue.append((name, file.resolved, HLSPlaylist.folder(of: relative))) }
                 }
             }
@@ -543,6 +545,7 @@ struct RowCheck {
                 reference.resolved = file.resolved
                 reference.size = file.status.size
                 reference.modified = file.status.modified
+                reference.identity = FileIdentity(device: file.status.device, inode: file.status.inode)
                 sniff(file.header, ext: ext, given: given, cover: true)
             }
         } else if !root.contains(reference.resolved, resolved: false) {

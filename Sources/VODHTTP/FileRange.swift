@@ -35,6 +35,9 @@ public enum FileRange {
             try Task.checkCancellation()
             let want = Int(Swift.min(Int64(chunk), end - position))
             let n = pread(fd, buffer.baseAddress, want, off_t(position))
+            if n < 0 {
+                throw TransportError(.fileUnreadable, "reading \(path) at byte \(position) failed: \(String(cString: strerror(errno)))")
+            }
             guard n > 0 else {
                 throw TransportError(.fileUnreadable, "\(path) ended at byte \(position), expected \(end): was it changed?")
             }

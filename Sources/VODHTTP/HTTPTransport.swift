@@ -283,16 +283,24 @@ struct FileChunks: AsyncSequence, Sendable {
             var buffer = ByteBufferAllocator().buffer(capacity: count)
             let fd = file!.fd
             let at = position
+            var failure: Int32 = 0
             let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
-                pread(fd, raw.baseAddress, count, off_t(at))
+                let n = pread(fd, raw.baseAddress, count, off_t(at))
+                // An I/O error is reported below; the buffer takes no negative count.
+                if n < 0 { failure = errno }
+                return Swift.max(0, n)
             }
             // Hashed here, in the one read of these bytes.
             if read > 0, let digest { buffer.withUnsafeReadableBytes { digest.update($0) } }
+            if failure != 0 {
+                file = nil
+                throw TransportError(.fileUnreadable, "reading \(path) at byte \(position) failed: \(String(cString: strerror(failure)))")
+            }
             guard read == count else {
                 file = nil
                 throw TransportError(
                     .fileUnreadable,
-                    "\(path) ended at byte \(position + Int64(Swift.max(0, read))), expected \(end): was it changed during the upload?")
+                    "\(path) ended at byte \(position + Int64(read)), expected \(end): was it changed during the upload?")
             }
             position += Int64(read)
             return buffer

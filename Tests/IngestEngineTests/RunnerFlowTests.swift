@@ -32,7 +32,7 @@ final class MemoryJournal: JournalStore, Sendable {
 }
 
 struct NoChanges: SourceFiles {
-    func change(of file: FileReference) -> String? { nil }
+    func change(of file: FileReference) -> SourceChange? { nil }
     func digest(of file: FileReference) async throws -> (md5: String, crc64: String) { ("00", "0") }
 }
 

@@ -3,7 +3,11 @@ import IngestTesting
 import Manifests
 import Testing
 
-@Suite("local faults: the journal cannot grow", .serialized)
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+@Suite("local faults: a journal that cannot grow, files that change under the upload", .serialized)
 struct LocalFaultTests {
     /// The journal cannot grow past 200 KiB (RLIMIT_FSIZE, no root needed): the run stops with exit
     /// 75 and a message naming the journal, the cause and that a resume is safe, writes the report
@@ -37,5 +41,99 @@ struct LocalFaultTests {
         #expect(media.count == 700, "every row once: \(statuses) \(again.stdout.suffix(400)) \(limited.stdout.suffix(300))")
         #expect(Set(media.compactMap { $0["sourceContext"] as? String }).count == 700)
         #expect(try reportRows(state).filter { $0["status"] == "committed" }.count == 700)
+    }
+
+    /// Five files, each in flight at once (paced by --bandwidth, 1 MiB parts), are changed under
+    /// the upload in the five ways a machine does it: grown, truncated, deleted, replaced by
+    /// another file of the same size and time (`mv` over it), replaced by a folder (the next part's
+    /// read fails with EISDIR: before, a failed `pread` trapped the tool). A sixth row's cover is
+    /// deleted while its media goes. No row is committed with bytes that are not the validated ones:
+    /// each fails with the code and words of what happened, exit 75. The files put back, the same
+    /// command commits every row once (the platform's own listing).
+    @Test(arguments: ["local", "local-aliyun"])
+    func filesChangedWhileTheirPartsAreInFlight(provider: String) async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let names = ["grown", "truncated", "deleted", "replaced", "folder", "covered"]
+        func content(_ i: Int) -> [UInt8] {
+            MediaBytes.mp4 + (0..<(1_536 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i &* 13) }
+        }
+        var csv = "id,path,cover\n"
+        for (i, name) in names.enumerated() {
+            try lib.write("m/\(name).mp4", bytes: content(i))
+            csv += "\(name),m/\(name).mp4,\(name == "covered" ? "c/cover.png" : "")\n"
+        }
+        try lib.write("c/cover.png", bytes: MediaBytes.png)
+        let manifest = try lib.write("m.csv", csv)
+        let state = lib.path + "/state"
+        let arguments = [
+            "ingest", "--provider", provider, manifest, "--state-dir", state, "--concurrency", "6", "--part-size", "1MiB",
+            "--part-concurrency", "1", "--bandwidth", "512KiB/s",
+        ]
+        let run = try RunningIngest(arguments + ["--status-addr", "0"])
+        let url = try #require(run.await(#"Live status: (http://127\.0\.0\.1:[0-9]+/)"#), "\(run.stderr)")
+        // Every item under way, none near its end (9 MiB to send at 512 KiB/s).
+        var metrics = ""
+        for _ in 0..<200 {
+            metrics = String(decoding: try await URLSession.shared.data(from: URL(string: url + "metrics")!).0, as: UTF8.self)
+            if metrics.contains(#"vodingest_items{state="in_flight"} 6.0"#), metrics.contains("vodingest_bytes_sent_total") { break }
+            usleep(50_000)
+        }
+        #expect(metrics.contains(#"vodingest_items{state="in_flight"} 6.0"#), "\(metrics)")
+        let m = lib.path + "/m/"
+        let fm = FileManager.default
+        let grown = try FileHandle(forWritingTo: URL(fileURLWithPath: m + "grown.mp4"))
+        try grown.seekToEnd()
+        try grown.write(contentsOf: Data(repeating: 1, count: 1000))
+        try grown.close()
+        #expect(truncate(m + "truncated.mp4", 600_000) == 0)
+        try fm.removeItem(atPath: m + "deleted.mp4")
+        let original = try fm.attributesOfItem(atPath: m + "replaced.mp4")[.modificationDate] as? Date
+        var other = content(3)
+        other[100] ^= 0xFF
+        try Data(other).write(to: URL(fileURLWithPath: m + "replaced.new"))
+        try fm.setAttributes([.modificationDate: try #require(original)], ofItemAtPath: m + "replaced.new")
+        #expect(rename(m + "replaced.new", m + "replaced.mp4") == 0)
+        try fm.removeItem(atPath: m + "folder.mp4")
+        try fm.createDirectory(atPath: m + "folder.mp4", withIntermediateDirectories: false)
+        // A second name keeps the cover's file (and its time) for later.
+        #expect(link(lib.path + "/c/cover.png", lib.path + "/cover.kept") == 0)
+        try fm.removeItem(atPath: lib.path + "/c/cover.png")
+
+        let end = run.finish()
+        #expect(end.status == 75, "\(end.stdout)\(run.stderr)")
+        let rows = Dictionary(uniqueKeysWithValues: try reportRows(state).map { ($0["id"] ?? "", $0) })
+        func expect(_ id: String, _ code: String, _ words: String) {
+            let row = rows[id] ?? [:]
+            #expect(row["status"] == "failed" && row["error_code"] == code, "\(id): \(row)")
+            #expect(row["error_message"]?.contains(words) == true, "\(id): \(row["error_message"] ?? "")")
+            #expect(row["error_message"]?.contains("nothing was committed for it") == true)
+        }
+        let size = content(0).count
+        expect("grown", "source.modified", "its size was \(size) bytes and is \(size + 1000) now")
+        expect("truncated", "source.modified", "is 600000 now")
+        expect("deleted", "source.missing", "deleted or moved")
+        expect("replaced", "source.modified", "another file took its name")
+        expect("folder", "source.modified", "it is a directory now")
+        if provider == "local" {
+            // Tencent sends the cover after the media, in the same session: it is gone by then.
+            expect("covered", "source.missing", "c/cover.png changed")
+        } else {
+            // Alibaba sends the cover first (CreateUploadImage): it went whole before it was deleted.
+            #expect(rows["covered"]?["status"] == "committed", "\(rows["covered"] ?? [:])")
+        }
+
+        // Put back, the same command finishes: every row once.
+        try fm.removeItem(atPath: m + "folder.mp4")
+        for (i, name) in names.enumerated() { try lib.write("m/\(name).mp4", bytes: content(i)) }
+        // As it was: on Alibaba the committed row's cover is compared with what was committed.
+        #expect(rename(lib.path + "/cover.kept", lib.path + "/c/cover.png") == 0)
+        let again = try CLI.run(["ingest", "--provider", provider, manifest, "--state-dir", state])
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        #expect(try reportRows(state).allSatisfy { $0["status"] == "committed" })
+        let emulator = try StandaloneEmulator(dataDirectory: state + "/emulator")
+        let media = try #require(try await emulator.get(provider == "local" ? "/_emulator/media" : "/_emulator/videos") as? [[String: Any]])
+        let titles = media.compactMap { ($0["name"] ?? $0["title"]) as? String }
+        #expect(titles.sorted() == names.sorted(), "every row once, nothing else: \(titles.sorted())")
     }
 }
