@@ -17,6 +17,9 @@ public final class ByteSource {
     private var closed = false
     /// Bytes given back by ``unread(_:)`` (format sniffing), served before the descriptor.
     private var pending: [UInt8] = []
+    /// A regular file's size and modification time when it was opened: compared at its end,
+    /// so that a manifest still being written (or cut short) is not taken for a whole one.
+    private var opened: (size: Int64, modified: timespec)? = nil
 
     /// Opens `path` for reading.
     /// - Throws: ``IngestError`` `manifest.unreadable` naming the file and the system's reason.
@@ -32,6 +35,35 @@ public final class ByteSource {
         }
         self.fd = descriptor
         self.ownsDescriptor = true
+        if (info.st_mode & S_IFMT) == S_IFREG { opened = (Int64(info.st_size), Self.modified(info)) }
+    }
+
+    private static func modified(_ info: stat) -> timespec {
+        #if canImport(Darwin)
+            info.st_mtimespec
+        #else
+            info.st_mtim
+        #endif
+    }
+
+    /// At the end of a regular file: whether it is still the file that was opened.
+    private func checkUnchanged() throws(IngestError) {
+        guard let opened else { return }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return }
+        let now = Self.modified(info)
+        let size = Int64(info.st_size)
+        guard size != opened.size || now.tv_sec != opened.modified.tv_sec || now.tv_nsec != opened.modified.tv_nsec else { return }
+        let how =
+            size < opened.size
+            ? "it was cut short while it was read (\(opened.size) bytes when opened, \(size) at its end)"
+            : size > opened.size
+                ? "it grew while it was read (\(opened.size) bytes when opened, \(size) at its end): it is still being written"
+                : "it was written to while it was read (its size stayed \(size) bytes)"
+        throw IngestError(
+            code: "manifest.unreadable",
+            message:
+                "\(how). Its last line was not taken; wait until the file is complete, then run the same command again")
     }
 
     /// Wraps an open descriptor (standard input); it is not closed by this object.
@@ -62,9 +94,12 @@ public final class ByteSource {
         if fd < 0 { return 0 }
         while true {
             let n = systemRead(fd, buffer, count)
+            if n == 0 { try checkUnchanged() }
             if n >= 0 { return n }
             if errno == EINTR { continue }
-            throw IngestError(code: "manifest.unreadable", message: "read failed: \(systemErrorText(errno))")
+            throw IngestError(
+                code: "manifest.unreadable",
+                message: "reading it failed: \(systemErrorText(errno)) (check the disk or the source it comes from)")
         }
     }
 

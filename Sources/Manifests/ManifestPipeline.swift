@@ -149,8 +149,10 @@ public struct ManifestPipeline: Sendable {
         let readerThread = Thread {
             var batch: [ManifestRecord] = []
             batch.reserveCapacity(Self.batchSize)
+            var lastLine = 0
             do {
                 try handoff.value.read { record in
+                    if case .row(let row) = record { lastLine = row.location.line }
                     batch.append(record)
                     if batch.count >= Self.batchSize {
                         work.put(batch)
@@ -159,11 +161,15 @@ public struct ManifestPipeline: Sendable {
                     }
                 }
             } catch {
-                failure.withLock {
-                    $0 =
-                        (error as? IngestError)
-                        ?? IngestError(code: "manifest.unreadable", message: "reading stopped: \(error)")
+                var stopped = (error as? IngestError) ?? IngestError(code: "manifest.unreadable", message: "reading stopped: \(error)")
+                if stopped.code == DiagnosticCode.manifestUnreadable.rawValue {
+                    // Which rows were taken: those up to the last one read.
+                    stopped.message +=
+                        lastLine > 0
+                        ? " [rows up to line \(lastLine) were read and are checked; none after it]" : " [no row was read]"
                 }
+                let reason = stopped
+                failure.withLock { $0 = reason }
             }
             if !batch.isEmpty { work.put(batch) }
             work.finish()

@@ -85,6 +85,63 @@ struct CSVRecordReaderTests {
     }
 }
 
+@Suite("a manifest that changes while it is read")
+struct ChangingManifestTests {
+    func readAll(_ source: ByteSource) throws -> Int {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { raw.deallocate() }
+        var total = 0
+        while true {
+            let n = try source.read(into: raw, count: 4096)
+            if n == 0 { return total }
+            total += n
+        }
+    }
+
+    @Test func aFileReadToItsEndUnchangedEndsQuietly() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = try dir.write("m.csv", String(repeating: "a,b\n", count: 5000))
+        #expect(try readAll(try ByteSource(path: path)) == 20_000)
+    }
+
+    /// Grown (a partner's upload still going), cut short, or written over in place: the end of the
+    /// file is not taken for the end of the manifest.
+    @Test(arguments: ["grown", "cut", "rewritten"])
+    func aFileChangedBeforeItsEndIsRefusedThere(change: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = try dir.write("m.csv", String(repeating: "a,b\n", count: 5000))
+        let source = try ByteSource(path: path)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 100, alignment: 1)
+        defer { raw.deallocate() }
+        #expect(try source.read(into: raw, count: 100) == 100)
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        switch change {
+        case "grown":
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data("c,d\n".utf8))
+        case "cut":
+            try handle.truncate(atOffset: 10_000)
+        default:
+            usleep(20_000)  // a modification time of its own
+            try handle.seek(toOffset: 1000)
+            try handle.write(contentsOf: Data("x,y\n".utf8))
+        }
+        try handle.close()
+        let words = [
+            "grown": "it grew while it was read (20000 bytes when opened, 20004 at its end): it is still being written",
+            "cut": "it was cut short while it was read (20000 bytes when opened, 10000 at its end)",
+            "rewritten": "it was written to while it was read (its size stayed 20000 bytes)",
+        ][change]!
+        #expect {
+            _ = try readAll(source)
+        } throws: { error in
+            (error as? IngestError)?.code == "manifest.unreadable" && (error as? IngestError)?.message.hasPrefix(words) == true
+        }
+    }
+}
+
 @Suite("CSV manifests")
 struct CSVManifestTests {
     @Test func headerIsCaseInsensitiveAnyOrderWithMeta() throws {

@@ -391,6 +391,40 @@ struct ValidatorTests {
         #expect(diagnostics.first?.code == .manifestUnreadable)
     }
 
+    /// A manifest cut short while it is read (a partner's upload replaced, a disk filling up): the
+    /// rows before are checked, the cut last line is not taken for a row, and the diagnostic names
+    /// the manifest, what happened and the last line read. The file is truncated from the first
+    /// row's callback, while back-pressure holds the reader a few batches ahead (not at the end).
+    @Test func aManifestCutShortWhileItIsReadIsUnreadableFromTheLastLineRead() throws {
+        let lib = try Library()
+        defer { lib.dir.remove() }
+        var csv = "id,path\n"
+        for i in 0..<150_000 { csv += "row\(i),v/clip\(i).mp4\n" }
+        let manifest = try lib.dir.write("lib/big.csv", csv)
+        let cut = csv.utf8.count * 4 / 5 + 7
+        let pipeline = ManifestPipeline(
+            options: ValidationOptions(fileChecks: false), rootOverride: lib.dir.path, currentDirectory: lib.dir.path)
+        var diagnostics: [Diagnostic] = []
+        var rows: [RowOutcome] = []
+        let summary = pipeline.run(
+            manifests: [manifest], onDiagnostic: { diagnostics.append($0) },
+            onRow: { row in
+                if rows.isEmpty { #expect(truncate(manifest, off_t(cut)) == 0) }
+                rows.append(row)
+            })
+        #expect(summary.unreadable == [manifest])
+        let diagnostic = try #require(diagnostics.first { $0.code == .manifestUnreadable }, "\(diagnostics)")
+        #expect(diagnostic.manifest == manifest)
+        #expect(diagnostic.message.contains("it was cut short while it was read (\(csv.utf8.count) bytes when opened, \(cut) at its end)"))
+        let last = try #require(rows.last)
+        #expect(diagnostic.message.contains("rows up to line \(last.location.line) were read"), "\(diagnostic.message)")
+        // Every whole line before the cut, and not the cut one.
+        let whole = csv.utf8.prefix(cut).count { $0 == UInt8(ascii: "\n") } - 1  // the header is not a row
+        #expect(csv.utf8.prefix(cut).last != UInt8(ascii: "\n"), "the cut is inside a line")
+        #expect(rows.count == whole, "\(rows.count) rows, \(whole) whole lines before the cut")
+        #expect(rows.allSatisfy { $0.isValid })
+    }
+
     @Test(arguments: [true, false])
     func withoutItemsTheVerdictsAreTheSame(fileChecks: Bool) throws {
         let lib = try Library()
