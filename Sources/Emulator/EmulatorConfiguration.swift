@@ -4,7 +4,7 @@ import Foundation
 /// (rate limits, injected faults, credential and session lifetimes, the repeated-commit policy).
 public struct EmulatorConfiguration: Sendable, Codable {
     /// What a second CommitUpload of one session key gets (protocol notes §3.3: undocumented).
-    public enum CommitPolicy: String, Sendable, Codable {
+    public enum CommitPolicy: String, Sendable, Codable, CaseIterable {
         /// The same FileId, MediaUrl and CoverUrl again.
         case idempotent
         /// `InvalidParameterValue.VodSessionKey`.

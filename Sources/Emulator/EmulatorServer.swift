@@ -138,7 +138,12 @@ public struct EmulatorResponder: HTTPResponder {
             guard let knobs = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
                 return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "expected a JSON object of knobs\n")))
             }
-            let apply = Knobs(knobs)
+            let apply: Knobs
+            switch Knobs.parse(knobs) {
+            case .success(let parsed): apply = parsed
+            case .failure(let error):
+                return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: error.message + "\n")))
+            }
             await store.update { apply.apply(to: &$0) }
             var shown = await store.configuration
             shown.secretKey = "<redacted>"
@@ -168,32 +173,82 @@ public struct EmulatorContext: RequestContext {
     }
 }
 
-/// The settable knobs of the admin API (`PUT /_emulator/config` with a JSON object).
+/// The settable knobs of the admin API (`PUT /_emulator/config` with a JSON object). Every key is
+/// checked before anything is applied: an unknown key, a value of the wrong type or out of its
+/// range is refused (400) with the knob's rule, and the configuration stays as it was.
 struct Knobs: Sendable {
-    var doubles: [String: Double] = [:]
-    var strings: [String: String] = [:]
+    /// A number knob: its range, and where it goes.
+    struct Number: Sendable {
+        let range: ClosedRange<Double>
+        let rule: String
+        let set: @Sendable (inout EmulatorConfiguration, Double) -> Void
+    }
 
-    init(_ object: [String: Any]) {
-        for (key, value) in object {
-            if let n = value as? NSNumber { doubles[key] = n.doubleValue }
-            if let s = value as? String { strings[key] = s }
+    static let numbers: [String: Number] = [
+        "actionRateLimit": Number(range: 0.001...1_000_000, rule: "requests a second per action, above 0") { $0.actionRateLimit = $1 },
+        "apiInternalErrorRate": Number(range: 0...1, rule: "a share from 0 to 1") { $0.apiInternalErrorRate = $1 },
+        "cosSlowDownRate": Number(range: 0...1, rule: "a share from 0 to 1") { $0.cosSlowDownRate = $1 },
+        "completeErrorRate": Number(range: 0...1, rule: "a share from 0 to 1") { $0.completeErrorRate = $1 },
+        "connectionResetRate": Number(range: 0...1, rule: "a share from 0 to 1") { $0.connectionResetRate = $1 },
+        "eventWaitSeconds": Number(range: 0...3600, rule: "seconds, 0 to 3600") { $0.eventWaitSeconds = $1 },
+        "processingDelaySeconds": Number(range: 0...86_400, rule: "seconds, 0 to 86400") { $0.processingDelaySeconds = $1 },
+        "eventLeaseSeconds": Number(range: 0...86_400, rule: "seconds, 0 to 86400") { $0.eventLeaseSeconds = $1 },
+        "latencyMilliseconds": Number(range: 0...60_000, rule: "milliseconds, 0 to 60000") { $0.latencyMilliseconds = Int($1) },
+        "credentialLifetime": Number(range: 1...31_536_000, rule: "seconds, 1 to a year") { $0.credentialLifetime = Int64($1) },
+        "sessionLifetime": Number(range: 1...31_536_000, rule: "seconds, 1 to a year") { $0.sessionLifetime = Int64($1) },
+        "maximumSkew": Number(range: 0...31_536_000, rule: "seconds, 0 to a year") { $0.maximumSkew = Int64($1) },
+    ]
+
+    private let changes: [@Sendable (inout EmulatorConfiguration) -> Void]
+
+    /// The knobs of `object`, or why they cannot be taken (every problem, for the 400 answer).
+    static func parse(_ object: [String: Any]) -> Result<Knobs, KnobError> {
+        var changes: [@Sendable (inout EmulatorConfiguration) -> Void] = []
+        var problems: [String] = []
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            if key == "commitPolicy" {
+                let policies = EmulatorConfiguration.CommitPolicy.allCases.map(\.rawValue)
+                guard let text = value as? String, let policy = EmulatorConfiguration.CommitPolicy(rawValue: text) else {
+                    problems.append("commitPolicy must be one of \(policies.joined(separator: ", "))")
+                    continue
+                }
+                changes.append { $0.commitPolicy = policy }
+            } else if let knob = numbers[key] {
+                // A JSON true/false is an NSNumber too: only numbers are numbers here.
+                guard let number = value as? NSNumber, !"\(type(of: value))".contains("Boolean"),
+                    knob.range.contains(number.doubleValue)
+                else {
+                    problems.append("\(key) must be \(knob.rule), not \(value)")
+                    continue
+                }
+                let v = number.doubleValue
+                changes.append { knob.set(&$0, v) }
+            } else {
+                problems.append("\(key) is not a knob")
+            }
         }
+        guard problems.isEmpty else {
+            let known = (Array(numbers.keys) + ["commitPolicy"]).sorted().joined(separator: ", ")
+            return .failure(KnobError(message: problems.joined(separator: "; ") + " (the knobs: \(known)); nothing was changed"))
+        }
+        return .success(Knobs(changes: changes))
     }
 
     func apply(to c: inout EmulatorConfiguration) {
-        if let v = doubles["actionRateLimit"] { c.actionRateLimit = v }
-        if let v = doubles["apiInternalErrorRate"] { c.apiInternalErrorRate = v }
-        if let v = doubles["cosSlowDownRate"] { c.cosSlowDownRate = v }
-        if let v = doubles["completeErrorRate"] { c.completeErrorRate = v }
-        if let v = doubles["connectionResetRate"] { c.connectionResetRate = v }
-        if let v = doubles["eventWaitSeconds"] { c.eventWaitSeconds = v }
-        if let v = doubles["processingDelaySeconds"] { c.processingDelaySeconds = v }
-        if let v = doubles["eventLeaseSeconds"] { c.eventLeaseSeconds = v }
-        if let v = doubles["latencyMilliseconds"] { c.latencyMilliseconds = Int(v) }
-        if let v = doubles["credentialLifetime"] { c.credentialLifetime = Int64(v) }
-        if let v = doubles["sessionLifetime"] { c.sessionLifetime = Int64(v) }
-        if let v = doubles["maximumSkew"] { c.maximumSkew = Int64(v) }
-        if let v = strings["commitPolicy"], let p = EmulatorConfiguration.CommitPolicy(rawValue: v) { c.commitPolicy = p }
+        for change in changes { change(&c) }
+    }
+}
+
+struct KnobError: Error {
+    let message: String
+}
+
+extension EmulatorConfiguration {
+    /// The rule `value` breaks for the number knob `key` (`"a share from 0 to 1"`), or nil when it
+    /// keeps it: the emulator's flags are checked by the admin API's own table.
+    public static func knobRule(_ key: String, brokenBy value: Double) -> String? {
+        guard let knob = Knobs.numbers[key] else { return "no such knob" }
+        return knob.range.contains(value) ? nil : knob.rule
     }
 }
 

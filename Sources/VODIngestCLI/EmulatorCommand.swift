@@ -85,7 +85,14 @@ struct EmulatorCommand: AsyncParsableCommand, LoggingCommand {
         where !(0...1).contains(v) {
             throw ValidationError("\(name) is a fraction between 0 and 1")
         }
-        guard processingDelay >= 0 else { throw ValidationError("--processing-delay is seconds, 0 or more") }
+        for (name, key, v) in [
+            ("--rate-limit", "actionRateLimit", rateLimit), ("--latency", "latencyMilliseconds", Double(latency)),
+            ("--credential-lifetime", "credentialLifetime", Double(credentialLifetime)),
+            ("--session-lifetime", "sessionLifetime", Double(sessionLifetime)), ("--event-wait", "eventWaitSeconds", eventWait),
+            ("--processing-delay", "processingDelaySeconds", processingDelay),
+        ] {
+            if let rule = EmulatorConfiguration.knobRule(key, brokenBy: v) { throw ValidationError("\(name) is \(rule)") }
+        }
         if secretKey != nil {
             StandardError.say("warning: a secret on the command line shows in the process list; prefer EMULATOR_SECRET_KEY")
         }

@@ -240,8 +240,14 @@ enum Platforms {
             return "\(flag) is for the cloud; --provider \(choice.name) uploads into the embedded emulator, which has one region "
                 + "(use --provider \(choice.platform.name) \(flag) ... for a standalone `vodingest emulator` or the cloud)"
         }
-        for url in [common.endpoint, tencent.cosEndpoint, aliyun.ossEndpoint].compactMap({ $0 }) where URL(string: url)?.host == nil {
-            return "'\(url)' is not a URL such as \(choice.platform.defaultEndpoint(nil))"
+        for url in [common.endpoint, tencent.cosEndpoint, aliyun.ossEndpoint].compactMap({ $0 }) {
+            guard let parsed = URL(string: url), parsed.host != nil else {
+                return "'\(url)' is not a URL such as \(choice.platform.defaultEndpoint(nil))"
+            }
+            guard let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+                return
+                    "'\(url)' is not an http:// or https:// URL; the platforms' APIs are HTTP (e.g. \(choice.platform.defaultEndpoint(nil)))"
+            }
         }
         return nil
     }

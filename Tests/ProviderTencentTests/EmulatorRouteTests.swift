@@ -198,6 +198,18 @@ struct EmulatorRouteTests {
             #expect(!shown.body.contains(endpoint.secretKey))
             let bad = try await Self.send(endpoint.url + "/_emulator/config", method: .PUT, body: Array("[1]".utf8))
             #expect(bad.status == 400)
+            // Every key checked before any is applied: a typo, a wrong type, a value out of range
+            // (1e30 ms of latency used to trap the emulator converting it to Int).
+            for body in [
+                #"{"rateLimit":5}"#, #"{"latencyMilliseconds":1e30}"#, #"{"apiInternalErrorRate":5}"#, #"{"actionRateLimit":0}"#,
+                #"{"credentialLifetime":-10}"#, #"{"commitPolicy":"bogus"}"#, #"{"cosSlowDownRate":true}"#,
+                #"{"cosSlowDownRate":0.5,"eventLeaseSeconds":"long"}"#,
+            ] {
+                let refused = try await Self.send(endpoint.url + "/_emulator/config", method: .PUT, body: Array(body.utf8))
+                #expect(refused.status == 400 && refused.body.contains("nothing was changed"), "\(body): \(refused.body)")
+            }
+            let after = try await Self.send(endpoint.url + "/_emulator/config", method: .GET)
+            #expect(after.status == 200 && after.body.contains(#""cosSlowDownRate" : 0"#), "\(after.body)")
             #expect(try await Self.send(endpoint.url + "/nothing-here", method: .GET).status == 404)
         }
     }

@@ -159,10 +159,29 @@ struct CLITests {
         #expect(r.stdout.contains("3 rows: 3 valid"))  // the readable manifest was still checked
     }
 
+    /// An endpoint must be an http(s) URL with a host, refused before anything runs (before, `ftp://x`
+    /// was taken and every row then failed with a DNS error).
+    @Test(arguments: ["ftp://x", "notaurl", "http://a b", "file:///tmp/x"])
+    func anEndpointThatIsNotHTTPIsRefused(url: String) throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let tencent = try CLI.run(
+            ["ingest", "--provider", "tencent", "--cos-endpoint", url, "samples/good.csv", "--state-dir", lib.path],
+            environment: ["TENCENTCLOUD_SECRET_ID": "id", "TENCENTCLOUD_SECRET_KEY": "key"])
+        #expect(tencent.status == 64 && tencent.stderr.contains("'\(url)' is not"), "\(tencent.stderr)")
+        let aliyun = try CLI.run(
+            ["ingest", "--provider", "aliyun", "--endpoint", url, "samples/aliyun.csv", "--state-dir", lib.path],
+            environment: ["ALIBABA_CLOUD_ACCESS_KEY_ID": "id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret"])
+        #expect(aliyun.status == 64 && aliyun.stderr.contains("'\(url)' is not"), "\(aliyun.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: lib.path + "/journal.sqlite"), "nothing ran")
+    }
+
     @Test(arguments: [
         ["validate"], ["validate", "--provider", "nope", "x.csv"], ["validate", "--format", "yaml", "x.csv"],
         ["plan", "--part-size", "huge", "samples/good.csv"], ["plan", "--bandwidth", "fast", "samples/good.csv"],
         ["validate", "-", "-"], ["validate", "--checksums", "--no-file-checks", "x.csv"], ["frobnicate"],
+        ["emulator", "--rate-limit=0"], ["emulator", "--latency=-5"], ["emulator", "--credential-lifetime=0"],
+        ["emulator", "--event-wait=-1"],
     ])
     func usageErrorsExit64(arguments: [String]) throws {
         let r = try CLI.run(arguments)
