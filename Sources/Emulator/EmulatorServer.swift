@@ -194,8 +194,10 @@ struct Knobs: Sendable {
         "processingDelaySeconds": Number(range: 0...86_400, rule: "seconds, 0 to 86400") { $0.processingDelaySeconds = $1 },
         "eventLeaseSeconds": Number(range: 0...86_400, rule: "seconds, 0 to 86400") { $0.eventLeaseSeconds = $1 },
         "latencyMilliseconds": Number(range: 0...60_000, rule: "milliseconds, 0 to 60000") { $0.latencyMilliseconds = Int($1) },
-        "credentialLifetime": Number(range: 1...31_536_000, rule: "seconds, 1 to a year") { $0.credentialLifetime = Int64($1) },
-        "sessionLifetime": Number(range: 1...31_536_000, rule: "seconds, 1 to a year") { $0.sessionLifetime = Int64($1) },
+        "credentialLifetime": Number(range: 0...31_536_000, rule: "seconds, 0 (expired at once) to a year") {
+            $0.credentialLifetime = Int64($1)
+        },
+        "sessionLifetime": Number(range: 0...31_536_000, rule: "seconds, 0 (expired at once) to a year") { $0.sessionLifetime = Int64($1) },
         "maximumSkew": Number(range: 0...31_536_000, rule: "seconds, 0 to a year") { $0.maximumSkew = Int64($1) },
     ]
 
@@ -283,7 +285,7 @@ func fileBody(_ path: String, size: Int) -> ResponseBody {
 /// OSS returns it, COS does not need it).
 func receive(_ body: RequestBody, to path: String, crc: Bool = false) async throws -> (size: Int64, md5: [UInt8], crc64: UInt64?) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw HTTPError(.internalServerError, message: "cannot write \(path)") }
+    guard fd >= 0 else { throw storageFault(writing: path) }
     defer { close(fd) }
     var hasher = Insecure.MD5()
     var checksum = CRC64()
@@ -295,7 +297,7 @@ func receive(_ body: RequestBody, to path: String, crc: Bool = false) async thro
             var offset = 0
             while offset < raw.count {
                 let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n <= 0 { throw HTTPError(.internalServerError, message: "disk write failed") }
+                if n <= 0 { throw storageFault(writing: path) }
                 offset += n
             }
         }
@@ -304,21 +306,34 @@ func receive(_ body: RequestBody, to path: String, crc: Bool = false) async thro
     return (size, Array(hasher.finalize()), crc ? checksum.value : nil)
 }
 
+/// The store's own error (InternalError, 500, in the COS or OSS XML) when the emulator's data
+/// directory refuses a write: full, read-only or removed. It names the file and the system's
+/// reason, so that a client's report says where the trouble is.
+func storageFault(writing path: String, reading: Bool = false) -> COSHandler.Failure {
+    let reason = String(cString: strerror(errno))
+    let folder = ((path as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+    return COSHandler.Failure(
+        status: .internalServerError, code: "InternalError",
+        message:
+            "the emulator cannot \(reading ? "read" : "write") \(path) (\(reason)): its data directory \(folder) is full, "
+            + "read-only or gone. Free space there or give the emulator another --data-dir")
+}
+
 /// Joins the parts of a multipart upload into one new object file (Complete Multipart Upload),
 /// each appended in the kernel (copy_file_range): the bytes are not read or hashed again. Their
 /// CRC-64 is combined from the parts' (``combinedCRC(_:)``), the object's MD5 is worked out when a
 /// catalogue call first asks (``EmulatorStore/md5(stored:file:)``).
 func join(_ parts: [EmulatorDatabase.Part], into final: String) throws -> Int64 {
     let out = open(final, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard out >= 0 else { throw HTTPError(.internalServerError, message: "cannot write \(final)") }
+    guard out >= 0 else { throw storageFault(writing: final) }
     defer { close(out) }
     var size: Int64 = 0
     for part in parts {
         let input = open(part.path, O_RDONLY)
-        guard input >= 0 else { throw HTTPError(.internalServerError, message: "a part was lost") }
+        guard input >= 0 else { throw storageFault(writing: part.path, reading: true) }
         defer { close(input) }
         guard cfilecopy_append(input, out, part.size) == 0 else {
-            throw HTTPError(.internalServerError, message: "cannot write \(final)")
+            throw storageFault(writing: final)
         }
         size += part.size
     }

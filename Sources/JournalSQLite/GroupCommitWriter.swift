@@ -27,6 +27,10 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var thread: Thread?
     private var transactions = 0
     private var writes = 0
+    /// The journal file this writer has open (device, inode), to see it removed under the run.
+    private let identity: (device: UInt64, inode: UInt64)?
+    /// Once the journal was found removed, every later write fails with this (loop thread only).
+    private var removed: IngestError?
 
     /// Transactions and writes so far (for the benchmark).
     var counts: (transactions: Int, writes: Int) {
@@ -38,6 +42,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     init(database: DatabaseQueue, path: String) {
         self.database = database
         self.path = path
+        var info = stat()
+        identity = stat(path, &info) == 0 ? (UInt64(info.st_dev), UInt64(info.st_ino)) : nil
         let thread = Thread { [unowned self] in self.loop() }
         thread.name = "vodingest-journal"
         thread.qualityOfService = .userInitiated
@@ -110,6 +116,11 @@ final class GroupCommitWriter: @unchecked Sendable {
             transactions += 1
             writes += batch.count
             condition.unlock()
+            if let failure = removed ?? checkStillThere() {
+                removed = failure
+                for operation in batch { operation.fail(failure) }
+                continue
+            }
             var finishers: [@Sendable () -> Void] = []
             finishers.reserveCapacity(batch.count)
             do {
@@ -122,6 +133,47 @@ final class GroupCommitWriter: @unchecked Sendable {
                 let failure = JournalFailure.map(error, path: path)
                 for operation in batch { operation.fail(failure) }
             }
+        }
+    }
+}
+
+extension GroupCommitWriter {
+    /// Whether the journal file is still at its path; when its folder was removed (or moved), the
+    /// open database is written back there (SQLite's backup, from this connection, which still has
+    /// every page), and the run is told to stop: writing on into a file no folder holds would lose it.
+    fileprivate func checkStillThere() -> IngestError? {
+        guard let identity else { return nil }
+        var info = stat()
+        if stat(path, &info) == 0 {
+            if UInt64(info.st_dev) == identity.device && UInt64(info.st_ino) == identity.inode { return nil }
+            return IngestError(
+                code: "journal.removed",
+                message:
+                    "the journal \(path) was replaced by another file while the run went on; nothing more is written to it. "
+                    + "Put the state directory back as it was, then run the same command again; it resumes",
+                subject: path)
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        let stop = "The run stops here: run the same command again; it resumes from the journal."
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let copy = try DatabaseQueue(path: path)
+            try database.backup(to: copy)
+            try copy.close()
+            return IngestError(
+                code: "journal.removed",
+                message:
+                    "the state directory \(folder) was removed (or moved) while the run went on. The journal was written back to "
+                    + "\(path) from the open database, with everything done so far: nothing is lost. " + stop,
+                subject: path)
+        } catch {
+            return IngestError(
+                code: "journal.removed",
+                message:
+                    "the state directory \(folder) was removed (or moved) while the run went on, and the journal could not be "
+                    + "written back (\(error)): the items of this run are on the platform but not in a journal; "
+                    + "`vodingest audit --verify-remote` finds them. Make the folder writable, then run the same command again",
+                subject: path)
         }
     }
 }

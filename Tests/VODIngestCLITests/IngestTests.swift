@@ -16,9 +16,16 @@ final class StandaloneEmulator {
     let aliyunAccessKeyID: String
     let aliyunAccessKeySecret: String
 
-    init(dataDirectory: String, extra: [String] = []) throws {
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["emulator", "--port", "0", "--data-dir", dataDirectory] + extra
+    /// - Parameter fileSizeLimitKiB: `ulimit -f` for the emulator (its data directory "full").
+    init(dataDirectory: String, extra: [String] = [], fileSizeLimitKiB: Int? = nil) throws {
+        let arguments = ["emulator", "--port", "0", "--data-dir", dataDirectory] + extra
+        if let limit = fileSizeLimitKiB {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", "ulimit -f \(limit); exec \"$0\" \"$@\"", CLI.binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = arguments
+        }
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice

@@ -136,4 +136,98 @@ struct LocalFaultTests {
         let titles = media.compactMap { ($0["name"] ?? $0["title"]) as? String }
         #expect(titles.sorted() == names.sorted(), "every row once, nothing else: \(titles.sorted())")
     }
+
+    /// The state directory removed (`rm -rf`) while a run goes on: the journal is written back from
+    /// the open database, the run stops with exit 75 and says so, the report is written there, and
+    /// the same command finishes with every row on the platform once.
+    @Test func aStateDirectoryRemovedMidRunIsWrittenBackAndTheRunResumes() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
+        var csv = "id,path\n"
+        for i in 0..<8 {
+            try lib.write("m/f\(i).mp4", bytes: MediaBytes.mp4 + (0..<(300 * 1024)).map { UInt8(truncatingIfNeeded: $0 &+ i) })
+            csv += "f\(i),m/f\(i).mp4\n"
+        }
+        let manifest = try lib.write("f.csv", csv)
+        let state = lib.path + "/state"
+        let arguments = [
+            "ingest", "--provider", "tencent", "--endpoint", emulator.url, "--cos-endpoint", emulator.url, manifest, "--state-dir",
+            state,
+        ]
+        let environment = ["TENCENTCLOUD_SECRET_ID": emulator.secretID, "TENCENTCLOUD_SECRET_KEY": emulator.secretKey]
+        let run = try BackgroundRun(
+            arguments + ["--bandwidth", "300KiB/s", "--concurrency", "1"], environment: environment, directory: lib, name: "run")
+        #expect(
+            try eventually {
+                try CLI.run(["report", "--state-dir", state]).stdout.contains(",committed,")
+            }, "\(run.output)")
+        try FileManager.default.removeItem(atPath: state)
+        #expect(run.wait() == 75, "\(run.output)")
+        #expect(run.output.contains("was removed (or moved) while the run went on. The journal was written back"), "\(run.output)")
+        #expect(run.output.contains("[journal.removed]") && run.output.contains("The report as far as the journal goes"))
+        #expect(
+            FileManager.default.fileExists(atPath: state + "/journal.sqlite")
+                && FileManager.default.fileExists(atPath: state + "/report.csv"))
+        let kept = try reportRows(state).filter { $0["status"] == "committed" }.count
+        #expect(kept >= 1 && kept < 8, "the journal written back keeps the rows committed before the removal: \(kept)")
+
+        let again = try CLI.run(arguments, environment: environment)
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        #expect(again.stdout.contains("\(kept) already committed"), "\(again.stdout)")
+        let media = try #require(try await emulator.get("/_emulator/media") as? [[String: Any]])
+        #expect(media.count == 8 && Set(media.compactMap { $0["sourceContext"] as? String }).count == 8, "every row once: \(media.count)")
+    }
+
+    /// The emulator's data directory "full" (its process may write files of 1 MiB at most): the row
+    /// whose object cannot be stored fails with the store's InternalError naming the folder and the
+    /// system's reason, the others are committed; with room again, the same command finishes it.
+    @Test func anEmulatorWhoseDataDirectoryIsFullSaysWhere() async throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        try lib.write("m/small.mp4", bytes: MediaBytes.mp4 + Array(repeating: 1, count: 100_000))
+        try lib.write("m/large.mp4", bytes: MediaBytes.mp4 + Array(repeating: 2, count: 2 << 20))
+        let manifest = try lib.write("f.csv", "id,path\nsmall,m/small.mp4\nlarge,m/large.mp4\n")
+        let state = lib.path + "/state"
+        let data = lib.path + "/emu"
+        var emulator: StandaloneEmulator? = try StandaloneEmulator(dataDirectory: data, fileSizeLimitKiB: 1024)
+        func ingest(_ emulator: StandaloneEmulator) throws -> CLI.Result {
+            try CLI.run(
+                [
+                    "ingest", "--provider", "tencent", "--endpoint", emulator.url, "--cos-endpoint", emulator.url, manifest, "--state-dir",
+                    state,
+                ],
+                environment: ["TENCENTCLOUD_SECRET_ID": emulator.secretID, "TENCENTCLOUD_SECRET_KEY": emulator.secretKey])
+        }
+        let full = try ingest(try #require(emulator))
+        #expect(full.status == 75, "\(full.stdout)\(full.stderr)")
+        let rows = Dictionary(uniqueKeysWithValues: try reportRows(state).map { ($0["id"] ?? "", $0) })
+        #expect(rows["small"]?["status"] == "committed")
+        let message = rows["large"]?["error_message"] ?? ""
+        #expect(rows["large"]?["status"] == "failed" && rows["large"]?["error_code"] == "InternalError", "\(rows["large"] ?? [:])")
+        #expect(message.contains("the emulator cannot write \(data)/incoming/") && message.contains("File too large"), "\(message)")
+        #expect(message.contains("its data directory \(data) is full, read-only or gone"), "\(message)")
+
+        emulator = nil  // stopped; the same data with room again
+        let roomy = try StandaloneEmulator(dataDirectory: data)
+        let again = try ingest(roomy)
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        let media = try #require(try await roomy.get("/_emulator/media") as? [[String: Any]])
+        #expect(media.count == 2, "\(media.count)")
+    }
+
+    /// The tool writes nothing to the temporary folder: a TMPDIR that does not exist changes nothing.
+    @Test func aTemporaryFolderThatCannotBeUsedDoesNotMatter() throws {
+        let lib = try TemporaryDirectory()
+        defer { lib.remove() }
+        for provider in ["local", "local-aliyun"] {
+            let r = try CLI.run(
+                [
+                    "ingest", "--provider", provider, provider == "local" ? "samples/good.csv" : "samples/aliyun.csv", "--state-dir",
+                    lib.path + "/" + provider,
+                ],
+                environment: ["TMPDIR": "/nonexistent/tmp"])
+            #expect(r.status == 0, "\(provider): \(r.stdout)\(r.stderr)")
+        }
+    }
 }
