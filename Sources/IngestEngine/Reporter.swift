@@ -322,10 +322,14 @@ public final class ReportOutput {
 
     /// Creates (or truncates) `path`.
     public convenience init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
             throw IngestError(
-                code: "report.unwritable", message: "cannot write \(path); check the folder exists and can be written", subject: path)
+                code: "report.unwritable", message: "cannot write \(path) (\(reason)); check the folder exists and can be written",
+                subject: path)
         }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         self.init(handle: handle, closes: true)
     }
 

@@ -374,7 +374,12 @@ struct IngestCommand: AsyncParsableCommand, ConfigurableCommand {
         } catch let error as IngestError where error.code.hasPrefix("journal.") {
             try await Self.journalFailed(error, journal: journal, manifestPaths: fingerprints.map(\.path), stateDir: stateDir, sink: sink)
         } catch let error as IngestError {
-            await sink.message("error: \(error.message)")
+            await sink.message("error: \(error.message) [\(error.code)]")
+            if error.code == "report.unwritable" {
+                await sink.message(
+                    "The journal keeps every row's outcome: once \(stateDir) can be written, "
+                        + "`vodingest report --state-dir \(stateDir)` writes the report (or run the same command again).")
+            }
             throw ExitStatus.internalError.exitCode
         }
         run.pending = report.counts["pending"] ?? 0

@@ -40,15 +40,15 @@ struct AliyunCLITests {
         let arguments = [
             "ingest", "--provider", provider, "--concurrency", "2", "--bandwidth", "2MiB/s", "--grace", "0", manifest, "--state-dir", state,
         ]
-        func committed() throws -> Int {
-            try CLI.run(["report", "--state-dir", state]).stdout.split(separator: "\n").count { $0.contains(",committed,") }
+        func committed() async throws -> Int {
+            try await CLI.run(["report", "--state-dir", state]).stdout.split(separator: "\n").count { $0.contains(",committed,") }
         }
         let run = try BackgroundRun(arguments, environment: [:], directory: lib, name: "a")
-        #expect(try eventually { try committed() >= 1 }, "\(run.output)")
+        #expect(try await eventually { try await committed() >= 1 }, "\(run.output)")
         kill(run.process.processIdentifier, SIGTERM)
-        #expect(run.wait() == 143, "\(run.output)")
-        #expect(try committed() < 6, "the signal was ignored: every row was committed")
-        let again = try CLI.run(["ingest", "--provider", provider, manifest, "--state-dir", state])
+        #expect(await run.wait() == 143, "\(run.output)")
+        await #expect(try committed() < 6, "the signal was ignored: every row was committed")
+        let again = try await CLI.run(["ingest", "--provider", provider, manifest, "--state-dir", state])
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
         // Exactly once, from the platform's own listing (the state directory's emulator data).
         let emulator = try StandaloneEmulator(dataDirectory: state + "/emulator")
@@ -68,7 +68,7 @@ struct AliyunCLITests {
         let small = try library(lib, count: 10, size: 40_000, covers: true, prefix: "s")
         let big = try library(lib, count: 2, size: (5 << 19) + 7, prefix: "b")
         let state = lib.path + "/state"
-        let r = try emulator.ingestAliyun([small, big, "--part-size", "1MiB", "--state-dir", state])
+        let r = try await emulator.ingestAliyun([small, big, "--part-size", "1MiB", "--state-dir", state])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let rows = try reportRows(state)
         #expect(rows.count == 12 && rows.allSatisfy { $0["status"] == "committed" && $0["platform_status"] == "Normal" }, "\(rows)")
@@ -96,7 +96,7 @@ struct AliyunCLITests {
             byAction["CreateUploadImage"] ?? 0 >= 5 && byAction["CreateUploadVideo"] ?? 0 >= 12 && byAction["GetMezzanineInfo"] ?? 0 >= 12)
         #expect((counts["retries"] as? Int ?? 0) >= 1)
         // The audit agrees, against the platform too.
-        let audit = try CLI.run(
+        let audit = try await CLI.run(
             [
                 "audit", small, big, "--report", state + "/report.csv", "--verify-remote", "--provider", "aliyun", "--endpoint",
                 emulator.url,
@@ -114,7 +114,7 @@ struct AliyunCLITests {
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
         let manifest = try library(lib, count: 2, size: 5000, prefix: "o")
         let location = "outin-7a3f9c2e5b1d4e8fa6c0b9d2e4f1a3c5.oss-cn-shanghai.aliyuncs.com"
-        let r = try emulator.ingestAliyun([
+        let r = try await emulator.ingestAliyun([
             manifest, "--workflow-id", "wf-7", "--app-id", "app-2", "--procedure", "tg-1", "--storage-region", location, "--class-id", "77",
             "--state-dir", lib.path + "/state",
         ])
@@ -127,7 +127,9 @@ struct AliyunCLITests {
             #expect((video["cateID"] as? NSNumber)?.intValue == 77)
         }
         // OSS requests go to --oss-endpoint: nothing listens there, so the bytes cannot be sent.
-        let elsewhere = try emulator.ingestAliyun([manifest, "--oss-endpoint", "http://127.0.0.1:1", "--state-dir", lib.path + "/state2"])
+        let elsewhere = try await emulator.ingestAliyun([
+            manifest, "--oss-endpoint", "http://127.0.0.1:1", "--state-dir", lib.path + "/state2",
+        ])
         #expect(elsewhere.status == 75 && elsewhere.stdout.contains("network.connection"), "\(elsewhere.stdout)")
     }
 
@@ -140,7 +142,7 @@ struct AliyunCLITests {
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--credential-lifetime", "125"])
         let manifest = try library(lib, count: 1, size: (2 << 20) + 11, prefix: "r")
         let state = lib.path + "/state"
-        let r = try emulator.ingestAliyun([
+        let r = try await emulator.ingestAliyun([
             manifest, "--part-size", "1MiB", "--part-concurrency", "1", "--bandwidth", "256KiB/s", "--state-dir", state,
         ])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -165,42 +167,42 @@ struct AliyunCLITests {
         defer { lib.remove() }
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--credential-lifetime", "5"])
         let manifest = try library(lib, count: 1, size: 1 << 20, prefix: "t")
-        let r = try emulator.ingest([manifest, "--bandwidth", "100KiB/s", "--state-dir", lib.path + "/state"])
+        let r = try await emulator.ingest([manifest, "--bandwidth", "100KiB/s", "--state-dir", lib.path + "/state"])
         #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("transfer.outlives-credentials") && r.stdout.contains("nothing was sent"), "\(r.stdout)")
         let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
         #expect(counters["bytesReceived"] as? Int == 0)
         // The plan names it at the documented 30-minute lifetime: 1 MiB at 100 B/s each takes hours.
-        let plan = try CLI.run(["plan", manifest, "--bandwidth", "800B/s", "--concurrency", "8"])
+        let plan = try await CLI.run(["plan", manifest, "--bandwidth", "800B/s", "--concurrency", "8"])
         #expect(plan.stdout.contains("at risk") && plan.stdout.contains("t0.mp4"), "\(plan.stdout)")
-        let alibaba = try CLI.run(["plan", "--provider", "aliyun", manifest, "--bandwidth", "800B/s", "--concurrency", "8"])
+        let alibaba = try await CLI.run(["plan", "--provider", "aliyun", manifest, "--bandwidth", "800B/s", "--concurrency", "8"])
         #expect(!alibaba.stdout.contains("at risk"), "Alibaba refreshes in place: \(alibaba.stdout)")
     }
 
     /// The Alibaba sample is valid for Alibaba, and Tencent says why not for Tencent; the Tencent
     /// samples say why not for Alibaba.
-    @Test func samplesAreValidForTheirPlatform() throws {
-        #expect(try CLI.run(["validate", "--provider", "aliyun", "samples/aliyun.csv"]).status == 0)
-        #expect(try CLI.run(["validate", "--provider", "local-aliyun", "samples/aliyun.csv"]).status == 0)
-        let tencent = try CLI.run(["validate", "--provider", "tencent", "samples/aliyun.csv"])
+    @Test func samplesAreValidForTheirPlatform() async throws {
+        #expect(try await CLI.run(["validate", "--provider", "aliyun", "samples/aliyun.csv"]).status == 0)
+        #expect(try await CLI.run(["validate", "--provider", "local-aliyun", "samples/aliyun.csv"]).status == 0)
+        let tencent = try await CLI.run(["validate", "--provider", "tencent", "samples/aliyun.csv"])
         let tencentText = tencent.stdout + tencent.stderr
         #expect(tencent.status == 65 && tencentText.contains("storage_region") && tencentText.contains("ap-chongqing"), "\(tencentText)")
-        let alibaba = try CLI.run(["validate", "--provider", "aliyun", "samples/good.csv", "samples/good.xml"])
+        let alibaba = try await CLI.run(["validate", "--provider", "aliyun", "samples/good.csv", "samples/good.xml"])
         let alibabaText = alibaba.stdout + alibaba.stderr
         #expect(
             alibaba.status == 65 && alibabaText.contains("field.unsupported") && alibabaText.contains("StorageLocation"), "\(alibabaText)")
     }
 
-    @Test func flagsOfAnotherPlatformAreRefused() throws {
-        let tencentFlag = try CLI.run(["ingest", "--provider", "local-aliyun", "--sub-app-id", "5", "samples/aliyun.csv"])
+    @Test func flagsOfAnotherPlatformAreRefused() async throws {
+        let tencentFlag = try await CLI.run(["ingest", "--provider", "local-aliyun", "--sub-app-id", "5", "samples/aliyun.csv"])
         #expect(tencentFlag.status == 64 && tencentFlag.stderr.contains("--sub-app-id is not an option of Alibaba Cloud ApsaraVideo VOD"))
-        let aliyunFlag = try CLI.run(["ingest", "--provider", "local", "--workflow-id", "w", "samples/good.csv"])
+        let aliyunFlag = try await CLI.run(["ingest", "--provider", "local", "--workflow-id", "w", "samples/good.csv"])
         #expect(aliyunFlag.status == 64 && aliyunFlag.stderr.contains("--workflow-id is not an option of Tencent Cloud VOD"))
         for flag in ["--endpoint", "--region"] {
-            let cloudOnly = try CLI.run(["ingest", "--provider", "local-aliyun", flag, "cn-beijing", "samples/aliyun.csv"])
+            let cloudOnly = try await CLI.run(["ingest", "--provider", "local-aliyun", flag, "cn-beijing", "samples/aliyun.csv"])
             #expect(cloudOnly.status == 64 && cloudOnly.stderr.contains("\(flag) is for the cloud"), "\(cloudOnly.stderr)")
         }
-        let noKeys = try CLI.run(
+        let noKeys = try await CLI.run(
             ["ingest", "--provider", "aliyun", "samples/aliyun.csv"], environment: ["ALIBABA_CLOUD_ACCESS_KEY_ID": ""])
         #expect(noKeys.status == 64 && noKeys.stderr.contains("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
     }

@@ -44,6 +44,16 @@ struct CLI {
         var stderr: String
     }
 
+    /// ``run(_:stdin:cwd:environment:executable:)`` from an async test: the child is waited for on
+    /// a thread of its own. Swift Testing runs tests on the cooperative pool (two threads on a
+    /// 2-core machine), which the in-process emulators of other tests also need: a test blocked
+    /// there for the seconds of a child's run starved them (their calls timed out under CI load).
+    static func run(
+        _ arguments: [String], stdin: String? = nil, cwd: String = root, environment: [String: String] = [:], executable: String? = nil
+    ) async throws -> Result {
+        try await offPool { try run(arguments, stdin: stdin, cwd: cwd, environment: environment, executable: executable) as Result }
+    }
+
     /// - Parameter executable: another program than `vodingest` (a shell that sets a limit first);
     ///   `arguments` then start with its own name, which is dropped.
     static func run(
@@ -86,14 +96,14 @@ struct CLITests {
         #expect(FileManager.default.isExecutableFile(atPath: CLI.binary), "build first: swift build")
     }
 
-    @Test func goodSamplesExitZero() throws {
-        let r = try CLI.run(["validate", "samples/good.csv", "samples/good.xml"])
+    @Test func goodSamplesExitZero() async throws {
+        let r = try await CLI.run(["validate", "samples/good.csv", "samples/good.xml"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("6 rows: 6 valid, 0 invalid"))
     }
 
-    @Test func problemsManifestExits65WithEveryCode() throws {
-        let r = try CLI.run(["validate", "--checksums", "--format", "json", "samples/problems.csv"])
+    @Test func problemsManifestExits65WithEveryCode() async throws {
+        let r = try await CLI.run(["validate", "--checksums", "--format", "json", "samples/problems.csv"])
         #expect(r.status == 65)
         let doc = try CLI.json(r.stdout)
         let diagnostics = try #require(doc["diagnostics"] as? [[String: Any]])
@@ -119,8 +129,8 @@ struct CLITests {
         #expect(html["id"] as? String == "html")
     }
 
-    @Test func textOutputGroupsByManifestAndLine() throws {
-        let r = try CLI.run(["validate", "samples/problems.csv", "samples/good.csv"])
+    @Test func textOutputGroupsByManifestAndLine() async throws {
+        let r = try await CLI.run(["validate", "samples/problems.csv", "samples/good.csv"])
         #expect(r.status == 65)
         #expect(r.stdout.hasPrefix("samples/problems.csv\n"))
         #expect(r.stdout.contains("  line 8 (id missing):\n    error   path.missing"))
@@ -129,31 +139,31 @@ struct CLITests {
 
     /// Exit 70: the run cannot finish its own work (here summary.json cannot be written); the
     /// message says what, and that the journal has everything (the next run writes it).
-    @Test func aStateDirectoryWhoseSummaryCannotBeWrittenIsAnInternalError() throws {
+    @Test func aStateDirectoryWhoseSummaryCannotBeWrittenIsAnInternalError() async throws {
         let state = try TemporaryDirectory()
         defer { state.remove() }
         try FileManager.default.createDirectory(atPath: state.path + "/summary.json", withIntermediateDirectories: true)
-        let r = try CLI.run(["ingest", "samples/good.csv", "--state-dir", state.path])
+        let r = try await CLI.run(["ingest", "samples/good.csv", "--state-dir", state.path])
         #expect(r.status == 70, "\(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains("internal error: cannot write \(state.path)/summary.json") && r.stderr.contains("[report.unwritable]"))
         #expect(r.stderr.contains("the journal keeps everything") && r.stderr.components(separatedBy: "internal error").count == 2)
         // Nothing was lost: with the folder out of the way, the same command finishes with every row committed already.
         try FileManager.default.removeItem(atPath: state.path + "/summary.json")
-        let again = try CLI.run(["ingest", "samples/good.csv", "--state-dir", state.path])
+        let again = try await CLI.run(["ingest", "samples/good.csv", "--state-dir", state.path])
         #expect(again.status == 0 && again.stdout.contains("0 committed, 3 already committed"), "\(again.stdout)\(again.stderr)")
     }
 
-    @Test func anEmulatorOnAPortInUseIsAUsageErrorThatSaysSo() throws {
+    @Test func anEmulatorOnAPortInUseIsAUsageErrorThatSaysSo() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let first = try StandaloneEmulator(dataDirectory: dir.path + "/a")
         let port = try #require(first.url.split(separator: ":").last.map(String.init))
-        let r = try CLI.run(["emulator", "--port", port, "--data-dir", dir.path + "/b"])
+        let r = try await CLI.run(["emulator", "--port", port, "--data-dir", dir.path + "/b"])
         #expect(r.status == 64 && r.stderr.contains("cannot listen on 127.0.0.1:\(port)") && r.stderr.contains("--port"), "\(r.stderr)")
     }
 
-    @Test func unreadableManifestExits66() throws {
-        let r = try CLI.run(["validate", "samples/good.csv", "no/such/manifest.csv"])
+    @Test func unreadableManifestExits66() async throws {
+        let r = try await CLI.run(["validate", "samples/good.csv", "no/such/manifest.csv"])
         #expect(r.status == 66)
         #expect(r.stdout.contains("manifest.unreadable"))
         #expect(r.stdout.contains("3 rows: 3 valid"))  // the readable manifest was still checked
@@ -162,14 +172,14 @@ struct CLITests {
     /// An endpoint must be an http(s) URL with a host, refused before anything runs (before, `ftp://x`
     /// was taken and every row then failed with a DNS error).
     @Test(arguments: ["ftp://x", "notaurl", "http://a b", "file:///tmp/x"])
-    func anEndpointThatIsNotHTTPIsRefused(url: String) throws {
+    func anEndpointThatIsNotHTTPIsRefused(url: String) async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
-        let tencent = try CLI.run(
+        let tencent = try await CLI.run(
             ["ingest", "--provider", "tencent", "--cos-endpoint", url, "samples/good.csv", "--state-dir", lib.path],
             environment: ["TENCENTCLOUD_SECRET_ID": "id", "TENCENTCLOUD_SECRET_KEY": "key"])
         #expect(tencent.status == 64 && tencent.stderr.contains("'\(url)' is not"), "\(tencent.stderr)")
-        let aliyun = try CLI.run(
+        let aliyun = try await CLI.run(
             ["ingest", "--provider", "aliyun", "--endpoint", url, "samples/aliyun.csv", "--state-dir", lib.path],
             environment: ["ALIBABA_CLOUD_ACCESS_KEY_ID": "id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret"])
         #expect(aliyun.status == 64 && aliyun.stderr.contains("'\(url)' is not"), "\(aliyun.stderr)")
@@ -189,23 +199,23 @@ struct CLITests {
         #expect(!r.stderr.isEmpty)
     }
 
-    @Test func standardInputWithRoot() throws {
+    @Test func standardInputWithRoot() async throws {
         let csv = "id,path\nfrom-stdin,media/ep1.mp4\n"
-        let r = try CLI.run(["validate", "--root", "samples", "--format", "json", "-"], stdin: csv)
+        let r = try await CLI.run(["validate", "--root", "samples", "--format", "json", "-"], stdin: csv)
         #expect(r.status == 0, "\(r.stdout)")
         let doc = try CLI.json(r.stdout)
         #expect(doc["manifests"] as? [String] == ["<stdin>"])
         #expect(doc["valid"] as? Int == 1)
     }
 
-    @Test func dtdManifestIsRefused() throws {
-        let r = try CLI.run(["validate", "samples/problems-dtd.xml"])
+    @Test func dtdManifestIsRefused() async throws {
+        let r = try await CLI.run(["validate", "samples/problems-dtd.xml"])
         #expect(r.status == 65)
         #expect(r.stdout.contains("DOCTYPE"))
     }
 
-    @Test func planJSON() throws {
-        let r = try CLI.run([
+    @Test func planJSON() async throws {
+        let r = try await CLI.run([
             "plan", "--format", "json", "--bandwidth", "10MB/s", "--api-rate", "50", "samples/good.csv", "samples/good.xml",
         ])
         #expect(r.status == 0, "\(r.stderr)")
@@ -228,10 +238,20 @@ struct CLITests {
         #expect(bytes == onDisk)
     }
 
-    @Test func planWithInvalidRowsLeavesThemOut() throws {
-        let r = try CLI.run(["plan", "samples/problems.csv"])
+    @Test func planWithInvalidRowsLeavesThemOut() async throws {
+        let r = try await CLI.run(["plan", "samples/problems.csv"])
         #expect(r.status == 65)
         #expect(r.stdout.contains("invalid left out"))
         #expect(r.stderr.contains("vodingest validate"))
+    }
+}
+
+/// Runs blocking work (a child process, a wait for one) on a thread of its own, off the
+/// cooperative pool (see ``CLI/run(_:stdin:cwd:environment:executable:)``).
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.stackSize = 1 << 20
+        thread.start()
     }
 }

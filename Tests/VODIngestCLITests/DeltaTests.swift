@@ -81,21 +81,21 @@ struct DeltaTests {
 
         deinit { lib.remove() }
 
-        func ingest(_ extra: [String] = []) throws -> CLI.Result {
-            try CLI.run(
+        func ingest(_ extra: [String] = []) async throws -> CLI.Result {
+            try await CLI.run(
                 ["ingest", manifest, "--state-dir", state] + path.platformArguments(emulator, storage: true) + extra,
                 environment: path.environment(emulator))
         }
 
-        func plan(_ extra: [String] = []) throws -> [String: Any] {
-            let r = try CLI.run(
+        func plan(_ extra: [String] = []) async throws -> [String: Any] {
+            let r = try await CLI.run(
                 ["plan", manifest, "--provider", path.aliyun ? "aliyun" : "tencent", "--state-dir", state, "--format", "json"] + extra)
             #expect(r.status == 0, "\(r.stderr)")
             return try #require(try CLI.json(r.stdout)["plan"] as? [String: Any])
         }
 
-        func audit() throws -> CLI.Result {
-            try CLI.run(
+        func audit() async throws -> CLI.Result {
+            try await CLI.run(
                 ["audit", manifest, "--report", state + "/report.csv", "--verify-remote", "--state-dir", state]
                     + path.platformArguments(emulator, storage: false), environment: path.environment(emulator))
         }
@@ -139,7 +139,7 @@ struct DeltaTests {
     @Test(arguments: Path.allCases)
     func aSecondDeliveryIsComparedWithWhatWasCommitted(path: Path) async throws {
         let setup = try Setup(path)
-        let first = try setup.ingest()
+        let first = try await setup.ingest()
         #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
         let before = try reportRows(setup.state)
         let id = Dictionary(uniqueKeysWithValues: before.map { ($0["id"]!, $0["file_id"]!) })
@@ -147,16 +147,16 @@ struct DeltaTests {
 
         try setup.deliverAgain()
         // The plan says what the delivery changed before anything moves.
-        let plan = try setup.plan()
+        let plan = try await setup.plan()
         let delta = try #require(plan["delta"] as? [String: Any])
         #expect(delta["unchanged"] as? Int == 1 && delta["updated"] as? Int == 1, "\(delta)")
         #expect(delta["changed"] as? Int == 2 && delta["toCheck"] as? Int == 1 && delta["new"] as? Int == 0, "\(delta)")
         #expect(plan["items"] as? Int == 0 && plan["apiCalls"] as? Int == 1, "one update call, nothing uploaded: \(plan)")
-        let replacing = try setup.plan(["--replace-changed", "--delete-replaced"])
+        let replacing = try await setup.plan(["--replace-changed", "--delete-replaced"])
         #expect(replacing["items"] as? Int == 2, "the two changed rows are uploaded anew: \(replacing)")
 
         // Without --replace-changed: the metadata is updated in place, the changed rows reported (65).
-        let second = try setup.ingest()
+        let second = try await setup.ingest()
         #expect(second.status == 65, "\(second.stdout)\(second.stderr)")
         #expect(second.stderr.contains("--replace-changed"), "\(second.stderr)")
         var rows = Dictionary(uniqueKeysWithValues: try reportRows(setup.state).map { ($0["id"]!, $0) })
@@ -178,7 +178,7 @@ struct DeltaTests {
         #expect(catalogue[id["keep"]!]?.title == "Keep" && catalogue[id["keep"]!]?.tags == ["a", "b"])
 
         // With --replace-changed --delete-replaced: the changed rows are new media, the old ones gone.
-        let third = try setup.ingest(["--replace-changed", "--delete-replaced"])
+        let third = try await setup.ingest(["--replace-changed", "--delete-replaced"])
         #expect(third.status == 0, "\(third.stdout)\(third.stderr)")
         rows = Dictionary(uniqueKeysWithValues: try reportRows(setup.state).map { ($0["id"]!, $0) })
         for name in ["file", "cover"] {
@@ -193,16 +193,16 @@ struct DeltaTests {
         for name in ["keep", "meta", "touch"] { #expect(rows[name]?["file_id"] == id[name]) }
 
         // The same delivery again is a no-op, and the report audits clean against the platform.
-        let fourth = try setup.ingest()
+        let fourth = try await setup.ingest()
         #expect(fourth.status == 0 && fourth.stdout.contains("0 committed, 5 already committed"), "\(fourth.stdout)\(fourth.stderr)")
-        let audit = try setup.audit()
+        let audit = try await setup.audit()
         #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
     }
 
-    @Test func deleteReplacedNeedsReplaceChanged() throws {
-        let r = try CLI.run(["ingest", "samples/good.csv", "--delete-replaced", "--state-dir", "/tmp/never"])
+    @Test func deleteReplacedNeedsReplaceChanged() async throws {
+        let r = try await CLI.run(["ingest", "samples/good.csv", "--delete-replaced", "--state-dir", "/tmp/never"])
         #expect(r.status == 64 && r.stderr.contains("--replace-changed"), "\(r.stderr)")
-        let plan = try CLI.run(["plan", "samples/good.csv", "--replace-changed"])
+        let plan = try await CLI.run(["plan", "samples/good.csv", "--replace-changed"])
         #expect(plan.status == 64 && plan.stderr.contains("--state-dir"), "\(plan.stderr)")
     }
 }

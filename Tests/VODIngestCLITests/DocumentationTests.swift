@@ -6,7 +6,7 @@ import Testing
 struct DocumentationTests {
     /// Every relative link of README.md and docs/*.md names a file or folder inside the repository
     /// (and an anchor of the same page names one of its headings).
-    @Test func everyLinkResolvesInsideTheRepository() throws {
+    @Test func everyLinkResolvesInsideTheRepository() async throws {
         let root = CLI.root
         let docs = try FileManager.default.contentsOfDirectory(atPath: root + "/docs").filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
         let pages = ["README.md"] + docs

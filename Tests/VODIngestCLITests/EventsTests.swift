@@ -29,14 +29,14 @@ struct EventsTests {
 
         deinit { lib.remove() }
 
-        func ingest(_ extra: [String]) throws -> CLI.Result {
-            try CLI.run(
+        func ingest(_ extra: [String]) async throws -> CLI.Result {
+            try await CLI.run(
                 ["ingest", manifest, "--state-dir", state] + path.platformArguments(emulator, storage: true) + extra,
                 environment: path.environment(emulator))
         }
 
-        func events(_ extra: [String] = []) throws -> CLI.Result {
-            try CLI.run(
+        func events(_ extra: [String] = []) async throws -> CLI.Result {
+            try await CLI.run(
                 ["events", "--state-dir", state] + path.platformArguments(emulator, storage: false) + extra,
                 environment: path.environment(emulator))
         }
@@ -58,9 +58,9 @@ struct EventsTests {
     }
 
     @Test(arguments: Path.allCases)
-    func waitEventsPutsTheProcessingStatusInTheReport(path: Path) throws {
+    func waitEventsPutsTheProcessingStatusInTheReport(path: Path) async throws {
         let setup = try Setup(path)
-        let r = try setup.ingest(["--wait-events", "--procedure", "QuickTranscode", "--events-timeout", "60"])
+        let r = try await setup.ingest(["--wait-events", "--procedure", "QuickTranscode", "--events-timeout", "60"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("events: 3 media awaited, 3 done (0 failed processing), 0 still awaited"), "\(r.stdout)")
         try setup.expectDone()
@@ -73,18 +73,18 @@ struct EventsTests {
     }
 
     @Test(arguments: Path.allCases)
-    func eventsLaterFinishesWhatATimeoutLeft(path: Path) throws {
+    func eventsLaterFinishesWhatATimeoutLeft(path: Path) async throws {
         let setup = try Setup(path)
         // No time to wait: every media still awaited, exit 75.
-        let first = try setup.ingest(["--wait-events", "--procedure", "QuickTranscode", "--events-timeout", "0"])
+        let first = try await setup.ingest(["--wait-events", "--procedure", "QuickTranscode", "--events-timeout", "0"])
         #expect(first.status == 75, "\(first.stdout)\(first.stderr)")
         #expect(first.stdout.contains("3 still awaited"), "\(first.stdout)")
         #expect(try reportRows(setup.state).allSatisfy { $0["procedure_status"] == "" })
-        let later = try setup.events(["--events-timeout", "60"])
+        let later = try await setup.events(["--events-timeout", "60"])
         #expect(later.status == 0, "\(later.stdout)\(later.stderr)")
         try setup.expectDone()
         // Nothing left to wait for: at once, exit 0.
-        let again = try setup.events()
+        let again = try await setup.events()
         #expect(again.status == 0 && again.stdout.contains("0 media awaited"), "\(again.stdout)")
     }
 
@@ -95,14 +95,14 @@ struct EventsTests {
         let emulator = try StandaloneEmulator(dataDirectory: dir.path + "/emu", extra: ["--processing-delay", "7.5"])
         let config = try #require(try await emulator.get("/_emulator/config") as? [String: Any])
         #expect((config["processingDelaySeconds"] as? NSNumber)?.doubleValue == 7.5, "\(config)")
-        let refused = try CLI.run(["emulator", "--processing-delay", "-1", "--data-dir", dir.path + "/x"])
+        let refused = try await CLI.run(["emulator", "--processing-delay", "-1", "--data-dir", dir.path + "/x"])
         #expect(refused.status == 64, "\(refused.stderr)")
     }
 
-    @Test func eventOptionsNeedWaitEvents() throws {
-        let r = try CLI.run(["ingest", "samples/good.csv", "--confirm-foreign", "--state-dir", "/tmp/never"])
+    @Test func eventOptionsNeedWaitEvents() async throws {
+        let r = try await CLI.run(["ingest", "samples/good.csv", "--confirm-foreign", "--state-dir", "/tmp/never"])
         #expect(r.status == 64 && r.stderr.contains("--wait-events"), "\(r.stderr)")
-        let none = try CLI.run(["events", "--state-dir", "/tmp/vodingest-no-such-state"])
+        let none = try await CLI.run(["events", "--state-dir", "/tmp/vodingest-no-such-state"])
         #expect(none.status == 66 && none.stderr.contains("has no journal"), "\(none.stderr)")
     }
 }

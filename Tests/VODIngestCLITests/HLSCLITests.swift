@@ -35,13 +35,13 @@ struct HLSCLITests {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let manifest = try Self.write(lib)
-        let plan = try CLI.run(["plan", manifest, "--format", "json", "--provider", path.aliyun ? "aliyun" : "tencent"])
+        let plan = try await CLI.run(["plan", manifest, "--format", "json", "--provider", path.aliyun ? "aliyun" : "tencent"])
         let planned = try #require(try CLI.json(plan.stdout)["plan"] as? [String: Any])
         #expect(planned["packageFiles"] as? Int == 6 && planned["simpleUploads"] as? Int == 7, "\(planned)")
 
         let state = lib.path + "/state"
         let emulator = path.embedded ? nil : try StandaloneEmulator(dataDirectory: lib.path + "/emu")
-        let r = try CLI.run(
+        let r = try await CLI.run(
             ["ingest", manifest, "--state-dir", state] + path.platformArguments(emulator, storage: true),
             environment: path.environment(emulator))
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -65,7 +65,7 @@ struct HLSCLITests {
 
     /// Two packages whose playlists are the same text (the usual `index.m3u8` naming `s0.ts`, `s1.ts`)
     /// but whose segments differ are two media, never a duplicate of each other.
-    @Test func packagesWithTheSamePlaylistAreNotDuplicates() throws {
+    @Test func packagesWithTheSamePlaylistAreNotDuplicates() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         for (show, seed) in [("a", 1), ("b", 2)] {
@@ -75,20 +75,20 @@ struct HLSCLITests {
         let first = try lib.write("first.csv", "id,path\na,a/index.m3u8\n")
         let second = try lib.write("second.csv", "id,path\nb,b/index.m3u8\n")
         let state = lib.path + "/state"
-        #expect(try CLI.run(["ingest", first, "--state-dir", state]).status == 0)
+        #expect(try await CLI.run(["ingest", first, "--state-dir", state]).status == 0)
         let firstID = try #require(try reportRows(state).first?["file_id"])
-        let r = try CLI.run(["ingest", second, "--state-dir", state])
+        let r = try await CLI.run(["ingest", second, "--state-dir", state])
         #expect(r.status == 0 && r.stdout.contains("1 committed, 0 already committed, 0 duplicates skipped"), "\(r.stdout)")
         let row = try #require(try reportRows(state).first)
         #expect(row["id"] == "b" && row["status"] == "committed" && row["file_id"] != firstID && row["duplicate_of"] == "", "\(row)")
     }
 
-    @Test func aPackageWithAMissingSegmentIsInvalidAndNothingIsSent() throws {
+    @Test func aPackageWithAMissingSegmentIsInvalidAndNothingIsSent() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let manifest = try Self.write(lib)
         try FileManager.default.removeItem(atPath: lib.path + "/show/lo/s1.ts")
-        let r = try CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state"])
+        let r = try await CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state"])
         #expect(r.status == 65 && r.stderr.contains("hls.segment-missing") && r.stderr.contains("lo/index.m3u8 names s1.ts"), "\(r.stderr)")
         #expect(try reportRows(lib.path + "/state").first?["status"] == "invalid")
     }

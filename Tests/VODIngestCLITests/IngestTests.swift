@@ -53,8 +53,8 @@ final class StandaloneEmulator {
     }
 
     /// `vodingest ingest --provider aliyun` against this emulator.
-    func ingestAliyun(_ arguments: [String], cwd: String = CLI.root) throws -> CLI.Result {
-        try CLI.run(["ingest", "--provider", "aliyun", "--endpoint", url] + arguments, cwd: cwd, environment: aliyunEnvironment)
+    func ingestAliyun(_ arguments: [String], cwd: String = CLI.root) async throws -> CLI.Result {
+        try await CLI.run(["ingest", "--provider", "aliyun", "--endpoint", url] + arguments, cwd: cwd, environment: aliyunEnvironment)
     }
 
     deinit {
@@ -68,8 +68,8 @@ final class StandaloneEmulator {
     }
 
     /// `vodingest ingest --provider tencent` against this emulator.
-    func ingest(_ arguments: [String], secretKey: String? = nil, cwd: String = CLI.root) throws -> CLI.Result {
-        try CLI.run(
+    func ingest(_ arguments: [String], secretKey: String? = nil, cwd: String = CLI.root) async throws -> CLI.Result {
+        try await CLI.run(
             ["ingest", "--provider", "tencent", "--endpoint", url, "--cos-endpoint", url] + arguments, cwd: cwd,
             environment: ["TENCENTCLOUD_SECRET_ID": secretID, "TENCENTCLOUD_SECRET_KEY": secretKey ?? self.secretKey])
     }
@@ -119,10 +119,10 @@ func reportRows(_ directory: String) throws -> [[String: String]] {
 
 @Suite("ingest end to end", .serialized)
 struct IngestTests {
-    @Test func samplesGoIntoTheEmbeddedEmulator() throws {
+    @Test func samplesGoIntoTheEmbeddedEmulator() async throws {
         let state = try TemporaryDirectory()
         defer { state.remove() }
-        let r = try CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state.path])
+        let r = try await CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state.path])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains("embedded emulator at http://127.0.0.1:"))
         let rows = try reportRows(state.path)
@@ -165,7 +165,7 @@ struct IngestTests {
             expected["Video \(i)"] = (size, md5Hex(bytes), cover)
         }
         let manifest = try lib.write("library.csv", csv)
-        let r = try emulator.ingest([manifest, "--state-dir", lib.path + "/state", "--part-size", "1MiB", "--concurrency", "6"])
+        let r = try await emulator.ingest([manifest, "--state-dir", lib.path + "/state", "--part-size", "1MiB", "--concurrency", "6"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let media = try #require(try await emulator.get("/_emulator/media") as? [[String: Any]])
         #expect(media.count == 24)
@@ -199,11 +199,11 @@ struct IngestTests {
         #expect(throttles >= slowDowns)
     }
 
-    @Test func aWrongSecretIsRefusedAndStopsTheRun() throws {
+    @Test func aWrongSecretIsRefusedAndStopsTheRun() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
-        let r = try emulator.ingest(
+        let r = try await emulator.ingest(
             ["samples/good.csv", "--state-dir", lib.path + "/state", "--concurrency", "1"], secretKey: "not-the-secret")
         #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
         let rows = try reportRows(lib.path + "/state")
@@ -212,15 +212,15 @@ struct IngestTests {
         #expect(!r.stdout.contains("not-the-secret") && !r.stderr.contains("not-the-secret"))
     }
 
-    @Test func invalidRowsAreReportedAndValidOnesAreCommitted() throws {
+    @Test func invalidRowsAreReportedAndValidOnesAreCommitted() async throws {
         let state = try TemporaryDirectory()
         defer { state.remove() }
-        let r = try CLI.run(["ingest", "samples/problems.csv", "--state-dir", state.path])
+        let r = try await CLI.run(["ingest", "samples/problems.csv", "--state-dir", state.path])
         // One valid row claims an MD5 its file does not have: it fails (75) instead of being committed.
         #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
         let rows = try reportRows(state.path)
         // The same verdicts as `validate` (without --checksums, as ingest ran).
-        let verdict = try CLI.json(CLI.run(["validate", "--format", "json", "samples/problems.csv"]).stdout)
+        let verdict = try await CLI.json(CLI.run(["validate", "--format", "json", "samples/problems.csv"]).stdout)
         let valid = try #require(verdict["valid"] as? Int)
         #expect(valid >= 1)
         #expect(rows.count == 20)
@@ -237,7 +237,7 @@ struct IngestTests {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--credential-lifetime", "0"])
-        let r = try emulator.ingest(["samples/good.csv", "--state-dir", lib.path + "/state"])
+        let r = try await emulator.ingest(["samples/good.csv", "--state-dir", lib.path + "/state"])
         #expect(r.status == 75, "\(r.stdout)\(r.stderr)")
         let rows = try reportRows(lib.path + "/state")
         #expect(rows.count == 3)
@@ -254,7 +254,7 @@ struct IngestTests {
 
     /// Nothing listening: items fail with the connection error, and the run stops once the first few
     /// all fail and none was committed, instead of trying every row.
-    @Test func anUnreachableEndpointStopsTheRun() throws {
+    @Test func anUnreachableEndpointStopsTheRun() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         var csv = "id,path\n"
@@ -263,7 +263,7 @@ struct IngestTests {
             csv += "u\(i),m/\(i).mp4\n"
         }
         let manifest = try lib.write("u.csv", csv)
-        let r = try CLI.run(
+        let r = try await CLI.run(
             [
                 "ingest", manifest, "--provider", "tencent", "--endpoint", "http://127.0.0.1:1", "--cos-endpoint", "http://127.0.0.1:1",
                 "--state-dir", lib.path + "/state", "--concurrency", "2",
@@ -279,7 +279,7 @@ struct IngestTests {
 
     /// `--bandwidth` caps the run: 6 MiB at 2 MiB/s cannot finish in under 2 s (one second's worth
     /// may go at once, the other 4 MiB take 2 s). Only a lower bound: a slow machine is never a failure.
-    @Test func theBandwidthCapHolds() throws {
+    @Test func theBandwidthCapHolds() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         var generator = SystemRandomNumberGenerator()
@@ -289,29 +289,29 @@ struct IngestTests {
             csv += "b\(i),m/\(i).mp4\n"
         }
         let manifest = try lib.write("b.csv", csv)
-        let r = try CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state", "--bandwidth", "2MiB/s", "--part-size", "1MiB"])
+        let r = try await CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state", "--bandwidth", "2MiB/s", "--part-size", "1MiB"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let summary = try CLI.json(String(contentsOfFile: lib.path + "/state/summary.json", encoding: .utf8))
         let seconds = try #require(summary["durationSeconds"] as? Double)
         #expect(seconds >= 1.9, "6 MiB went in \(seconds) s under a 2 MiB/s cap")
-        #expect(try CLI.run(["ingest", manifest, "--bandwidth", "fast"]).status == 64)
+        #expect(try await CLI.run(["ingest", manifest, "--bandwidth", "fast"]).status == 64)
     }
 
-    @Test func anUnusableEmulatorDataDirIsAUsageErrorThatSaysWhy() throws {
+    @Test func anUnusableEmulatorDataDirIsAUsageErrorThatSaysWhy() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let file = try lib.write("not-a-folder", "x")
-        let r = try CLI.run(["emulator", "--port", "0", "--data-dir", file + "/emu"])
+        let r = try await CLI.run(["emulator", "--port", "0", "--data-dir", file + "/emu"])
         #expect(r.status == 64)
         #expect(r.stderr.contains("cannot create the folder \(file)"))
         #expect(r.stderr.contains("Not a directory"))
     }
 
-    @Test func anUnusableStateDirIsAUsageErrorThatSaysWhy() throws {
+    @Test func anUnusableStateDirIsAUsageErrorThatSaysWhy() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let file = try lib.write("not-a-folder", "x")
-        let r = try CLI.run(["ingest", "samples/good.csv", "--state-dir", file + "/state"])
+        let r = try await CLI.run(["ingest", "samples/good.csv", "--state-dir", file + "/state"])
         #expect(r.status == 64)
         #expect(r.stderr.contains("cannot create the state folder \(file)"))
         #expect(r.stderr.contains("Not a directory"))
@@ -346,23 +346,23 @@ struct ActionRateTests {
             let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
             return (counters["apiErrors"] as? [String: Int])?["RequestLimitExceeded"] ?? 0
         }
-        let matched = try emulator.ingest([try manifest("matched"), "--state-dir", lib.path + "/s1", "--action-rate", "*=2"])
+        let matched = try await emulator.ingest([try manifest("matched"), "--state-dir", lib.path + "/s1", "--action-rate", "*=2"])
         #expect(matched.status == 0, "\(matched.stdout)\(matched.stderr)")
         #expect(try await throttled() == 0)
-        let documented = try emulator.ingest([try manifest("documented"), "--state-dir", lib.path + "/s2"])
+        let documented = try await emulator.ingest([try manifest("documented"), "--state-dir", lib.path + "/s2"])
         #expect(documented.status == 0, "\(documented.stdout)\(documented.stderr)")
         #expect(try await throttled() > 0)
         #expect(try reportRows(lib.path + "/s2").allSatisfy { $0["status"] == "committed" })
     }
 
-    @Test func anActionThePlatformDoesNotHaveIsRefused() throws {
-        let r = try CLI.run(["ingest", "--action-rate", "CreateUploadVideo=5", "samples/good.csv"])
+    @Test func anActionThePlatformDoesNotHaveIsRefused() async throws {
+        let r = try await CLI.run(["ingest", "--action-rate", "CreateUploadVideo=5", "samples/good.csv"])
         #expect(r.status == 64)
         #expect(r.stderr.contains("makes no 'CreateUploadVideo' call") && r.stderr.contains("ApplyUpload"), "\(r.stderr)")
         // An action of the platform that an ingest never calls would be accepted and do nothing: refused.
-        let unused = try CLI.run(["ingest", "--action-rate", "DescribeMediaInfos=5", "samples/good.csv"])
+        let unused = try await CLI.run(["ingest", "--action-rate", "DescribeMediaInfos=5", "samples/good.csv"])
         #expect(unused.status == 64 && unused.stderr.contains("makes no 'DescribeMediaInfos' call"), "\(unused.stderr)")
-        let malformed = try CLI.run(["ingest", "--action-rate", "ApplyUpload", "samples/good.csv"])
+        let malformed = try await CLI.run(["ingest", "--action-rate", "ApplyUpload", "samples/good.csv"])
         #expect(malformed.status == 64 && malformed.stderr.contains("ACTION=RATE"), "\(malformed.stderr)")
     }
 }
@@ -398,7 +398,7 @@ struct ApplyUploadFieldTests {
         try lib.write("m/a.mp4", bytes: MediaBytes.mp4 + Array("full".utf8))
         let manifest = try lib.write("fields.csv", Self.csv)
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
-        let r = try emulator.ingest([manifest, "--state-dir", lib.path + "/state"])
+        let r = try await emulator.ingest([manifest, "--state-dir", lib.path + "/state"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         try check(try #require(try await emulator.get("/_emulator/media") as? [[String: Any]]))
     }
@@ -409,7 +409,7 @@ struct ApplyUploadFieldTests {
         defer { lib.remove() }
         try lib.write("m/a.mp4", bytes: MediaBytes.mp4 + Array("full".utf8))
         let manifest = try lib.write("fields.csv", Self.csv)
-        let r = try CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state"])
+        let r = try await CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let reader = try StandaloneEmulator(dataDirectory: lib.path + "/state/emulator")
         try check(try #require(try await reader.get("/_emulator/media") as? [[String: Any]]))

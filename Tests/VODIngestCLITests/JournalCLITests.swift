@@ -11,11 +11,12 @@ final class BackgroundRun {
     let process = Process()
     let out: String
 
-    init(_ arguments: [String], environment: [String: String], directory: TemporaryDirectory, name: String) throws {
+    /// - Parameter wrapper: a program that runs `vodingest` (`setpriv ...`), with its arguments.
+    init(_ arguments: [String], environment: [String: String], directory: TemporaryDirectory, name: String, wrapper: [String] = []) throws {
         out = directory.path + "/\(name).out"
         FileManager.default.createFile(atPath: out, contents: nil)
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: wrapper.first ?? CLI.binary)
+        process.arguments = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [CLI.binary] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.currentDirectoryURL = URL(fileURLWithPath: CLI.root)
         let handle = FileHandle(forWritingAtPath: out)!
@@ -26,18 +27,23 @@ final class BackgroundRun {
 
     var output: String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
 
-    func wait() -> Int32 {
-        process.waitUntilExit()
-        return process.terminationStatus
+    /// Waits for the end (off the cooperative pool); the exit status.
+    func wait() async -> Int32 {
+        let process = self.process
+        return
+            (try? await offPool { () -> Int32 in
+                process.waitUntilExit()
+                return process.terminationStatus
+            }) ?? -1
     }
 }
 
 /// Polls `condition` (each poll a real check, not a guess of timing) for up to `seconds`.
-func eventually(_ seconds: Double = 60, _ condition: () throws -> Bool) rethrows -> Bool {
+func eventually(_ seconds: Double = 60, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        if try condition() { return true }
-        usleep(50_000)
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
     }
     return false
 }
@@ -48,9 +54,9 @@ struct JournalCLITests {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let state = lib.path + "/state"
-        let first = try CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state])
+        let first = try await CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state])
         #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
-        let again = try CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state, "--format", "json"])
+        let again = try await CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state, "--format", "json"])
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
         let summary = try CLI.json(try String(contentsOfFile: state + "/summary.json", encoding: .utf8))
         let counts = try #require(summary["counts"] as? [String: Any])
@@ -61,7 +67,7 @@ struct JournalCLITests {
 
         // Every format, from the journal.
         for format in ["csv", "jsonl", "json", "html"] {
-            let r = try CLI.run(["report", "--state-dir", state, "--format", format, "--output", lib.path + "/r.\(format)"])
+            let r = try await CLI.run(["report", "--state-dir", state, "--format", format, "--output", lib.path + "/r.\(format)"])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stderr.contains("6 rows: 6 committed"))
         }
@@ -78,7 +84,7 @@ struct JournalCLITests {
         #expect(FileManager.default.fileExists(atPath: lib.path + "/r.csv.summary.json"))
 
         for report in [state + "/report.csv", lib.path + "/r.jsonl", lib.path + "/r.json"] {
-            let audit = try CLI.run([
+            let audit = try await CLI.run([
                 "audit", "samples/good.csv", "samples/good.xml", "--report", report, "--verify-remote", "--state-dir", state,
             ])
             #expect(audit.status == 0, "\(report): \(audit.stdout)\(audit.stderr)")
@@ -90,7 +96,7 @@ struct JournalCLITests {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let state = lib.path + "/state"
-        #expect(try CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state]).status == 0)
+        #expect(try await CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state]).status == 0)
         var lines = try String(contentsOfFile: state + "/report.csv", encoding: .utf8).split(separator: "\n").map(String.init)
         let header = lines.removeFirst().split(separator: ",").map(String.init)
         func column(_ name: String) -> Int { header.firstIndex(of: name)! }
@@ -107,7 +113,7 @@ struct JournalCLITests {
         extra[column("line")] = "99"  // audit.extra-row
         rows.append(extra)
         let tampered = try lib.write("tampered.csv", ([header] + rows).map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n")
-        let r = try CLI.run([
+        let r = try await CLI.run([
             "audit", "samples/good.csv", "samples/good.xml", "--report", tampered, "--verify-remote", "--state-dir", state, "--format",
             "json",
         ])
@@ -119,23 +125,23 @@ struct JournalCLITests {
                 "audit.missing-row", "audit.extra-row", "audit.duplicate-file-id", "audit.size-mismatch", "audit.checksum-mismatch",
                 "audit.remote-missing", "audit.remote-mismatch", "audit.remote-metadata-drift", "audit.remote-checksum-mismatch",
             ], "\(findings)")
-        let text = try CLI.run(["audit", "samples/good.csv", "samples/good.xml", "--report", tampered])
+        let text = try await CLI.run(["audit", "samples/good.csv", "samples/good.xml", "--report", tampered])
         #expect(text.status == 1)
         #expect(text.stdout.contains("audit.missing-row  samples/good.csv:4  ep-001"), "\(text.stdout)")
     }
 
-    @Test func spreadsheetFormulasInTheReportAreDefused() throws {
+    @Test func spreadsheetFormulasInTheReportAreDefused() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         try lib.write("m/a.mp4", bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: CLI.root + "/samples/media/ep1.mp4"))))
         let manifest = try lib.write("formula.csv", "id,path,title\nf1,m/a.mp4,=HYPERLINK(\"http://x\")\n")
-        let r = try CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state"])
+        let r = try await CLI.run(["ingest", manifest, "--state-dir", lib.path + "/state"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let csv = try String(contentsOfFile: lib.path + "/state/report.csv", encoding: .utf8)
         #expect(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","), "\(csv)")
         #expect(!csv.contains(",=HYPERLINK"))
         // The audit reads it back as the original title.
-        let audit = try CLI.run([
+        let audit = try await CLI.run([
             "audit", manifest, "--report", lib.path + "/state/report.csv", "--verify-remote", "--state-dir", lib.path + "/state",
         ])
         #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
@@ -165,53 +171,53 @@ struct JournalCLITests {
                     "--bandwidth", "1MiB/s", manifest, "--state-dir", state,
                 ] + extra, environment: environment, directory: lib, name: name)
         }
-        func committed() throws -> Int {
-            let r = try CLI.run(["report", "--state-dir", state])
+        func committed() async throws -> Int {
+            let r = try await CLI.run(["report", "--state-dir", state])
             return r.stdout.split(separator: "\n").count { $0.contains(",committed,") }
         }
 
         let a = try start("a", [])
-        #expect(try eventually { try committed() >= 1 }, "\(a.output)")
+        #expect(try await eventually { try await committed() >= 1 }, "\(a.output)")
         // Mid-run: a second writer is refused; a reader is not.
-        let second = try emulator.ingest([manifest, "--state-dir", state])
+        let second = try await emulator.ingest([manifest, "--state-dir", state])
         #expect(second.status == 75)
         #expect(second.stderr.contains("another vodingest (pid \(a.process.processIdentifier)) is using the state directory"))
         kill(a.process.processIdentifier, SIGINT)
-        #expect(a.wait() == 130, "\(a.output)")
+        #expect(await a.wait() == 130, "\(a.output)")
         #expect(a.output.contains("run the same command again to resume"))
 
         let b = try start("b", ["--grace", "0"])
-        let before = try committed()
-        #expect(try eventually { try committed() > before }, "\(b.output)")
+        let before = try await committed()
+        #expect(try await eventually { try await committed() > before }, "\(b.output)")
         kill(b.process.processIdentifier, SIGTERM)
-        #expect(b.wait() == 143, "\(b.output)")
+        #expect(await b.wait() == 143, "\(b.output)")
 
         let c = try start("c", [])
-        #expect(c.wait() == 0, "\(c.output)")
+        #expect(await c.wait() == 0, "\(c.output)")
         let media = try #require(try await emulator.get("/_emulator/media") as? [[String: Any]])
         let names = media.compactMap { $0["name"] as? String }
         #expect(names.count == count && Set(names).count == count, "each item committed exactly once: \(names.sorted())")
-        #expect(try committed() == count)
+        await #expect(try committed() == count)
     }
 }
 
 @Suite("audit --verify-remote compares the platform's metadata with the manifest")
 struct AuditMetadataTests {
-    @Test func descriptionTagsAndCategoryThatDriftedAreReported() throws {
+    @Test func descriptionTagsAndCategoryThatDriftedAreReported() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         try lib.write("m/a.mp4", bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: CLI.root + "/samples/media/ep1.mp4"))))
         let header = "id,path,title,description,tags,category\n"
         let manifest = try lib.write("drift.csv", header + "d1,m/a.mp4,Drift,As uploaded,a;b,3\n")
         let state = lib.path + "/state"
-        let r = try CLI.run(["ingest", manifest, "--state-dir", state])
+        let r = try await CLI.run(["ingest", manifest, "--state-dir", state])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let audit = ["audit", manifest, "--report", state + "/report.csv", "--verify-remote", "--state-dir", state]
-        let clean = try CLI.run(audit)
+        let clean = try await CLI.run(audit)
         #expect(clean.status == 0, "what was sent is what the platform holds: \(clean.stdout)\(clean.stderr)")
         // The delivery changes its metadata: the platform still has the old values.
         try lib.write("drift.csv", header + "d1,m/a.mp4,Drift,Changed since,a;c,4\n")
-        let drifted = try CLI.run(audit)
+        let drifted = try await CLI.run(audit)
         #expect(drifted.status == 1, "\(drifted.stdout)\(drifted.stderr)")
         #expect(drifted.stdout.contains("audit.remote-metadata-drift"), "\(drifted.stdout)")
         #expect(drifted.stdout.contains("description 'As uploaded', the manifest says 'Changed since'"), "\(drifted.stdout)")

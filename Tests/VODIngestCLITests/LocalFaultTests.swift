@@ -27,14 +27,15 @@ struct LocalFaultTests {
         let command =
             "\(CLI.binary) ingest --provider tencent --endpoint \(emulator.url) --cos-endpoint \(emulator.url) \(manifest) --state-dir \(state)"
         let environment = ["TENCENTCLOUD_SECRET_ID": emulator.secretID, "TENCENTCLOUD_SECRET_KEY": emulator.secretKey]
-        let limited = try CLI.run(["/bin/bash", "-c", "ulimit -f 200; exec \(command)"], environment: environment, executable: "/bin/bash")
+        let limited = try await CLI.run(
+            ["/bin/bash", "-c", "ulimit -f 200; exec \(command)"], environment: environment, executable: "/bin/bash")
         #expect(limited.status == 75, "\(limited.stdout)\(limited.stderr)")
         #expect(limited.stderr.contains("cannot write the journal \(state)/journal.sqlite"), "\(limited.stderr)")
         #expect(limited.stderr.contains("200 KiB at most (ulimit -f)") && limited.stderr.contains("run the same command again; it resumes"))
         #expect(limited.stderr.contains("[journal."))
         #expect(FileManager.default.fileExists(atPath: state + "/report.csv") || limited.stderr.contains("vodingest report --state-dir"))
 
-        let again = try CLI.run(["/bin/bash", "-c", "exec \(command)"], environment: environment, executable: "/bin/bash")
+        let again = try await CLI.run(["/bin/bash", "-c", "exec \(command)"], environment: environment, executable: "/bin/bash")
         #expect(again.status == 0, "\(again.stderr)")
         let statuses = Dictionary(grouping: try reportRows(state), by: { $0["status"] ?? "" }).mapValues(\.count)
         let media = try #require(try await emulator.get("/_emulator/media") as? [[String: Any]])
@@ -71,13 +72,13 @@ struct LocalFaultTests {
             "--part-concurrency", "1", "--bandwidth", "512KiB/s",
         ]
         let run = try RunningIngest(arguments + ["--status-addr", "0"])
-        let url = try #require(run.await(#"Live status: (http://127\.0\.0\.1:[0-9]+/)"#), "\(run.stderr)")
+        let url = try #require(await run.await(#"Live status: (http://127\.0\.0\.1:[0-9]+/)"#), "\(run.stderr)")
         // Every item under way, none near its end (9 MiB to send at 512 KiB/s).
         var metrics = ""
         for _ in 0..<200 {
             metrics = String(decoding: try await URLSession.shared.data(from: URL(string: url + "metrics")!).0, as: UTF8.self)
             if metrics.contains(#"vodingest_items{state="in_flight"} 6.0"#), metrics.contains("vodingest_bytes_sent_total") { break }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         #expect(metrics.contains(#"vodingest_items{state="in_flight"} 6.0"#), "\(metrics)")
         let m = lib.path + "/m/"
@@ -100,7 +101,7 @@ struct LocalFaultTests {
         #expect(link(lib.path + "/c/cover.png", lib.path + "/cover.kept") == 0)
         try fm.removeItem(atPath: lib.path + "/c/cover.png")
 
-        let end = run.finish()
+        let end = await run.finish()
         #expect(end.status == 75, "\(end.stdout)\(run.stderr)")
         let rows = Dictionary(uniqueKeysWithValues: try reportRows(state).map { ($0["id"] ?? "", $0) })
         func expect(_ id: String, _ code: String, _ words: String) {
@@ -128,7 +129,7 @@ struct LocalFaultTests {
         for (i, name) in names.enumerated() { try lib.write("m/\(name).mp4", bytes: content(i)) }
         // As it was: on Alibaba the committed row's cover is compared with what was committed.
         #expect(rename(lib.path + "/cover.kept", lib.path + "/c/cover.png") == 0)
-        let again = try CLI.run(["ingest", "--provider", provider, manifest, "--state-dir", state])
+        let again = try await CLI.run(["ingest", "--provider", provider, manifest, "--state-dir", state])
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
         #expect(try reportRows(state).allSatisfy { $0["status"] == "committed" })
         let emulator = try StandaloneEmulator(dataDirectory: state + "/emulator")
@@ -159,11 +160,11 @@ struct LocalFaultTests {
         let run = try BackgroundRun(
             arguments + ["--bandwidth", "300KiB/s", "--concurrency", "1"], environment: environment, directory: lib, name: "run")
         #expect(
-            try eventually {
-                try CLI.run(["report", "--state-dir", state]).stdout.contains(",committed,")
+            try await eventually {
+                try await CLI.run(["report", "--state-dir", state]).stdout.contains(",committed,")
             }, "\(run.output)")
         try FileManager.default.removeItem(atPath: state)
-        #expect(run.wait() == 75, "\(run.output)")
+        #expect(await run.wait() == 75, "\(run.output)")
         #expect(run.output.contains("was removed (or moved) while the run went on. The journal was written back"), "\(run.output)")
         #expect(run.output.contains("[journal.removed]") && run.output.contains("The report as far as the journal goes"))
         #expect(
@@ -172,7 +173,7 @@ struct LocalFaultTests {
         let kept = try reportRows(state).filter { $0["status"] == "committed" }.count
         #expect(kept >= 1 && kept < 8, "the journal written back keeps the rows committed before the removal: \(kept)")
 
-        let again = try CLI.run(arguments, environment: environment)
+        let again = try await CLI.run(arguments, environment: environment)
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
         #expect(again.stdout.contains("\(kept) already committed"), "\(again.stdout)")
         let media = try #require(try await emulator.get("/_emulator/media") as? [[String: Any]])
@@ -191,15 +192,15 @@ struct LocalFaultTests {
         let state = lib.path + "/state"
         let data = lib.path + "/emu"
         var emulator: StandaloneEmulator? = try StandaloneEmulator(dataDirectory: data, fileSizeLimitKiB: 1024)
-        func ingest(_ emulator: StandaloneEmulator) throws -> CLI.Result {
-            try CLI.run(
+        func ingest(_ emulator: StandaloneEmulator) async throws -> CLI.Result {
+            try await CLI.run(
                 [
                     "ingest", "--provider", "tencent", "--endpoint", emulator.url, "--cos-endpoint", emulator.url, manifest, "--state-dir",
                     state,
                 ],
                 environment: ["TENCENTCLOUD_SECRET_ID": emulator.secretID, "TENCENTCLOUD_SECRET_KEY": emulator.secretKey])
         }
-        let full = try ingest(try #require(emulator))
+        let full = try await ingest(try #require(emulator))
         #expect(full.status == 75, "\(full.stdout)\(full.stderr)")
         let rows = Dictionary(uniqueKeysWithValues: try reportRows(state).map { ($0["id"] ?? "", $0) })
         #expect(rows["small"]?["status"] == "committed")
@@ -210,18 +211,18 @@ struct LocalFaultTests {
 
         emulator = nil  // stopped; the same data with room again
         let roomy = try StandaloneEmulator(dataDirectory: data)
-        let again = try ingest(roomy)
+        let again = try await ingest(roomy)
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
         let media = try #require(try await roomy.get("/_emulator/media") as? [[String: Any]])
         #expect(media.count == 2, "\(media.count)")
     }
 
     /// The tool writes nothing to the temporary folder: a TMPDIR that does not exist changes nothing.
-    @Test func aTemporaryFolderThatCannotBeUsedDoesNotMatter() throws {
+    @Test func aTemporaryFolderThatCannotBeUsedDoesNotMatter() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         for provider in ["local", "local-aliyun"] {
-            let r = try CLI.run(
+            let r = try await CLI.run(
                 [
                     "ingest", "--provider", provider, provider == "local" ? "samples/good.csv" : "samples/aliyun.csv", "--state-dir",
                     lib.path + "/" + provider,
@@ -229,5 +230,61 @@ struct LocalFaultTests {
                 environment: ["TMPDIR": "/nonexistent/tmp"])
             #expect(r.status == 0, "\(provider): \(r.stdout)\(r.stderr)")
         }
+    }
+
+    /// Who runs the tool in the read-only test: root ignores permissions, so as root the tool is run
+    /// as `nobody` (setpriv); nil when that cannot work here (the build folder not readable by nobody).
+    static let unprivileged: [String]? = {
+        guard geteuid() == 0 else { return [] }
+        let wrapper = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        guard let r = try? CLI.run(wrapper + [CLI.binary, "--version"], executable: wrapper[0]), r.status == 0 else { return nil }
+        return wrapper
+    }()
+
+    /// The state directory made read-only (`chmod -R a-w`) while a run goes on: the journal, open
+    /// already, keeps every row's outcome; the report cannot be written, which is said with the
+    /// reason and how to get it later (exit 70). Writable again, `vodingest report` writes it and
+    /// the same command finds every row committed once.
+    @Test(.enabled(if: unprivileged != nil, "needs a user other than root (setpriv) that can run the build"))
+    func aStateDirectoryMadeReadOnlyMidRunKeepsTheJournalAndSaysHowToGetTheReport() async throws {
+        let wrapper = try #require(Self.unprivileged)
+        let lib = try TemporaryDirectory()
+        defer {
+            _ = try? CLI.run(["/bin/chmod", "-R", "u+w", lib.path], executable: "/bin/chmod")
+            lib.remove()
+        }
+        let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
+        var csv = "id,path\n"
+        for i in 0..<6 {
+            try lib.write("m/f\(i).mp4", bytes: MediaBytes.mp4 + (0..<(200 * 1024)).map { UInt8(truncatingIfNeeded: $0 &+ i) })
+            csv += "f\(i),m/f\(i).mp4\n"
+        }
+        let manifest = try lib.write("f.csv", csv)
+        let state = lib.path + "/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        if !wrapper.isEmpty { #expect(chown(state, 65534, 65534) == 0) }
+        let arguments = [
+            "ingest", "--provider", "tencent", "--endpoint", emulator.url, "--cos-endpoint", emulator.url, manifest, "--state-dir",
+            state,
+        ]
+        let environment = ["TENCENTCLOUD_SECRET_ID": emulator.secretID, "TENCENTCLOUD_SECRET_KEY": emulator.secretKey]
+        let run = try BackgroundRun(
+            arguments + ["--bandwidth", "200KiB/s", "--concurrency", "1"], environment: environment, directory: lib, name: "run",
+            wrapper: wrapper)
+        #expect(
+            try await eventually { try await CLI.run(["report", "--state-dir", state]).stdout.contains(",committed,") }, "\(run.output)")
+        let chmod = try await CLI.run(["/bin/chmod", "-R", "a-w", state], executable: "/bin/chmod")
+        #expect(chmod.status == 0, "\(chmod.stderr)")
+        #expect(await run.wait() == 70, "\(run.output)")
+        #expect(run.output.contains("cannot write \(state)/report.csv (Permission denied)"), "\(run.output)")
+        #expect(run.output.contains("once \(state) can be written, `vodingest report --state-dir \(state)` writes the report"))
+
+        #expect(try await CLI.run(["/bin/chmod", "-R", "u+w", state], executable: "/bin/chmod").status == 0)
+        let report = try await CLI.run(["report", "--state-dir", state])
+        #expect(report.status == 0 && report.stdout.split(separator: "\n").count { $0.contains(",committed,") } == 6, "\(report.stdout)")
+        let again = try await CLI.run(arguments, environment: environment)
+        #expect(again.status == 0 && again.stdout.contains("6 already committed"), "\(again.stdout)\(again.stderr)")
+        let media = try #require(try await emulator.get("/_emulator/media") as? [[String: Any]])
+        #expect(media.count == 6)
     }
 }

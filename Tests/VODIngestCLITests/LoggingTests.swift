@@ -20,7 +20,7 @@ struct LoggingTests {
         }
         let manifest = try lib.write("l.csv", csv)
         let state = lib.path + "/state"
-        let r = try emulator.ingest([manifest, "--state-dir", state, "--log-format", "json"])
+        let r = try await emulator.ingest([manifest, "--state-dir", state, "--log-format", "json"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let events = try r.stderr.split(separator: "\n").map { try CLI.json(String($0)) }
         #expect(!events.isEmpty)
@@ -45,7 +45,7 @@ struct LoggingTests {
         #expect(!r.stderr.contains(emulator.secretKey))
 
         // The default path: what a person is told (the embedded emulator's address) is an event too.
-        let local = try CLI.run(["ingest", "samples/good.csv", "--state-dir", lib.path + "/local", "--log-format", "json"])
+        let local = try await CLI.run(["ingest", "samples/good.csv", "--state-dir", lib.path + "/local", "--log-format", "json"])
         #expect(local.status == 0, "\(local.stderr)")
         let told = try local.stderr.split(separator: "\n").map { try CLI.json(String($0)) }
         #expect(
@@ -56,26 +56,26 @@ struct LoggingTests {
     }
 
     /// `--log-level`: error hides the retries, debug adds each HTTP exchange (never its query or headers).
-    @Test func theLogLevelChoosesWhatIsWritten() throws {
+    @Test func theLogLevelChoosesWhatIsWritten() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu", extra: ["--fault-internal-error", "0.3"])
-        let quiet = try emulator.ingest(["samples/good.csv", "--state-dir", lib.path + "/a", "--log-level", "error"])
+        let quiet = try await emulator.ingest(["samples/good.csv", "--state-dir", lib.path + "/a", "--log-level", "error"])
         #expect(quiet.status == 0, "\(quiet.stderr)")
         #expect(!quiet.stderr.contains("retrying"), "\(quiet.stderr)")
-        let loud = try emulator.ingest(["samples/good.csv", "--state-dir", lib.path + "/b", "--log-level", "debug"])
+        let loud = try await emulator.ingest(["samples/good.csv", "--state-dir", lib.path + "/b", "--log-level", "debug"])
         #expect(loud.status == 0, "\(loud.stderr)")
         let exchanges = loud.stderr.split(separator: "\n").filter { $0.contains("debug vodingest.http: http exchange") }
         #expect(exchanges.contains { $0.contains("vod.action=ApplyUpload") && $0.contains("http.status=200") })
         #expect(exchanges.contains { $0.contains("http.method=PUT") && $0.contains("storage.request_id=") })
         #expect(loud.stderr.contains("info vodingest.engine: item done"))
         #expect(!loud.stderr.contains("Signature") && !loud.stderr.contains("x-cos-security-token"))
-        let refused = try CLI.run(["validate", "--log-level", "chatty", "samples/good.csv"])
+        let refused = try await CLI.run(["validate", "--log-level", "chatty", "samples/good.csv"])
         #expect(refused.status == 64 && refused.stderr.contains("log-level"), "\(refused.stderr)")
     }
 
     /// Colour on a terminal only, never with NO_COLOR; a pipe gets plain text.
-    @Test func colourOnlyOnATerminalAndNeverWithNoColor() throws {
+    @Test func colourOnlyOnATerminalAndNeverWithNoColor() async throws {
         func onTerminal(_ environment: [String: String], _ command: String = "validate samples/problems.csv") throws -> String {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
@@ -94,7 +94,7 @@ struct LoggingTests {
         #expect(coloured.contains("\u{1B}[31merror\u{1B}[0m"), "\(coloured.prefix(300))")
         let plain = try onTerminal(["TERM": "xterm", "NO_COLOR": "1"])
         #expect(plain.contains("error   ") && !plain.contains("\u{1B}["))
-        let piped = try CLI.run(["validate", "samples/problems.csv"])
+        let piped = try await CLI.run(["validate", "samples/problems.csv"])
         #expect(piped.stdout.contains("error   ") && !piped.stdout.contains("\u{1B}["))
         // On a terminal the progress line is rewritten in place (NO_COLOR asks for no colour, not for
         // no progress), except with TERM=dumb.
@@ -108,16 +108,16 @@ struct LoggingTests {
         // Not a terminal: no escape sequence on either stream of an ingest (no rewritten progress line).
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
-        let ingest = try CLI.run(["ingest", "samples/good.csv", "--state-dir", lib.path + "/s"])
+        let ingest = try await CLI.run(["ingest", "samples/good.csv", "--state-dir", lib.path + "/s"])
         #expect(ingest.status == 0 && !ingest.stdout.contains("\u{1B}") && !ingest.stderr.contains("\u{1B}"), "\(ingest.stderr)")
     }
 
     /// Every command's help: exit 0, and its discussion written as paragraphs (no line in the middle
     /// of one that the next word would have fitted on, which is what hard-wrapped text re-wrapped at
     /// 80 columns gives).
-    @Test func everyCommandsHelpReadsAsParagraphs() throws {
+    @Test func everyCommandsHelpReadsAsParagraphs() async throws {
         for command in [[], ["ingest"], ["events"], ["report"], ["audit"], ["validate"], ["plan"], ["emulator"], ["config", "show"]] {
-            let r = try CLI.run(command + ["--help"])
+            let r = try await CLI.run(command + ["--help"])
             #expect(r.status == 0, "\(command): \(r.stdout)\(r.stderr)")
             #expect(r.stdout.hasPrefix("OVERVIEW:"), "\(command)")
             let text = r.stdout.components(separatedBy: "USAGE:")[0]

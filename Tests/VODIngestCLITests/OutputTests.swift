@@ -10,11 +10,11 @@ import Testing
 struct OutputTests {
     /// `--format json`: standard output is report.jsonl's rows (one per manifest row, the same
     /// fields), then `{"summary":...}`, and nothing else.
-    @Test func jsonOutputIsTheReportRowsThenTheSummary() throws {
+    @Test func jsonOutputIsTheReportRowsThenTheSummary() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         let state = lib.path + "/state"
-        let r = try CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state, "--format", "json"])
+        let r = try await CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state, "--format", "json"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         var lines = r.stdout.split(separator: "\n").map(String.init)
         let last = lines.removeLast()
@@ -29,7 +29,7 @@ struct OutputTests {
         }
 
         // Run again: the rows are committed already, and the output is still one row per item.
-        let again = try CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state, "--format", "json"])
+        let again = try await CLI.run(["ingest", "samples/good.csv", "samples/good.xml", "--state-dir", state, "--format", "json"])
         #expect(again.status == 0, "\(again.stderr)")
         let rows = again.stdout.split(separator: "\n").dropLast().map { try? CLI.json(String($0)) }
         #expect(rows.count == 6 && rows.allSatisfy { $0?["status"] as? String == "committed" })
@@ -37,7 +37,7 @@ struct OutputTests {
 
     /// A run that stops early (`--max-failures`) counts the valid rows it did not attempt in
     /// summary.json's `counts.skipped`: the report's pending rows that were not in flight.
-    @Test func rowsARunStoppedBeforeAreCountedAsSkipped() throws {
+    @Test func rowsARunStoppedBeforeAreCountedAsSkipped() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         var csv = "id,path\n"
@@ -46,7 +46,7 @@ struct OutputTests {
             csv += "s\(i),m/\(i).mp4\n"
         }
         let manifest = try lib.write("s.csv", csv)
-        let r = try CLI.run(
+        let r = try await CLI.run(
             [
                 "ingest", manifest, "--provider", "tencent", "--endpoint", "http://127.0.0.1:1", "--cos-endpoint", "http://127.0.0.1:1",
                 "--state-dir", lib.path + "/state", "--concurrency", "1", "--max-failures", "2",
@@ -65,7 +65,7 @@ struct OutputTests {
 
     /// The totals are the manifests' valid rows, counted before the first upload; on a nightly
     /// rerun the rows committed already are among them (done at once) and their bytes are not.
-    @Test func theTotalsAreTheValidRowsCountedBeforeTheRun() throws {
+    @Test func theTotalsAreTheValidRowsCountedBeforeTheRun() async throws {
         let lib = try TemporaryDirectory()
         defer { lib.remove() }
         var csv = "id,path\n"
@@ -75,13 +75,13 @@ struct OutputTests {
         }
         let manifest = try lib.write("t.csv", csv + "bad,m/missing.mp4\n")
         let state = lib.path + "/state"
-        #expect(try CLI.run(["ingest", manifest, "--state-dir", state]).status == 65)
+        #expect(try await CLI.run(["ingest", manifest, "--state-dir", state]).status == 65)
         for i in 3..<5 {
             try lib.write("m/t\(i).mp4", bytes: MediaBytes.mp4 + Array(repeating: UInt8(i), count: 2000))
             csv += "t\(i),m/t\(i).mp4\n"
         }
         try lib.write("t.csv", csv)
-        let again = try CLI.run(["ingest", manifest, "--state-dir", state])
+        let again = try await CLI.run(["ingest", manifest, "--state-dir", state])
         #expect(again.status == 0, "\(again.stderr)")
         let counts = try #require(
             try CLI.json(String(contentsOfFile: state + "/summary.json", encoding: .utf8))["counts"] as? [String: Any])

@@ -20,7 +20,7 @@ struct SampleFieldsTests {
         let state = try TemporaryDirectory()
         defer { state.remove() }
         let manifests = ["samples/good.csv", "samples/good.xml"]
-        let r = try CLI.run(["ingest"] + manifests + ["--state-dir", state.path])
+        let r = try await CLI.run(["ingest"] + manifests + ["--state-dir", state.path])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let expected = items(manifests, profile: .tencent)
         let rows = try reportRows(state.path)
@@ -51,7 +51,7 @@ struct SampleFieldsTests {
         let state = try TemporaryDirectory()
         defer { state.remove() }
         let manifests = ["samples/aliyun.csv"]
-        let r = try CLI.run(["ingest", "--provider", "local-aliyun"] + manifests + ["--state-dir", state.path])
+        let r = try await CLI.run(["ingest", "--provider", "local-aliyun"] + manifests + ["--state-dir", state.path])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let expected = items(manifests, profile: .aliyun)
         let rows = try reportRows(state.path)

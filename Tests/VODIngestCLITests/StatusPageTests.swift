@@ -34,7 +34,7 @@ final class RunningIngest: @unchecked Sendable {
     var stderr: String { lock.withLock { errText } }
 
     /// The first match of `pattern` in standard error, waiting up to `seconds`.
-    func await(_ pattern: String, seconds: Double = 30) -> String? {
+    func await(_ pattern: String, seconds: Double = 30) async -> String? {
         let deadline = Date().addingTimeInterval(seconds)
         let regex = try! NSRegularExpression(pattern: pattern)
         while Date() < deadline {
@@ -45,17 +45,21 @@ final class RunningIngest: @unchecked Sendable {
                 return String(text[range])
             }
             if !process.isRunning { return nil }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return nil
     }
 
-    /// Waits for the end; the exit status and standard output.
-    func finish() -> (status: Int32, stdout: String) {
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        err.fileHandleForReading.readabilityHandler = nil
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// Waits for the end (off the cooperative pool); the exit status and standard output.
+    func finish() async -> (status: Int32, stdout: String) {
+        let (process, out, err) = (self.process, self.out, self.err)
+        let end = try? await offPool { () -> (Int32, String) in
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            err.fileHandleForReading.readabilityHandler = nil
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        return end ?? (-1, "")
     }
 
     deinit {
@@ -86,7 +90,7 @@ struct StatusPageTests {
             "ingest", manifest, "--state-dir", lib.path + "/state", "--bandwidth", "50KiB/s", "--concurrency", "1", "--grace", "0",
             "--status-addr", "0",
         ])
-        let url = try #require(run.await(#"Live status: (http://127\.0\.0\.1:[0-9]+/)"#), "\(run.stderr)")
+        let url = try #require(await run.await(#"Live status: (http://127\.0\.0\.1:[0-9]+/)"#), "\(run.stderr)")
         // Wait until the first item is under way.
         var metrics = ""
         for _ in 0..<100 {
@@ -94,7 +98,7 @@ struct StatusPageTests {
             #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/plain") == true)
             metrics = String(decoding: data, as: UTF8.self)
             if metrics.contains(#"vodingest_items{state="in_flight"} 1.0"#) { break }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         #expect(metrics.contains("vodingest_items_planned 3.0"), "\(metrics)")
         #expect(metrics.contains(#"vodingest_items{state="in_flight"} 1.0"#), "\(metrics)")
@@ -117,8 +121,11 @@ struct StatusPageTests {
         chrome.standardError = log
         try chrome.run()
         let logReader = PipeReader(log.fileHandleForReading)
-        let page = String(decoding: dom.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        chrome.waitUntilExit()
+        let page = try await offPool { () -> String in
+            let page = String(decoding: dom.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            chrome.waitUntilExit()
+            return page
+        }
         let chromeLog = String(decoding: logReader.wait(), as: UTF8.self)
         #expect(chrome.terminationStatus == 0, "\(chromeLog.suffix(2000))")
         #expect(!page.isEmpty, "Chromium loaded nothing: \(chromeLog.suffix(2000))")
@@ -129,13 +136,13 @@ struct StatusPageTests {
 
         // Still uploading: the signal stops it in order (143), which a finished run could not answer.
         kill(run.process.processIdentifier, SIGTERM)
-        let end = run.finish()
+        let end = await run.finish()
         #expect(end.status == 143, "the run had ended before the page was checked: \(end.stdout)\(run.stderr)")
     }
 
-    @Test func aStatusAddressThatIsNotOneIsRefused() throws {
+    @Test func aStatusAddressThatIsNotOneIsRefused() async throws {
         for bad in ["nope", "127.0.0.1:99999", "[::1]9100", ":"] {
-            let r = try CLI.run(["ingest", "samples/good.csv", "--status-addr", bad])
+            let r = try await CLI.run(["ingest", "samples/good.csv", "--status-addr", bad])
             #expect(r.status == 64 && r.stderr.contains("--status-addr"), "\(bad): \(r.stderr)")
         }
     }
