@@ -185,7 +185,9 @@ struct Knobs: Sendable {
     }
 
     static let numbers: [String: Number] = [
-        "actionRateLimit": Number(range: 0.001...1_000_000, rule: "requests a second per action, above 0") { $0.actionRateLimit = $1 },
+        "actionRateLimit": Number(range: 0...1_000_000, rule: "requests a second per action (0: no limit), up to 1000000") {
+            $0.actionRateLimit = $1
+        },
         "apiInternalErrorRate": Number(range: 0...1, rule: "a share from 0 to 1") { $0.apiInternalErrorRate = $1 },
         "cosSlowDownRate": Number(range: 0...1, rule: "a share from 0 to 1") { $0.cosSlowDownRate = $1 },
         "completeErrorRate": Number(range: 0...1, rule: "a share from 0 to 1") { $0.completeErrorRate = $1 },

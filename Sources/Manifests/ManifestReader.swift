@@ -22,6 +22,17 @@ public enum ManifestFormat: String, Sendable, CaseIterable {
     }
 }
 
+/// The compressed formats a manifest is refused in, by their first bytes, with the tool that opens each.
+func compression(_ prefix: [UInt8]) -> (name: String, tool: String)? {
+    let signatures: [([UInt8], String, String)] = [
+        ([0x1F, 0x8B], "a gzip archive", "gunzip -k FILE"), ([0x50, 0x4B, 0x03, 0x04], "a zip archive", "unzip FILE"),
+        ([0x42, 0x5A, 0x68], "a bzip2 archive", "bunzip2 -k FILE"),
+        ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "an xz archive", "unxz -k FILE"),
+        ([0x28, 0xB5, 0x2F, 0xFD], "a zstd archive", "unzstd FILE"),
+    ]
+    return signatures.first { prefix.starts(with: $0.0) }.map { ($0.1, $0.2) }
+}
+
 /// Opens a manifest by name (`-` is standard input) and returns a reader of the right format.
 public enum ManifestOpener {
     /// The name diagnostics use for standard input.
@@ -40,6 +51,13 @@ public enum ManifestOpener {
             name = argument
         }
         let prefix = try source.peek(512)
+        if let archive = compression(prefix) {
+            throw IngestError(
+                code: "manifest.unreadable",
+                message:
+                    "it is \(archive.name): compressed manifests are not read. Decompress it first (\(archive.tool)) and give the .csv or .xml",
+                subject: name)
+        }
         switch ManifestFormat.detect(prefix: prefix) {
         case .csv: return (name, CSVManifestReader(source: source, manifest: name))
         case .xml: return (name, XMLManifestReader(source: source, manifest: name))

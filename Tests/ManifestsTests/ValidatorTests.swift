@@ -391,6 +391,24 @@ struct ValidatorTests {
         #expect(diagnostics.first?.code == .manifestUnreadable)
     }
 
+    /// A compressed manifest is refused at open, saying what it is and how to decompress it (before,
+    /// a gzip was read as CSV: "header column 1 is not valid UTF-8").
+    @Test func aCompressedManifestIsRefusedSayingHowToOpenIt() throws {
+        let lib = try Library()
+        defer { lib.dir.remove() }
+        let gzip = try lib.dir.write("lib/m.csv.gz", bytes: [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01])
+        let zip = try lib.dir.write("lib/m.zip", bytes: Array("PK\u{03}\u{04}rest".utf8))
+        let pipeline = ManifestPipeline(options: ValidationOptions(), rootOverride: lib.dir.path, currentDirectory: lib.dir.path)
+        var diagnostics: [Diagnostic] = []
+        let summary = pipeline.run(manifests: [gzip, zip], onDiagnostic: { diagnostics.append($0) }, onRow: { _ in })
+        #expect(summary.unreadable == [gzip, zip] && summary.rows == 0)
+        #expect(
+            diagnostics.map(\.message) == [
+                "it is a gzip archive: compressed manifests are not read. Decompress it first (gunzip -k FILE) and give the .csv or .xml",
+                "it is a zip archive: compressed manifests are not read. Decompress it first (unzip FILE) and give the .csv or .xml",
+            ])
+    }
+
     /// A manifest cut short while it is read (a partner's upload replaced, a disk filling up): the
     /// rows before are checked, the cut last line is not taken for a row, and the diagnostic names
     /// the manifest, what happened and the last line read. The file is truncated from the first

@@ -201,7 +201,7 @@ struct EmulatorRouteTests {
             // Every key checked before any is applied: a typo, a wrong type, a value out of range
             // (1e30 ms of latency used to trap the emulator converting it to Int).
             for body in [
-                #"{"rateLimit":5}"#, #"{"latencyMilliseconds":1e30}"#, #"{"apiInternalErrorRate":5}"#, #"{"actionRateLimit":0}"#,
+                #"{"rateLimit":5}"#, #"{"latencyMilliseconds":1e30}"#, #"{"apiInternalErrorRate":5}"#, #"{"actionRateLimit":-1}"#,
                 #"{"credentialLifetime":-10}"#, #"{"commitPolicy":"bogus"}"#, #"{"cosSlowDownRate":true}"#,
                 #"{"cosSlowDownRate":0.5,"eventLeaseSeconds":"long"}"#,
             ] {

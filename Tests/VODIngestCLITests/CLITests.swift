@@ -190,7 +190,7 @@ struct CLITests {
         ["validate"], ["validate", "--provider", "nope", "x.csv"], ["validate", "--format", "yaml", "x.csv"],
         ["plan", "--part-size", "huge", "samples/good.csv"], ["plan", "--bandwidth", "fast", "samples/good.csv"],
         ["validate", "-", "-"], ["validate", "--checksums", "--no-file-checks", "x.csv"], ["frobnicate"],
-        ["emulator", "--rate-limit=0"], ["emulator", "--latency=-5"], ["emulator", "--credential-lifetime=-1"],
+        ["emulator", "--rate-limit=-1"], ["emulator", "--latency=-5"], ["emulator", "--credential-lifetime=-1"],
         ["emulator", "--event-wait=-1"],
     ])
     func usageErrorsExit64(arguments: [String]) throws {
