@@ -154,7 +154,7 @@ struct JournalCLITests {
         defer { lib.remove() }
         let emulator = try StandaloneEmulator(dataDirectory: lib.path + "/emu")
         var csv = "id,path,title\n"
-        let count = 8
+        let count = 16  // enough that the second run is still going when it is stopped (SIGINT drains what is in flight)
         for i in 0..<count {
             var bytes = MediaBytes.mp4
             bytes += [UInt8](repeating: UInt8(i), count: (600 << 10) - bytes.count)
