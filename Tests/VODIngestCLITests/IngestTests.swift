@@ -327,8 +327,9 @@ func md5Hex(_ bytes: [UInt8]) -> String {
 
 @Suite("API budgets per action on the command line")
 struct ActionRateTests {
-    /// A platform that allows 2 requests a second per action: with budgets to match
-    /// (`--action-rate '*=2'`) it never throttles; with the documented 100/s it does, and the run
+    /// A platform that allows 2 requests a second per action (counted per calendar second): with
+    /// budgets under it (`--action-rate '*=1.5'`: a smooth 2/s can still put 3 calls in one
+    /// calendar second when a loaded machine delays one, as a CI run saw) it never throttles; with the documented 100/s it does, and the run
     /// still commits everything (AIMD on that action, retries).
     @Test func budgetsThatMatchThePlatformAreNeverThrottled() async throws {
         let lib = try TemporaryDirectory()
@@ -346,7 +347,7 @@ struct ActionRateTests {
             let counters = try #require(try await emulator.get("/_emulator/counters") as? [String: Any])
             return (counters["apiErrors"] as? [String: Int])?["RequestLimitExceeded"] ?? 0
         }
-        let matched = try await emulator.ingest([try manifest("matched"), "--state-dir", lib.path + "/s1", "--action-rate", "*=2"])
+        let matched = try await emulator.ingest([try manifest("matched"), "--state-dir", lib.path + "/s1", "--action-rate", "*=1.5"])
         #expect(matched.status == 0, "\(matched.stdout)\(matched.stderr)")
         #expect(try await throttled() == 0)
         let documented = try await emulator.ingest([try manifest("documented"), "--state-dir", lib.path + "/s2"])
